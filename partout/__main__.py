@@ -1,0 +1,3 @@
+from partout.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The `partout` command: one entry point, one file per subcommand."""

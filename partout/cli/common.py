@@ -1,0 +1,38 @@
+"""What every subcommand shares: turning Partout errors into a message and an exit code."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from partout.errors import PartoutError, PolicyError
+
+# Exit codes (CONVENTIONS.md): 0 done, 1 a resource failed, 2 bad policy or usage.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(function: F) -> F:
+    """Print a PartoutError as one line on stderr (traceback under --debug) and exit:
+    2 for policy errors, 1 for the rest."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except PartoutError as exc:
+            context = click.get_current_context(silent=True)
+            debug = bool(context and context.find_root().obj and context.find_root().obj.get("debug"))
+            if debug:
+                raise
+            click.echo(f"partout: error: {exc}", err=True)
+            sys.exit(EXIT_USAGE if isinstance(exc, PolicyError) else EXIT_FAILED)
+
+    return wrapper  # type: ignore[return-value]

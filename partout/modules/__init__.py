@@ -1,0 +1,1 @@
+"""One module per directive; `registry` finds them by name without importing them all."""

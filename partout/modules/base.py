@@ -1,0 +1,130 @@
+"""The contract every module fulfils: an options model plus check / apply / watch.
+
+A module is a plain Python file that builds one `Module` value named `MODULE`:
+
+    MODULE = Module(name="file", options=FileOptions, check=check, apply=apply, watch=watch)
+
+- `check(spec, context)` is read-only and returns a `Change` (what differs) or None.
+  `--noop` is `check` alone, so noop and real reports share one `Change`.
+- `apply(spec, change, context)` makes it so and may return output text for the report.
+  On a second run `check` returns None: "unchanged". Failures raise `ResourceError`.
+- `watch(spec)` names the paths to watch with inotify, or a poll interval, or None.
+- `resolve(spec, compile_context)` runs at compile time (render templates, read sources)
+  so that a missing template fails the compile, before anything is touched.
+- `actions` are what `on={"file:/x:changed": "restart"}` may name.
+- `prepare(specs, context)` runs once per run before any check, with every spec of the
+  module, so a module can read system state once (installed packages) instead of per resource.
+- `apply_batch(items, context)` applies several ready resources of the module at once
+  (one package manager call for many packages); it returns one outcome per item.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ModuleOptions(BaseModel):
+    """Base of every module's options: unknown options are errors, specs are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The option that the directive's title fills: p2.file("/etc/motd") sets `path`.
+    title_field: ClassVar[str] = "name"
+
+
+class Change(BaseModel):
+    """What `check` found different: a one-line summary, a unified diff for content, and
+    module-private data that `apply` uses so it does not have to look again."""
+
+    model_config = ConfigDict(frozen=True)
+
+    summary: str = Field(description="One line: what differs, e.g. 'mode 0600 -> 0644'.")
+    diff: str | None = Field(None, description="Unified diff of content, if content differs.")
+    data: dict[str, Any] = Field(default_factory=dict, description="Private to the module.")
+
+
+@dataclass(frozen=True)
+class Watch:
+    """What a resource wants to hear about: paths (inotify via watchdog) or a poll interval."""
+
+    paths: tuple[Path, ...] = ()
+    interval: float | None = None
+
+
+@dataclass
+class CompileContext:
+    """What `resolve` may use at compile time."""
+
+    facts: Any
+    policy_dir: Path
+    title: str
+
+
+@dataclass
+class RunContext:
+    """Shared by every resource of one run. `cached` is the per-run cache through which
+    modules read system state once and batch (e.g. the installed-package list)."""
+
+    facts: Any
+    state_dir: Path
+    noop: bool = False
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def cached(self, key: str, factory: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = factory()
+            return self._cache[key]
+
+    def forget(self, key: str) -> None:
+        """Drop a cached value after a change made it stale (a package was installed)."""
+        with self._lock:
+            self._cache.pop(key, None)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one item of `apply_batch` ended as: output text, or an error message."""
+
+    output: str | None = None
+    error: str | None = None
+
+
+O = TypeVar("O", bound=ModuleOptions)
+
+
+def _no_watch(spec: Any) -> Watch | None:
+    return None
+
+
+def _unchanged(spec: Any, context: CompileContext) -> Any:
+    return spec
+
+
+@dataclass(frozen=True)
+class Module(Generic[O]):
+    name: str
+    options: type[O]
+    check: Callable[[O, RunContext], Change | None]
+    apply: Callable[[O, Change, RunContext], str | None]
+    watch: Callable[[O], Watch | None] = _no_watch
+    resolve: Callable[[O, CompileContext], O] = _unchanged
+    actions: Mapping[str, Callable[[O, RunContext], str | None]] = field(default_factory=dict)
+    prepare: Callable[[Sequence[O], RunContext], None] | None = None
+    apply_batch: Callable[[Sequence[tuple[O, Change]], RunContext], list[Outcome]] | None = None
+    # False for modules whose resources touch shared system state (packages, commands,
+    # services): they run alone, after everything declared before them. Files on
+    # different paths are independent and may run concurrently.
+    concurrent: bool = False
+    # Shown by `partout doc`; defaults to the options model's docstring.
+    summary: str = ""
+
+    def title_of(self, spec: O) -> str:
+        return str(getattr(spec, spec.title_field))
