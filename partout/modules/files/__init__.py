@@ -1,0 +1,1 @@
+"""Helpers of the `file` module: path inspection, atomic writes, owners, diffs."""

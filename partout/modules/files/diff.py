@@ -1,0 +1,38 @@
+"""Unified diffs of file content, computed only once bytes are known to differ."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+
+# Past this a diff is noise in a report and costly to compute.
+MAX_DIFF_BYTES = 512 * 1024
+
+
+def content_diff(path: str, old: bytes | None, new: bytes) -> str:
+    old = old or b""
+    try:
+        old_text = old.decode("utf-8")
+        new_text = new.decode("utf-8")
+    except UnicodeDecodeError:
+        return _binary(path, old, new)
+    if len(old) > MAX_DIFF_BYTES or len(new) > MAX_DIFF_BYTES:
+        return _binary(path, old, new)
+    lines = difflib.unified_diff(
+        old_text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+        fromfile=path, tofile=path,
+    )
+    out = []
+    for line in lines:
+        if not line.endswith("\n"):
+            line += "\n\\ No newline at end of file\n"
+        out.append(line)
+    return "".join(out)
+
+
+def _binary(path: str, old: bytes, new: bytes) -> str:
+    return (
+        f"Binary or large content of {path} differs: "
+        f"{len(old)} bytes sha256 {hashlib.sha256(old).hexdigest()[:16]} -> "
+        f"{len(new)} bytes sha256 {hashlib.sha256(new).hexdigest()[:16]}\n"
+    )

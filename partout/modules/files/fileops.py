@@ -1,0 +1,173 @@
+"""Low-level file operations that never follow a symlink they did not mean to follow.
+
+Writes are atomic: a temp file in the same directory, created 0600, written, fsynced,
+given its final owner and mode, then renamed over the path and the directory fsynced.
+So the path never shows partial content nor, for a moment, wrong permissions.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+# Reading a FIFO or device must not block a run, and a symlink must not be followed.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass(frozen=True)
+class PathState:
+    """What a path is now: kind is missing, file, directory, link or other."""
+
+    kind: str
+    mode: int = 0
+    uid: int = -1
+    gid: int = -1
+    size: int = 0
+    content: bytes | None = None
+    target: str | None = None
+
+
+def kind_of(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISLNK(mode):
+        return "link"
+    return "other"
+
+
+def inspect(path: Path, *, read_content: bool = False) -> PathState:
+    """One lstat, plus one read of a regular file's content when asked."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return PathState(kind="missing")
+    kind = kind_of(info.st_mode)
+    content = None
+    target = None
+    if kind == "file" and read_content:
+        content = read_nofollow(path, info.st_size)
+    elif kind == "link":
+        target = os.readlink(path)
+    return PathState(
+        kind=kind, mode=stat.S_IMODE(info.st_mode), uid=info.st_uid, gid=info.st_gid,
+        size=info.st_size, content=content, target=target,
+    )
+
+
+def read_nofollow(path: Path, size_hint: int = 0) -> bytes:
+    descriptor = os.open(path, _READ_FLAGS)
+    try:
+        chunks = []
+        want = max(size_hint + 1, 4096)
+        while True:
+            chunk = os.read(descriptor, want)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
+_umask: int | None = None
+
+
+def umask() -> int:
+    """The process umask, read without the racy os.umask(0) dance (threads share it)."""
+    global _umask
+    if _umask is None:
+        try:
+            with open("/proc/self/status", encoding="ascii") as status:
+                for line in status:
+                    if line.startswith("Umask:"):
+                        _umask = int(line.split()[1], 8)
+                        break
+        except OSError:
+            pass
+        if _umask is None:
+            _umask = 0o022
+    return _umask
+
+
+def default_file_mode() -> int:
+    return 0o666 & ~umask()
+
+
+def default_directory_mode() -> int:
+    return 0o777 & ~umask()
+
+
+def _temporary_name(path: Path) -> Path:
+    # NAME_MAX is 255: keep the temp name short whatever the target's name.
+    return path.with_name(f".{path.name[:200]}.partout-{secrets.token_hex(4)}")
+
+
+def write_atomically(path: Path, data: bytes, *, mode: int, uid: int = -1, gid: int = -1) -> None:
+    """Replace path (a missing path, a regular file, or a symlink itself) with data."""
+    temporary = _temporary_name(path)
+    descriptor = os.open(temporary, _CREATE_FLAGS, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(descriptor, view)
+                view = view[written:]
+            os.fsync(descriptor)
+            if uid != -1 or gid != -1:
+                os.fchown(descriptor, uid, gid)
+            # After chown: chown clears setuid/setgid bits.
+            os.fchmod(descriptor, mode)
+        finally:
+            os.close(descriptor)
+        os.rename(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_directory(path.parent)
+
+
+def symlink_atomically(target: str, path: Path, *, uid: int = -1, gid: int = -1) -> None:
+    """Point path at target, replacing a file or symlink there in one rename."""
+    temporary = _temporary_name(path)
+    os.symlink(target, temporary)
+    try:
+        if uid != -1 or gid != -1:
+            os.lchown(temporary, uid, gid)
+        os.rename(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+    fsync_directory(path.parent)
+
+
+def fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def set_attributes(path: Path, *, mode: int | None, uid: int = -1, gid: int = -1) -> None:
+    """chown/chmod through a descriptor opened without following a symlink, so a path
+    swapped for a link after check cannot redirect the change."""
+    descriptor = os.open(path, _READ_FLAGS)
+    try:
+        if uid != -1 or gid != -1:
+            os.fchown(descriptor, uid, gid)
+        if mode is not None:
+            os.fchmod(descriptor, mode)
+    finally:
+        os.close(descriptor)
