@@ -1,0 +1,190 @@
+"""The `package` module: install, upgrade or remove packages through a provider chosen by
+facts (apt, dnf/yum, zypper, apk) or named (pip, npm, dpkg/rpm for local files).
+
+Installed packages are read once per run and provider scope (`context.cached`), and
+`apply_batch` makes one package-manager call for all ready packages of one provider and
+scope, falling back to one call per package when the batch fails so that the error lands
+on the package that caused it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from partout.errors import ResourceError
+from partout.modules.base import Change, Module, ModuleOptions, Outcome, RunContext
+from partout.modules.package.provider import Action, Provider, ToolError, choose, run, version_matches
+
+log = logging.getLogger(__name__)
+
+ProviderName = Literal["apt", "dpkg", "dnf", "yum", "rpm", "zypper", "apk", "pip", "npm"]
+
+
+class PackageOptions(ModuleOptions):
+    """Install, upgrade or remove one package with the system's or a language's package manager.
+
+    Example: `p2.package("nginx")`, `p2.package("requests", provider="pip", virtualenv="/opt/app")`.
+    """
+
+    name: str = Field(min_length=1, description="Package name (the title). A list of titles makes one resource each.")
+    ensure: str = Field("present", description="present, latest, absent, or a version to hold "
+                        "(exact, or without epoch and release: '1.2.3' matches '1:1.2.3-4').")
+    provider: ProviderName | None = Field(None, description="Package manager; by default chosen from facts "
+                                          "os.family (debian: apt, redhat: dnf or yum, suse: zypper, "
+                                          "alpine: apk) or from source='s suffix (.deb: dpkg, .rpm: rpm).")
+    source: Path | None = Field(None, description="A local package file to install: .deb (dpkg), .rpm (rpm), "
+                                "a wheel or sdist (pip), a tarball or directory (npm).")
+    root: Path | None = Field(None, description="apt/dpkg/dnf/rpm/zypper/apk: operate on the system "
+                              "installed under this directory (dpkg --root, --installroot, --root).")
+    admindir: Path | None = Field(None, description="apt/dpkg: the dpkg database directory "
+                                  "(dpkg --admindir); default <root>/var/lib/dpkg.")
+    virtualenv: Path | None = Field(None, description="pip: the virtual environment to install into.")
+    python: str | None = Field(None, description="pip: the Python interpreter whose pip to use "
+                               "(default: the virtualenv's, else python3 on PATH).")
+    index_url: str | None = Field(None, description="pip: --index-url, the package index to use.")
+    find_links: tuple[str, ...] = Field((), description="pip: --find-links, directories or URLs of archives.")
+    no_index: bool = Field(False, description="pip: --no-index, ignore the package index (local files only).")
+    prefix: Path | None = Field(None, description="npm: --prefix, where packages go "
+                                "(global: <prefix>/lib/node_modules, else <prefix>/node_modules).")
+    global_install: bool = Field(True, description="npm: install globally (npm -g); false installs into "
+                                 "<prefix>/node_modules as a project dependency.")
+
+    @field_validator("ensure")
+    @classmethod
+    def _ensure_is_a_word(cls, value: str) -> str:
+        if not value.strip() or any(character.isspace() for character in value):
+            raise ValueError(f"ensure must be present, latest, absent or a version without spaces, not {value!r}")
+        return value
+
+
+def _installed_key(provider: Provider, spec: PackageOptions) -> str:
+    return f"package:{provider.scope(spec)}:installed"
+
+
+def _wanted(provider: Provider, spec: PackageOptions) -> tuple[str, str | None]:
+    """The normalized name to look up and the version wanted (None: any)."""
+    if spec.source is not None:
+        name, version = provider.source_identity(spec)
+        if provider.normalize(name) != provider.normalize(spec.name):
+            raise ResourceError(f"package {spec.name}: source {spec.source} holds package {name!r}, not "
+                                f"{spec.name!r}; make the title the package's name")
+        return provider.normalize(name), version
+    if spec.ensure in ("present", "latest", "absent"):
+        return provider.normalize(spec.name), None
+    return provider.normalize(spec.name), spec.ensure
+
+
+def check(spec: PackageOptions, context: RunContext) -> Change | None:
+    """Compare the installed version with `ensure`, reading installed packages once per run."""
+    provider = choose(spec, context.facts)
+    installed: dict[str, str] = context.cached(_installed_key(provider, spec), lambda: provider.installed(spec))
+    name, version = _wanted(provider, spec)
+    have = installed.get(name)
+    data = {"provider": provider.name}
+    if spec.ensure == "absent":
+        if have is None:
+            return None
+        return Change(summary=f"remove {spec.name} {have}", data={**data, "action": "remove"})
+    if have is None:
+        wanted = f" {version}" if version else ""
+        return Change(summary=f"install {spec.name}{wanted}", data={**data, "action": "install"})
+    if version is not None and not version_matches(have, version):
+        return Change(summary=f"install {spec.name} {version} (have {have})", data={**data, "action": "install"})
+    if spec.ensure == "latest":
+        upgrades: dict[str, str] = context.cached(f"package:{provider.scope(spec)}:upgrades",
+                                                  lambda: provider.upgrades(spec))
+        newer = upgrades.get(name)
+        if newer is not None and newer != have:
+            return Change(summary=f"upgrade {spec.name} {have} -> {newer}", data={**data, "action": "upgrade"})
+    return None
+
+
+def _explain(provider: Provider, spec: PackageOptions, error: ResourceError) -> str:
+    """The manager's own message, prefixed with what was asked, so a missing version reads clearly."""
+    detail = error.output if isinstance(error, ToolError) else str(error)
+    version = spec.ensure if spec.ensure not in ("present", "latest", "absent") else None
+    if spec.ensure == "absent":
+        return f"{provider.name} could not remove {spec.name}: {detail}"
+    if version is not None and spec.source is None:
+        return f"{provider.name} could not install {spec.name} version {version} (does that version exist?): {detail}"
+    return f"{provider.name} could not install {spec.name}: {detail}"
+
+
+def _execute(provider: Provider, action: Action, specs: Sequence[PackageOptions]) -> str:
+    argv = provider.command(action, specs)
+    log.info("package manager call", extra={"provider": provider.name, "action": action, "count": len(specs)})
+    return run(argv, environment=provider.environment()).strip()
+
+
+def apply(spec: PackageOptions, change: Change, context: RunContext) -> str | None:
+    outcome = apply_batch([(spec, change)], context)[0]
+    if outcome.error is not None:
+        raise ResourceError(outcome.error)
+    return outcome.output
+
+
+def apply_batch(items: Sequence[tuple[PackageOptions, Change]], context: RunContext) -> list[Outcome]:
+    """One manager call per (provider, scope, action) group; per-package calls when it fails."""
+    outcomes: list[Outcome | None] = [None] * len(items)
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    providers: dict[int, Provider] = {}
+    for index, (spec, change) in enumerate(items):
+        try:
+            provider = choose(spec, context.facts)
+        except ResourceError as error:
+            outcomes[index] = Outcome(error=str(error))
+            continue
+        providers[index] = provider
+        action = str(change.data.get("action", "install"))
+        groups.setdefault((provider.name, provider.scope(spec), action), []).append(index)
+    for (_, scope, action), indexes in groups.items():
+        provider = providers[indexes[0]]
+        specs = [items[index][0] for index in indexes]
+        try:
+            output = _execute(provider, action, specs)  # type: ignore[arg-type]
+            for index in indexes:
+                outcomes[index] = Outcome(output=output or None)
+        except ResourceError as error:
+            if len(indexes) == 1:
+                outcomes[indexes[0]] = Outcome(error=_explain(provider, specs[0], error))
+            else:
+                log.info("batch failed, retrying one by one", extra={"provider": provider.name, "count": len(specs)})
+                for index, spec in zip(indexes, specs):
+                    try:
+                        outcomes[index] = Outcome(output=_execute(provider, action, [spec]) or None)  # type: ignore[arg-type]
+                    except ResourceError as single_error:
+                        outcomes[index] = Outcome(error=_explain(provider, spec, single_error))
+        finally:
+            context.forget(f"package:{scope}:installed")
+            context.forget(f"package:{scope}:upgrades")
+    return [outcome if outcome is not None else Outcome(error="not applied") for outcome in outcomes]
+
+
+def prepare(specs: Sequence[PackageOptions], context: RunContext) -> None:
+    """Read each provider scope's installed packages once, before the checks."""
+    for spec in specs:
+        try:
+            provider = choose(spec, context.facts)
+        except ResourceError:
+            continue  # check reports it on the resource itself
+        try:
+            context.cached(_installed_key(provider, spec), lambda: provider.installed(spec))
+        except ResourceError:
+            continue
+
+
+MODULE: Module[PackageOptions] = Module(
+    name="package",
+    options=PackageOptions,
+    check=check,
+    apply=apply,
+    prepare=prepare,
+    apply_batch=apply_batch,
+    concurrent=False,
+    summary="Install, upgrade or remove packages (apt, dnf/yum, zypper, apk, pip, npm, local .deb/.rpm).",
+)
