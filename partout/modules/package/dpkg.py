@@ -1,0 +1,94 @@
+"""dpkg: local .deb files (`source=`), and the dpkg database that apt shares.
+
+The database is read in-process from `<admindir>/status` (no subprocess); `root=` and
+`admindir=` map to dpkg's `--root`/`--admindir` so tests use a temp root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from partout.errors import ResourceError
+from partout.modules.package.provider import Action, BaseProvider, run
+
+if TYPE_CHECKING:
+    from partout.modules.package import PackageOptions
+
+NONINTERACTIVE = {"DEBIAN_FRONTEND": "noninteractive"}
+
+
+def admindir(spec: PackageOptions) -> Path:
+    if spec.admindir is not None:
+        return spec.admindir
+    return (spec.root or Path("/")) / "var" / "lib" / "dpkg"
+
+
+def dpkg_options(spec: PackageOptions) -> list[str]:
+    options: list[str] = []
+    if spec.root is not None:
+        options.append(f"--root={spec.root}")
+    if spec.admindir is not None:
+        options.append(f"--admindir={spec.admindir}")
+    return options
+
+
+def parse_status(text: str) -> dict[str, str]:
+    """name (and name:arch) -> version of every package whose status is 'installed'."""
+    installed: dict[str, str] = {}
+    for stanza in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            if line and not line[0].isspace() and ":" in line:
+                key, _, value = line.partition(":")
+                fields[key] = value.strip()
+        status = fields.get("Status", "").split()
+        if "Package" in fields and status[-1:] == ["installed"]:
+            version = fields.get("Version", "")
+            installed[fields["Package"]] = version
+            if "Architecture" in fields:
+                installed[f"{fields['Package']}:{fields['Architecture']}"] = version
+    return installed
+
+
+def read_status(spec: PackageOptions) -> dict[str, str]:
+    path = admindir(spec) / "status"
+    try:
+        return parse_status(path.read_text(encoding="utf-8", errors="replace"))
+    except FileNotFoundError as error:
+        raise ResourceError(f"package {spec.name}: no dpkg database at {path}; is this a Debian system "
+                            f"(or set root=/admindir=)?") from error
+
+
+class DpkgProvider(BaseProvider):
+    name = "dpkg"
+    tools = ("dpkg",)
+
+    def scope(self, spec: PackageOptions) -> str:
+        return f"dpkg:{admindir(spec)}:{spec.root or '/'}"
+
+    def installed(self, spec: PackageOptions) -> dict[str, str]:
+        return read_status(spec)
+
+    def upgrades(self, spec: PackageOptions) -> dict[str, str]:
+        return {}  # a local file is its own latest version
+
+    def source_identity(self, spec: PackageOptions) -> tuple[str, str]:
+        if spec.source is None:
+            raise ResourceError(f"package {spec.name}: provider dpkg installs local files; set source= to a .deb")
+        fields = run(["dpkg-deb", "--field", str(spec.source), "Package", "Version"]).splitlines()
+        values = dict(line.split(": ", 1) for line in fields if ": " in line)
+        return values.get("Package", ""), values.get("Version", "")
+
+    def environment(self) -> Mapping[str, str]:
+        return NONINTERACTIVE
+
+    def command(self, action: Action, specs: Sequence[PackageOptions]) -> list[str]:
+        base = [self.executable(), "--force-confdef", "--force-confold", *dpkg_options(specs[0])]
+        if action == "remove":
+            return [*base, "--remove", *(spec.name for spec in specs)]
+        return [*base, "--install", *(str(spec.source) for spec in specs)]
+
+
+PROVIDERS = {"dpkg": DpkgProvider()}
