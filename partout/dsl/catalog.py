@@ -15,6 +15,11 @@ from partout.modules.base import ModuleOptions
 
 EVENT_STATUSES = ("changed", "failed", "ok")
 
+# The action every module accepts in `on=`, whatever its own `actions`: check and apply the
+# resource as a normal run would. `p2.on(event)` handlers default to the module's first
+# action, or to this one when the module declares none.
+APPLY_ACTION = "apply"
+
 
 class SourceLocation(BaseModel):
     model_config = ConfigDict(frozen=True)
