@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from partout.modules.package import PackageOptions
 
 # "busybox-1.36.1-r15            < 1.36.1-r16"
-_OUTDATED = re.compile(r"^(\S+?)-(\d\S*-r\d+)\s+<\s+(\S+)", re.MULTILINE)
+_OUTDATED = re.compile(r"^(\S+?)-(\d[^-\s]*-r\d+)\s+<\s+(\S+)", re.MULTILINE)
 
 
 def database(spec: PackageOptions) -> Path:
