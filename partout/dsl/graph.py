@@ -23,12 +23,11 @@ def check_references(entries: Sequence[Entry], by_id: Mapping[str, Entry]) -> No
         named += [("on", split_event(event)[0]) for event in entry.on]
         for option, target in named:
             if target not in by_id:
-                message = f"{option} names {target!r}, which this policy does not declare"
-                close = difflib.get_close_matches(target, list(by_id), n=1)
+                message = f"{option} names {target!r}, which is not declared for this node"
+                others = [known for known in by_id if known != entry.id]
+                close = difflib.get_close_matches(target, others, n=1)
                 if close:
                     message += f"; did you mean {close[0]!r}?"
-                else:
-                    message += " (on this node)"
                 raise entry.error(message)
 
 
