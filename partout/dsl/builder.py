@@ -56,7 +56,7 @@ class P2:
     def node(self, selector: Any) -> Block:
         """`with p2.node(selector):` declares its resources only on the nodes selected by
         a bool, a callable on facts, a regular expression matched against the whole
-        hostname (or fqdn), or a list of hostnames (or fqdns). Blocks nest."""
+        hostname, or a list of hostnames (entries with a dot match the fqdn). Blocks nest."""
         compilation = self._compilation
         location = caller_location(compilation.policy_files)
         scope = compilation.scope
@@ -234,7 +234,9 @@ def define_role(compilation: Compilation, name: Any, function: Any, location: So
 
 
 def selects(selector: Any, facts: Any, location: SourceLocation) -> bool:
-    """Whether a `p2.node` selector picks this node."""
+    """Whether a `p2.node` selector picks this node. A regex is matched against the whole
+    hostname; a list holds hostnames, and entries with a dot are compared with the fqdn
+    (asked only then: resolving it may query DNS)."""
     if isinstance(selector, bool):
         return selector
     if isinstance(selector, str):
@@ -242,11 +244,13 @@ def selects(selector: Any, facts: Any, location: SourceLocation) -> bool:
             pattern = re.compile(selector)
         except re.error as exc:
             raise PolicyError(f"p2.node({selector!r}): not a regular expression: {exc}", file=location.file, line=location.line) from None
-        return any(pattern.fullmatch(name) for name in node_names(facts, location))
+        return pattern.fullmatch(hostname(facts, location)) is not None
     if isinstance(selector, (list, tuple, set, frozenset)):
         if not all(isinstance(name, str) for name in selector):
             raise PolicyError("p2.node([...]) takes a list of hostnames", file=location.file, line=location.line)
-        return any(name in selector for name in node_names(facts, location))
+        if hostname(facts, location) in selector:
+            return True
+        return any("." in name for name in selector) and fact(facts, "fqdn") in selector
     if callable(selector):
         return bool(selector(facts))
     raise PolicyError(
@@ -256,11 +260,11 @@ def selects(selector: Any, facts: Any, location: SourceLocation) -> bool:
     )
 
 
-def node_names(facts: Any, location: SourceLocation) -> list[str]:
-    names = [name for name in (fact(facts, "hostname"), fact(facts, "fqdn")) if isinstance(name, str) and name]
-    if not names:
+def hostname(facts: Any, location: SourceLocation) -> str:
+    name = fact(facts, "hostname")
+    if not isinstance(name, str) or not name:
         raise PolicyError("p2.node needs facts.hostname, and the facts have none", file=location.file, line=location.line)
-    return names
+    return name
 
 
 def fact(facts: Any, name: str) -> Any:

@@ -140,8 +140,12 @@ def describe_validation(exc: ValidationError, known: list[str]) -> str:
         elif error["type"] == "missing":
             problem = f"missing required option '{option}'"
         else:
-            subject = f"option '{option}'" + (f" ({where})" if where else "")
-            problem = f"{subject}: {error['msg']} (got {error['input']!r})"
+            text = error["msg"].removeprefix("Value error, ")
+            if not error["loc"]:  # a check across options (model validator): no single option
+                problem = text
+            else:
+                subject = f"option '{option}'" + (f" ({where})" if where else "")
+                problem = f"{subject}: {text} (got {error['input']!r})"
         problems.append(problem)
     return "; ".join(problems)
 

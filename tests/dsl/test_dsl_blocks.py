@@ -21,8 +21,10 @@ def ids(catalog: object) -> list[str]:
         ("lambda f: f.os.family == 'redhat'", False),
         ("'web[0-9]+'", True),
         ("'web'", False),  # a regex must match the whole hostname
-        ("r'web1\\.example\\.com'", True),  # or the whole fqdn
+        ("r'web1\\.example\\.com'", False),  # regexes see the hostname only
         ("['db1', 'web1']", True),
+        ("['db1.example.com', 'web1.example.com']", True),  # dotted names are fqdns
+        ("['web1.example.org']", False),
         ("['db1', 'db2']", False),
     ],
 )
