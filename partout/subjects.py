@@ -1,0 +1,85 @@
+"""Every NATS subject, stream and bucket name Partout uses. No f-string subjects elsewhere.
+
+See DESIGN.md "NATS subjects". Agent ids and names become subject tokens, so they are
+checked: no dots, spaces, wildcards or empty strings.
+"""
+
+from __future__ import annotations
+
+import re
+
+from partout.errors import BusError
+
+PREFIX = "partout"
+ENROL = "partout.enrol"
+ALL = "partout.>"
+AGENT_EVENTS_ALL = "partout.agent.*.events"
+AGENT_REPORTS_ALL = "partout.agent.*.report"
+AGENT_FACTS_ALL = "partout.agent.*.facts"
+TRIGGERS_ALL = "partout.trigger.>"
+NODE_EVENTS_ALL = "partout.node.>"
+
+EVENTS_STREAM = "PARTOUT_EVENTS"
+REPORTS_STREAM = "PARTOUT_REPORTS"
+POLICY_BUCKET = "partout-policy"
+
+DEFAULT_INBOX = "_INBOX"
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_\-]+$")
+
+
+def token(value: str, what: str = "subject token") -> str:
+    """`value` if it is safe as one subject token (letters, digits, '-', '_'), else BusError."""
+    if not _TOKEN.match(value):
+        raise BusError(f"{what} {value!r} cannot be used in a NATS subject; use letters, digits, '-' and '_'")
+    return value
+
+
+def agent_all(agent_id: str) -> str:
+    """Every subject an agent publishes on: `partout.agent.<id>.>`."""
+    return f"{PREFIX}.agent.{token(agent_id, 'agent id')}.>"
+
+
+def agent_events(agent_id: str) -> str:
+    return f"{PREFIX}.agent.{token(agent_id, 'agent id')}.events"
+
+
+def agent_facts(agent_id: str) -> str:
+    return f"{PREFIX}.agent.{token(agent_id, 'agent id')}.facts"
+
+
+def agent_report(agent_id: str) -> str:
+    return f"{PREFIX}.agent.{token(agent_id, 'agent id')}.report"
+
+
+def agent_control(agent_id: str) -> str:
+    return f"{PREFIX}.agent.{token(agent_id, 'agent id')}.control"
+
+
+def trigger(name: str) -> str:
+    return f"{PREFIX}.trigger.{token(name, 'trigger name')}"
+
+
+def node_event(agent_id: str, module: str, status: str) -> str:
+    """Events republished for integrations: `partout.node.<id>.<module>.<status>`."""
+    return f"{PREFIX}.node.{token(agent_id, 'agent id')}.{token(module, 'module')}.{token(status, 'status')}"
+
+
+def policy_key(environment: str) -> str:
+    """The key of an environment's policy in the POLICY_BUCKET KV bucket."""
+    return token(environment, "environment")
+
+
+def policy_kv_subject(environment: str) -> str:
+    """The subject under which the KV bucket stores an environment's key (for permissions)."""
+    return f"$KV.{POLICY_BUCKET}.{policy_key(environment)}"
+
+
+def inbox_prefix(identity: str) -> str:
+    """A per-identity inbox prefix (nats-py `inbox_prefix`) so replies to one agent are
+    readable by that agent only: `_INBOX_<id>`."""
+    return f"{DEFAULT_INBOX}_{token(identity, 'identity')}"
+
+
+def inbox_all(identity: str) -> str:
+    return f"{inbox_prefix(identity)}.>"
