@@ -146,6 +146,13 @@ class Facts(BaseModel):
         self._loaders.update(loaders)
         return self
 
+    def load_all(self) -> Facts:
+        """Compute every lazy section now. Call before dumping: an error in a section
+        (a broken custom fact) then raises as itself, not wrapped by pydantic's serializer."""
+        for name in LAZY_SECTIONS:
+            self._section(name)
+        return self
+
     def _section(self, name: str) -> Any:
         with self._lock:
             if name not in self._values:

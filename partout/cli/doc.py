@@ -1,0 +1,149 @@
+"""`partout doc [MODULE]`: every directive's options, generated from the module schemas,
+so a module added to the registry is documented without touching this file."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import textwrap
+from typing import Any
+
+import click
+
+from partout.cli.common import reports_errors
+
+# What the engine, not the module, accepts on every directive (partout.dsl.catalog.Resource).
+META_OPTIONS = {
+    "require": "ids ('module:title') that must be applied first",
+    "before": "ids that must be applied after this one",
+    "on": "{'module:title:changed': 'action'}: run an action of this module on an event",
+    "onlyif": "a shell command or a callable on facts: apply only when it succeeds / is true",
+    "unless": "a shell command or a callable on facts: skip when it succeeds / is true",
+    "watch": "repair drift in real time under `partout apply --watch`",
+}
+
+
+def load_modules(only: str | None) -> tuple[dict[str, Any], list[str]]:
+    """The modules to document, and notes about those that cannot be loaded."""
+    from partout.modules import registry
+
+    names = registry.names()
+    if only is not None:
+        if not registry.is_module(only):
+            raise click.BadParameter(f"no module {only!r}; modules: {', '.join(names)}", param_hint="MODULE")
+        names = [only]
+    modules: dict[str, Any] = {}
+    notes = []
+    for name in names:
+        try:
+            modules[name] = registry.get(name)
+        except ModuleNotFoundError as exc:
+            # A directive registered but not built yet: say so, document the rest.
+            notes.append(f"{name}: not available in this build ({exc.name})")
+        except Exception as exc:  # a broken module must not hide the others' docs
+            notes.append(f"{name}: cannot be loaded: {type(exc).__name__}: {exc}")
+    return modules, notes
+
+
+def describe_type(schema: dict[str, Any], definitions: dict[str, Any]) -> str:
+    """A short human type from a JSON schema fragment: 'string | null', '"a" | "b"'."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return describe_type(definitions.get(name, {}), definitions) if name in definitions else name
+    if "enum" in schema:
+        return " | ".join(json.dumps(value) for value in schema["enum"])
+    if "const" in schema:
+        return json.dumps(schema["const"])
+    for combiner in ("anyOf", "oneOf", "allOf"):
+        if combiner in schema:
+            return " | ".join(describe_type(part, definitions) for part in schema[combiner])
+    kind = schema.get("type")
+    if kind == "array":
+        return f"list of {describe_type(schema.get('items', {}), definitions)}"
+    if kind == "object":
+        values = schema.get("additionalProperties")
+        if isinstance(values, dict) and values:
+            return f"mapping of string to {describe_type(values, definitions)}"
+        return "mapping"
+    if kind == "string" and schema.get("format") == "path":
+        return "path"
+    if isinstance(kind, list):
+        return " | ".join(kind)
+    return str(kind) if kind else "any"
+
+
+def module_document(name: str, module: Any) -> dict[str, Any]:
+    options = module.options
+    description = inspect.cleandoc(options.__doc__ or "")
+    schema = options.model_json_schema()
+    # default_factory defaults (returns=[0]) are not in the JSON schema: add them.
+    for field, info in options.model_fields.items():
+        property_schema = schema.get("properties", {}).get(field)
+        if property_schema is not None and "default" not in property_schema and not info.is_required():
+            try:
+                property_schema["default"] = json.loads(json.dumps(info.get_default(call_default_factory=True)))
+            except (TypeError, ValueError):
+                pass
+    return {
+        "name": name,
+        "summary": module.summary or (description.splitlines() or [""])[0],
+        "description": description,
+        "title_field": options.title_field,
+        "actions": sorted(module.actions),
+        "concurrent": module.concurrent,
+        "schema": schema,
+    }
+
+
+def render_text(document: dict[str, Any]) -> str:
+    schema = document["schema"]
+    definitions = schema.get("$defs", {})
+    required = set(schema.get("required", []))
+    title = document["title_field"]
+    lines = [f"{document['name']}: {document['summary']}", ""]
+    lines.append(f"  p2.{document['name']}(TITLE, **options)    TITLE sets `{title}`; a list of titles makes one each")
+    if document["description"] and document["description"] != document["summary"]:
+        lines += ["", *textwrap.indent(document["description"], "  ").splitlines()]
+    if document["actions"]:
+        lines += ["", f"  actions (for on=): {', '.join(document['actions'])}"]
+    lines += ["", "  options:"]
+    for field, field_schema in schema.get("properties", {}).items():
+        if field in required:
+            default = "required"
+        elif "default" in field_schema:
+            default = f"default {json.dumps(field_schema['default'])}"
+        else:
+            default = "optional"
+        lines.append(f"    {field}: {describe_type(field_schema, definitions)}  ({default})")
+        extra = []
+        if "pattern" in field_schema:
+            extra.append(f"must match {field_schema['pattern']}")
+        for bound, word in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<")):
+            if bound in field_schema:
+                extra.append(f"{word} {field_schema[bound]}")
+        description = field_schema.get("description", "")
+        text = " ".join(part for part in [description, f"({'; '.join(extra)})" if extra else ""] if part)
+        if text:
+            lines += textwrap.wrap(text, width=96, initial_indent="        ", subsequent_indent="        ")
+    return "\n".join(lines)
+
+
+@click.command(name="doc", short_help="Show the options of every directive, from the module schemas.")
+@click.argument("module", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON schemas instead of text.")
+@reports_errors
+def command(module: str | None, as_json: bool) -> None:
+    """Show every directive (or MODULE) with each option's type, default and meaning.
+
+    Generated from the modules' option models: what you read is what the compiler checks.
+    """
+    modules, notes = load_modules(module)
+    documents = [module_document(name, loaded) for name, loaded in modules.items()]
+    if as_json:
+        click.echo(json.dumps({document["name"]: document for document in documents}, indent=2))
+    else:
+        sections = [render_text(document) for document in documents]
+        meta = ["every directive also takes:"] + [f"    {name}: {text}" for name, text in META_OPTIONS.items()]
+        click.echo("\n\n".join([*sections, "\n".join(meta)]))
+    for note in notes:
+        click.echo(f"partout doc: {note}", err=True)

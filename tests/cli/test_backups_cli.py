@@ -1,0 +1,80 @@
+"""`partout backups list|show|restore`, run as a real process on a real backup store."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from helpers import run_partout
+from partout.modules.base import RunContext
+from partout.modules.file import MODULE, FileOptions
+
+
+def replace(path: Path, content: str, state_dir: Path) -> None:
+    context = RunContext(facts=None, state_dir=state_dir)
+    spec = FileOptions(path=path, content=content)
+    change = MODULE.check(spec, context)
+    assert change is not None
+    MODULE.apply(spec, change, context)
+
+
+def test_backups_list_show_restore_round_trip(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    target = tmp_path / "app.conf"
+    target.write_text("first\n")
+    target.chmod(0o640)
+    replace(target, "second\n", state)
+    replace(target, "third\n", state)
+
+    listed = run_partout("backups", "list", str(target), "--state-dir", str(state))
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 2
+    first_sha = lines[0].split()[1]
+    assert lines[0].split()[2:] == ["6", "0640", str(target)]
+
+    shown = run_partout("backups", "show", first_sha, "--state-dir", str(state))
+    assert shown.returncode == 0 and shown.stdout == "first\n"
+
+    restored = run_partout("backups", "restore", first_sha, "--state-dir", str(state))
+    assert restored.returncode == 0, restored.stderr
+    assert target.read_text() == "first\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    # What the restore replaced is itself backed up.
+    after = run_partout("backups", "list", "--state-dir", str(state)).stdout.splitlines()
+    assert len(after) == 3
+
+
+def test_backups_restore_to_another_path(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    target = tmp_path / "a.conf"
+    target.write_text("original\n")
+    replace(target, "new\n", state)
+    sha = run_partout("backups", "list", "--state-dir", str(state)).stdout.split()[1]
+    copy = tmp_path / "copy.conf"
+    result = run_partout("backups", "restore", sha, "--to", str(copy), "--state-dir", str(state))
+    assert result.returncode == 0, result.stderr
+    assert copy.read_text() == "original\n" and target.read_text() == "new\n"
+
+
+def test_backup_store_files_are_private(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    target = tmp_path / "secret"
+    target.write_text("password\n")
+    replace(target, "other\n", state)
+    for path in (state / "backups").rglob("*"):
+        mode = stat.S_IMODE(os.lstat(path).st_mode)
+        assert mode & 0o077 == 0, f"{path} has mode {mode:04o}"
+
+
+def test_backups_show_unknown_sha_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_partout("backups", "show", "deadbeef", "--state-dir", str(tmp_path / "state"))
+    assert result.returncode == 1
+    assert "no backup 'deadbeef'" in result.stderr
+
+
+def test_backups_list_of_an_empty_store_says_so(tmp_path: Path) -> None:
+    result = run_partout("backups", "list", "--state-dir", str(tmp_path / "state"))
+    assert result.returncode == 0
+    assert result.stdout == "" and "no backups" in result.stderr

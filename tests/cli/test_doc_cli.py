@@ -1,0 +1,72 @@
+"""`partout doc`, run as a real process."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from helpers import run_partout
+from partout.modules import registry
+
+
+def loadable_modules() -> dict[str, Any]:
+    modules = {}
+    for name in registry.names():
+        try:
+            modules[name] = registry.get(name)
+        except ModuleNotFoundError:
+            continue  # registered, not built yet: doc says so and goes on
+    return modules
+
+
+def test_doc_covers_every_option_of_every_module() -> None:
+    result = run_partout("doc")
+    assert result.returncode == 0, result.stderr
+    modules = loadable_modules()
+    assert {"file", "command"} <= set(modules)
+    for name, module in modules.items():
+        start = result.stdout.index(f"\n{name}: " if not result.stdout.startswith(f"{name}: ") else f"{name}: ")
+        section = result.stdout[start:]
+        assert f"p2.{name}(TITLE" in section
+        for field in module.options.model_fields:
+            assert f"    {field}: " in section, f"{name}.{field} is missing from partout doc"
+
+
+def test_doc_of_one_module_shows_types_defaults_and_descriptions() -> None:
+    result = run_partout("doc", "file")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("file: ")
+    assert 'ensure: "file" | "present" | "absent" | "directory" | "link"  (default "file")' in result.stdout
+    assert "path: path  (required)" in result.stdout
+    assert "must match ^0?[0-7]{3,4}$" in " ".join(result.stdout.split())
+    assert "TITLE sets `path`" in result.stdout
+    assert "command: " not in result.stdout
+
+
+def test_doc_lists_actions() -> None:
+    result = run_partout("doc", "command")
+    assert "actions (for on=): run" in result.stdout
+    assert "returns: list of integer  (default [0])" in result.stdout
+
+
+def test_doc_json_is_each_modules_schema() -> None:
+    result = run_partout("doc", "--json")
+    assert result.returncode == 0, result.stderr
+    documents = json.loads(result.stdout)
+    for name, module in loadable_modules().items():
+        assert set(documents[name]["schema"]["properties"]) == set(module.options.model_fields)
+        assert documents[name]["title_field"] == module.options.title_field
+    assert documents["command"]["actions"] == ["run"]
+
+
+def test_doc_of_an_unknown_module_is_a_usage_error() -> None:
+    result = run_partout("doc", "fiel")
+    assert result.returncode == 2
+    assert "no module 'fiel'" in result.stderr and "file" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["file", "command"])
+def test_doc_text_is_deterministic(name: str) -> None:
+    assert run_partout("doc", name).stdout == run_partout("doc", name).stdout
