@@ -1,0 +1,147 @@
+"""The engine facade: run a compiled Catalog with resource actors, and keep repairing
+drift afterwards. `partout apply` and the agent both drive exactly this.
+
+    engine = Engine(state_dir, facts, noop=False)
+    report = engine.run(catalog)                 # one run, Report in catalog order
+    engine.watch(catalog, on_report)             # repair watched resources from now on
+    engine.stop()                                # stop watching, stop every actor
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pykka
+
+from partout.actors.coordinator import RunCoordinator, StartRun
+from partout.actors.messages import StartWatching, StopWatching
+from partout.actors.plan import make_plan
+from partout.actors.pool import WorkerPool, shared_pool, stop_all
+from partout.actors.resource import ResourceActor
+from partout.dsl.catalog import Catalog, Resource
+from partout.errors import PartoutError
+from partout.modules import registry
+from partout.modules.base import Module, RunContext
+from partout.report import Report, ResourceResult
+
+log = logging.getLogger(__name__)
+
+RUN_TIMEOUT = 3600.0
+
+
+class Engine:
+    """Applies catalogs on this machine. Not thread-safe: drive it from one thread."""
+
+    def __init__(self, state_dir: Path, facts: object, *, noop: bool = False,
+                 pool: WorkerPool | None = None) -> None:
+        self.state_dir = state_dir
+        self.facts = facts
+        self.noop = noop
+        self._pool = pool if pool is not None else shared_pool()
+        # resource id -> (the resource it was started for, its actor)
+        self._actors: dict[str, tuple[Resource, pykka.ActorRef[Any]]] = {}
+        self._watcher: pykka.ActorRef[Any] | None = None
+        self._watching: list[pykka.ActorRef[Any]] = []
+
+    def context(self) -> RunContext:
+        return RunContext(facts=self.facts, state_dir=self.state_dir, noop=self.noop)
+
+    def run(self, catalog: Catalog, *, trigger: str = "run") -> Report:
+        """Apply (or, with noop, check) every resource; returns when all are done."""
+        modules = _modules(catalog)
+        plan = make_plan(catalog, modules)
+        refs = self._actors_for(catalog, modules)
+        done = threading.Event()
+        reports: list[Report] = []
+
+        def on_done(report: Report) -> None:
+            reports.append(report)
+            done.set()
+
+        coordinator = RunCoordinator.start(catalog, plan, modules, refs, self.context(),
+                                           trigger=trigger, pool=self._pool)
+        try:
+            coordinator.tell(StartRun(on_done))
+            if not done.wait(RUN_TIMEOUT):
+                raise PartoutError(f"run of {catalog.policy} did not finish within {RUN_TIMEOUT:.0f} s")
+        finally:
+            coordinator.stop(block=False)
+        return reports[0]
+
+    def watch(self, catalog: Catalog, on_report: Callable[[Report], None]) -> None:
+        """Repair the catalog's watched resources (watch=True) whenever they drift, from now
+        until `stop()`. Each repair's result arrives as a one-result Report (trigger
+        "watch") on `on_report`, called from a worker thread."""
+        from partout.actors.watcher import Register, UnregisterAll, WatcherActor
+
+        modules = _modules(catalog)
+        refs = self._actors_for(catalog, modules)
+        self._stop_watching()
+        if self._watcher is None:
+            self._watcher = WatcherActor.start(pool=self._pool)
+        self._watcher.tell(UnregisterAll())
+        context = self.context()
+        hostname = str(getattr(self.facts, "hostname", "") or "")
+
+        def deliver(result: ResourceResult) -> None:
+            report = Report(policy=catalog.policy, hostname=hostname, noop=self.noop,
+                            started_at=datetime.now(timezone.utc), duration=result.duration,
+                            results=[result], trigger="watch")
+            try:
+                on_report(report)
+            except Exception:
+                log.exception("report callback failed", extra={"resource": result.id})
+
+        for resource in catalog.resources:
+            if not resource.watch:
+                continue
+            wanted = modules[resource.module].watch(resource.options)
+            if wanted is None:
+                continue
+            ref = refs[resource.id]
+            ref.tell(StartWatching(context, deliver))
+            self._watching.append(ref)
+            if wanted.paths:
+                self._watcher.tell(Register(ref, tuple(wanted.paths)))
+
+    def stop(self) -> None:
+        """Stop watching and stop every actor this engine started."""
+        self._stop_watching()
+        refs = [ref for _, ref in self._actors.values()]
+        if self._watcher is not None:
+            refs.append(self._watcher)
+            self._watcher = None
+        self._actors = {}
+        stop_all(refs)
+
+    def _stop_watching(self) -> None:
+        for ref in self._watching:
+            if ref.is_alive():
+                ref.tell(StopWatching())
+        self._watching = []
+
+    def _actors_for(self, catalog: Catalog, modules: dict[str, Module[Any]]) -> dict[str, pykka.ActorRef[Any]]:
+        """Reuse the actor of each unchanged resource; start new ones, stop the rest."""
+        previous = self._actors
+        current: dict[str, tuple[Resource, pykka.ActorRef[Any]]] = {}
+        for resource in catalog.resources:
+            kept = previous.pop(resource.id, None)
+            if kept is not None and kept[0] == resource and kept[1].is_alive():
+                current[resource.id] = kept
+                continue
+            if kept is not None:
+                previous[resource.id] = kept
+            ref = ResourceActor.start(resource, modules[resource.module], pool=self._pool)
+            current[resource.id] = (resource, ref)
+        stop_all([ref for _, ref in previous.values()])
+        self._actors = current
+        return {rid: ref for rid, (_, ref) in current.items()}
+
+
+def _modules(catalog: Catalog) -> dict[str, Module[Any]]:
+    return {name: registry.get(name) for name in {resource.module for resource in catalog.resources}}
