@@ -46,6 +46,7 @@ class Compilation:
         self.scope = Scope()
         self.roles = RoleBook(dirs=tuple(roles_dirs))
         self.directives: dict[str, Any] = {}
+        self.folders: dict[str, Path] = {}
 
     # -- files ---------------------------------------------------------------------------
 
@@ -100,7 +101,10 @@ class Compilation:
         module = self.module(name, location)
         entries = []
         for one in titles:
-            entry = declare(name, module, one, dict(options), location=location, scope=self.scope, facts=self.facts)
+            entry = declare(
+                name, module, one, dict(options),
+                location=location, scope=self.scope, facts=self.facts, policy_dir=self.folder_of(location.file),
+            )
             if entry is not None:
                 self.add(entry)
                 entries.append(entry)
@@ -113,13 +117,19 @@ class Compilation:
             close = difflib.get_close_matches(name, known, n=1)
             if close:
                 message += f"; did you mean '{close[0]}'?"
-            raise PolicyError(message + self.scope.context(), file=location.file, line=location.line)
+            raise PolicyError(message + self.scope.context, file=location.file, line=location.line)
         try:
             return registry.get(name)
         except Exception as exc:  # an import error in a module must still name the policy line
             raise PolicyError(
                 f"directive '{name}' cannot be loaded: {type(exc).__name__}: {exc}", file=location.file, line=location.line
             ) from exc
+
+    def folder_of(self, filename: str) -> Path:
+        folder = self.folders.get(filename)
+        if folder is None:
+            folder = self.folders[filename] = Path(filename).parent
+        return folder
 
     def add(self, entry: Entry) -> None:
         previous = self.by_id.get(entry.id)
@@ -134,7 +144,7 @@ class Compilation:
         outer = self.scope
 
         def fail(message: str) -> PolicyError:
-            return PolicyError(f"{label}: {message}{outer.context()}", file=location.file, line=location.line)
+            return PolicyError(f"{label}: {message}{outer.context}", file=location.file, line=location.line)
 
         if isinstance(title, Path):
             title = str(title)
@@ -180,7 +190,7 @@ class Compilation:
         for entry in entries:
             module = registry.get(entry.module)
             chosen = action or default_action(module)
-            check_action(module, chosen, f"p2.on({event!r}): {entry.label()}", location, self.scope.context())
+            check_action(module, chosen, f"p2.on({event!r}): {entry.label()}", location, self.scope.context)
             entry.on[event] = chosen
             entry.refresh_only = True
 

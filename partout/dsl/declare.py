@@ -19,6 +19,7 @@ from partout.modules.base import CompileContext, Module, ModuleOptions
 ORDERING_OPTIONS = ("require", "before", "on")
 GUARD_OPTIONS = ("onlyif", "unless", "watch", "hidden")
 META_OPTIONS = ORDERING_OPTIONS + GUARD_OPTIONS
+_META_SET = frozenset(META_OPTIONS)
 
 
 class Declared:
@@ -58,14 +59,15 @@ def declare(
     location: SourceLocation,
     scope: Scope,
     facts: Any,
+    policy_dir: Path,
 ) -> Entry | None:
     """Validate one resource; None when it sits in a block that does not select this node
-    (its options are still checked, so a typo fails on every node)."""
-    label = describe_call(name, title)
-    context = scope.context()
+    (its options are still checked, so a typo fails on every node). `policy_dir` is the
+    folder of the file declaring it: `source=` and `template=` are relative to it."""
+    context = scope.context
 
     def fail(message: str) -> PolicyError:
-        return PolicyError(f"{label}: {message}{context}", file=location.file, line=location.line)
+        return PolicyError(f"{describe_call(name, title)}: {message}{context}", file=location.file, line=location.line)
 
     if isinstance(title, Path):
         title = str(title)
@@ -74,10 +76,11 @@ def declare(
     model = module.options
     fields = model.model_fields
     meta: dict[str, Any] = {}
-    for key in META_OPTIONS:
-        # A module that declares a guard option itself (command's onlyif) receives it.
-        if key in options and (key in ORDERING_OPTIONS or key not in fields or callable(options[key])):
-            meta[key] = options.pop(key)
+    if not _META_SET.isdisjoint(options):
+        for key in META_OPTIONS:
+            # A module that declares a guard option itself (command's onlyif) receives it.
+            if key in options and (key in ORDERING_OPTIONS or key not in fields or callable(options[key])):
+                meta[key] = options.pop(key)
     title_field = model.title_field
     if title_field in options:
         raise fail(f"the title already sets option '{title_field}'; do not pass it again")
@@ -102,17 +105,19 @@ def declare(
         onlyif=both_guards(scope.onlyif, guard(meta.get("onlyif"), "onlyif", facts, fail), joiner="&&"),
         unless=both_guards(scope.unless, guard(meta.get("unless"), "unless", facts, fail), joiner="||"),
     )
-    for event, action in [*scope.on, *events_of(meta.get("on"), fail)]:
-        check_action(module, action, label, location, context)
-        entry.on[event] = action
-    for event, chosen in scope.events:
-        action = chosen or default_action(module)
-        check_action(module, action, label, location, context)
-        entry.on[event] = action
-        entry.refresh_only = True
+    if scope.on or scope.events or "on" in meta:
+        label = entry.label()
+        for event, action in [*scope.on, *events_of(meta.get("on"), fail)]:
+            check_action(module, action, label, location, context)
+            entry.on[event] = action
+        for event, chosen in scope.events:
+            action = chosen or default_action(module)
+            check_action(module, action, label, location, context)
+            entry.on[event] = action
+            entry.refresh_only = True
 
     try:
-        resolved = module.resolve(spec, CompileContext(facts=facts, policy_dir=Path(location.file).parent, title=title))
+        resolved = module.resolve(spec, CompileContext(facts=facts, policy_dir=policy_dir, title=title))
     except PartoutError as exc:
         text = str(exc)  # a TemplateError names the template file and line: keep that
         if text.startswith(f"{name}("):  # the module named the resource itself

@@ -7,6 +7,7 @@ p2.command(...))` turns resources into event handlers after they were declared.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from partout.dsl.catalog import Resource, SourceLocation
@@ -44,9 +45,9 @@ class Entry:
         return PolicyError(f"{self.label()}: {message}{self.context}", file=self.source.file, line=self.source.line)
 
     def freeze(self) -> Resource:
-        # The compiler validated every field already; model_construct skips a second pass
+        # The compiler validated every field already, so no second validation pass
         # (1,000 resources must compile in a few tens of milliseconds).
-        return Resource.model_construct(
+        return _construct(
             id=self.id,
             module=self.module,
             title=self.title,
@@ -90,7 +91,9 @@ class Scope:
     unless: Guard = None
     hidden: bool = False
 
+    @cached_property
     def context(self) -> str:
+        """" (in role 'web' called at site.p2:5)" for errors inside roles, innermost first."""
         return "".join(
             f" (in role '{call.name}' called at {call.source})" for call in reversed(self.role_calls)
         )
@@ -113,3 +116,20 @@ def both_guards(outer: Guard, inner: Guard, *, joiner: str) -> Guard:
             return other if deciding else False
         return True if deciding else other
     return f"({outer}) {joiner} ({inner})"
+
+
+_RESOURCE_FIELDS = frozenset(Resource.model_fields)
+
+
+def _construct(**values: Any) -> Resource:
+    """`Resource.model_construct` for a full set of already-valid fields, without its
+    per-field bookkeeping (half the cost). Falls back to it if Resource ever gains a
+    post-init hook or private attributes, which this shortcut would skip."""
+    if Resource.__pydantic_post_init__ is not None or Resource.__private_attributes__:
+        return Resource.model_construct(**values)
+    resource = Resource.__new__(Resource)
+    object.__setattr__(resource, "__dict__", values)
+    object.__setattr__(resource, "__pydantic_fields_set__", set(_RESOURCE_FIELDS))
+    object.__setattr__(resource, "__pydantic_extra__", None)
+    object.__setattr__(resource, "__pydantic_private__", None)
+    return resource

@@ -97,3 +97,16 @@ def test_the_catalog_round_trips_through_json(compile_text: Compile, tmp_path: P
     assert dumped["resources"][0]["options"]["mode"] == "0600"
     assert dumped["resources"][0]["watch"] is True
     assert dumped["resources"][1]["options"]["cmd"] == "true"
+
+
+def test_compiled_resources_equal_fully_validated_ones(compile_text: Compile, tmp_path: Path) -> None:
+    from partout.dsl.catalog import Resource
+
+    catalog = compile_text(
+        f'p2.file("{tmp_path}/a", content="x", mode="0600")\n'
+        f'p2.command("true", require="file:{tmp_path}/a", on={{"file:{tmp_path}/a:changed": "run"}}, watch=True)\n'
+    )
+    for resource in catalog.resources:
+        again = Resource(**{name: getattr(resource, name) for name in Resource.model_fields})
+        assert again == resource
+        assert again.model_dump() == resource.model_dump()
