@@ -1,0 +1,141 @@
+"""The user module with the real useradd/usermod/userdel/chpasswd against a copy of /etc."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from helpers import snapshot
+
+from partout.errors import ResourceError
+from partout.modules.accounts import read_accounts
+from partout.modules.base import RunContext
+from partout.modules.user import MODULE, UserOptions
+
+HASH = "$6$saltsalt$hz0aK7t0Ngp0k3hVvD6n4nF0n8K0z1GzqX2dJ0mC8y6rB5e3uQ9wS4vT7pL1oI2kM5jN8hG3fD6sA9zX0cV1b."
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A system root whose etc/ holds what useradd --root needs."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
+        shutil.copy2(Path("/etc") / name, root / "etc" / name)
+    if Path("/etc/default/useradd").exists():
+        (root / "etc" / "default").mkdir()
+        shutil.copy2("/etc/default/useradd", root / "etc" / "default" / "useradd")
+    (root / "home").mkdir()
+    return root
+
+
+def context(tmp_path: Path) -> RunContext:
+    return RunContext(facts=SimpleNamespace(os=SimpleNamespace(family="debian")), state_dir=tmp_path / "state")
+
+
+def converge(spec: UserOptions, tmp_path: Path) -> str | None:
+    run = context(tmp_path)
+    change = MODULE.check(spec, run)
+    if change is None:
+        return None
+    MODULE.apply(spec, change, run)
+    return change.summary
+
+
+def add_group(root: Path, name: str, gid: int) -> None:
+    with (root / "etc" / "group").open("a") as group:
+        group.write(f"{name}:x:{gid}:\n")
+    with (root / "etc" / "gshadow").open("a") as gshadow:
+        gshadow.write(f"{name}:!::\n")
+
+
+def test_user_is_created_with_its_settings(root: Path, tmp_path: Path) -> None:
+    add_group(root, "web", 2001)
+    spec = UserOptions(name="alice", uid=1500, shell="/bin/sh", comment="Alice", home=Path("/home/alice"),
+                       groups=("web",), password=HASH, expiry="2030-01-01", root=root)
+    assert converge(spec, tmp_path) == "create user alice (uid 1500, shell /bin/sh, password <secret>)"
+    accounts = read_accounts(root)
+    alice = accounts.users["alice"]
+    assert (alice.uid, alice.shell, alice.comment, alice.home) == (1500, "/bin/sh", "Alice", "/home/alice")
+    assert accounts.groups_of("alice") == {"web"}
+    assert accounts.shadow["alice"].password == HASH
+    assert accounts.shadow["alice"].expiry == "21915"
+    assert (root / "home" / "alice").is_dir()
+
+
+def test_user_second_run_changes_nothing(root: Path, tmp_path: Path) -> None:
+    spec = UserOptions(name="alice", uid=1500, shell="/bin/sh", password=HASH, expiry="2030-01-01", root=root)
+    converge(spec, tmp_path)
+    assert converge(spec, tmp_path) is None
+
+
+def test_user_noop_check_changes_nothing(root: Path, tmp_path: Path) -> None:
+    before = snapshot(root)
+    assert MODULE.check(UserOptions(name="alice", uid=1500, root=root), context(tmp_path)) is not None
+    assert snapshot(root) == before
+
+
+def test_user_settings_are_changed_in_place(root: Path, tmp_path: Path) -> None:
+    add_group(root, "web", 2001)
+    add_group(root, "ops", 2002)
+    converge(UserOptions(name="alice", uid=1500, shell="/bin/sh", groups=("web",), root=root), tmp_path)
+    summary = converge(UserOptions(name="alice", uid=1501, shell="/bin/bash", groups=("ops",), append=True,
+                                   password=HASH, root=root), tmp_path)
+    assert summary == "uid 1500 -> 1501, shell /bin/sh -> /bin/bash, groups +ops, password <secret>"
+    accounts = read_accounts(root)
+    assert (accounts.users["alice"].uid, accounts.users["alice"].shell) == (1501, "/bin/bash")
+    assert accounts.groups_of("alice") == {"web", "ops"}
+    assert accounts.shadow["alice"].password == HASH
+
+
+def test_groups_without_append_replace_the_membership(root: Path, tmp_path: Path) -> None:
+    add_group(root, "web", 2001)
+    add_group(root, "ops", 2002)
+    converge(UserOptions(name="alice", groups=("web", "ops"), root=root), tmp_path)
+    converge(UserOptions(name="alice", groups=("ops",), root=root), tmp_path)
+    assert read_accounts(root).groups_of("alice") == {"ops"}
+
+
+def test_user_absent_removes_the_user_and_home(root: Path, tmp_path: Path) -> None:
+    converge(UserOptions(name="alice", root=root), tmp_path)
+    assert converge(UserOptions(name="alice", ensure="absent", root=root), tmp_path) == "remove user alice"
+    assert "alice" not in read_accounts(root).users
+    assert not (root / "home" / "alice").exists()
+
+
+def test_a_taken_uid_is_refused_and_nothing_changes(root: Path, tmp_path: Path) -> None:
+    before = snapshot(root)
+    taken = read_accounts(root).users["root"].uid
+    with pytest.raises(ResourceError, match=r"uid 0 is already used by 'root' in .*/etc/passwd; choose another uid"):
+        MODULE.check(UserOptions(name="alice", uid=taken, root=root), context(tmp_path))
+    assert snapshot(root) == before
+
+
+def test_invalid_user_names_are_refused_before_any_tool_runs() -> None:
+    for name in ("Alice Smith", "al:ice", "-alice", "a" * 40):
+        with pytest.raises(ValueError, match="user name .* is invalid"):
+            UserOptions(name=name)
+
+
+def test_a_missing_supplementary_group_reports_the_tools_message(root: Path, tmp_path: Path) -> None:
+    with pytest.raises(ResourceError, match="group 'nosuchgroup' does not exist"):
+        converge(UserOptions(name="alice", groups=("nosuchgroup",), root=root), tmp_path)
+    assert "alice" not in read_accounts(root).users
+
+
+def test_the_password_hash_never_appears_in_changes_reprs_or_logs(root: Path, tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    spec = UserOptions(name="alice", password=HASH, root=root)
+    change = MODULE.check(spec, context(tmp_path))
+    assert change is not None
+    MODULE.apply(spec, change, context(tmp_path))
+    changed = MODULE.check(UserOptions(name="alice", password=HASH.replace("hz0", "zz0"), root=root),
+                           context(tmp_path))
+    assert changed is not None and changed.summary == "password <secret>"
+    for text in (repr(spec), str(spec.model_dump()), spec.model_dump_json(), change.model_dump_json(),
+                 changed.model_dump_json(), caplog.text):
+        assert HASH not in text and "hz0aK7" not in text
