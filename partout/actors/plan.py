@@ -14,6 +14,7 @@ their applies can be made in a single call.
 from __future__ import annotations
 
 import heapq
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,9 +72,46 @@ def linearise(catalog: Catalog, graph: dict[str, set[str]]) -> list[str]:
     return order
 
 
+def autorequire(catalog: Catalog) -> dict[str, set[str]]:
+    """id -> the file resource managing its closest managed ancestor directory, as Puppet
+    autorequires: files run concurrently, and a file cannot be made before its directory."""
+    directories: dict[str, str] = {}
+    for resource in catalog.resources:
+        if resource.module == "file":
+            directories.setdefault(os.path.normpath(str(getattr(resource.options, "path", ""))), resource.id)
+    edges: dict[str, set[str]] = {}
+    if len(directories) < 2:
+        return edges
+    for resource in catalog.resources:
+        path = getattr(resource.options, "path", None)
+        if path is None:
+            continue
+        current = os.path.normpath(str(path))
+        while True:
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            owner = directories.get(parent)
+            if owner is not None:
+                if owner != resource.id:
+                    edges[resource.id] = {owner}
+                break
+            current = parent
+    return edges
+
+
 def make_plan(catalog: Catalog, modules: dict[str, Module[Any]]) -> Plan:
     graph = catalog.dependencies()
-    order = linearise(catalog, graph)
+    implicit = autorequire(catalog)
+    if implicit:
+        with_implicit = {rid: dependencies | implicit.get(rid, set()) for rid, dependencies in graph.items()}
+        try:
+            order = linearise(catalog, with_implicit)
+            graph = with_implicit
+        except PolicyError:  # an explicit edge says otherwise: explicit edges win
+            order = linearise(catalog, graph)
+    else:
+        order = linearise(catalog, graph)
     by_id = catalog.by_id()
     hard: dict[str, set[str]] = {}
     for resource in catalog.resources:

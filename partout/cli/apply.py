@@ -1,0 +1,116 @@
+"""`partout apply`: compile a policy and apply it on this machine, optionally staying
+up to repair drift (`--watch`). Imports the engine, compiler and facts only when run,
+and watchdog only with --watch; never NATS or the master."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from partout.cli.common import EXIT_FAILED, EXIT_OK, reports_errors
+
+if TYPE_CHECKING:
+    from partout.report import Report
+
+STATUS_WIDTH = 8
+
+
+@click.command(name="apply", short_help="Compile and apply a policy on this machine.")
+@click.argument("policy", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--noop", is_flag=True, help="Report what would change, with diffs; change nothing.")
+@click.option("--watch", is_flag=True, help="Stay up after the run and repair drift of watched resources.")
+@click.option("--json", "as_json", is_flag=True, help="Print the Report as JSON (one line per repair with --watch).")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Backups and caches. Default: /var/lib/partout as root, else ~/.local/state/partout.")
+@click.option("--facts", "facts_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Use these facts (JSON or YAML) instead of this machine's, e.g. to test a policy.")
+@click.option("--facts-d", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder of custom facts. Default: /etc/partout/facts.d.")
+@click.option("-v", "--diff", "show_diff", is_flag=True, help="Show unified diffs on real runs too.")
+@reports_errors
+def command(policy: Path, noop: bool, watch: bool, as_json: bool, state_dir: Path | None,
+            facts_file: Path | None, facts_d: Path | None, show_diff: bool) -> None:
+    """Compile POLICY (a .p2 file) for this machine and apply it.
+
+    Exit status: 0 all resources ok or changed, 1 some failed, 2 bad policy or usage.
+    """
+    from partout.dsl.compiler import compile_policy
+    from partout.engine import Engine
+    from partout.errors import PolicyError
+    from partout.state import default_state_dir, ensure_state_dir
+
+    if not policy.is_file():
+        why = "is not a file" if policy.exists() else "does not exist"
+        raise PolicyError(f"policy file {policy} {why}; name a .p2 file")
+    state = ensure_state_dir(state_dir if state_dir is not None else default_state_dir())
+    facts = _facts(facts_file, facts_d)
+    catalog = compile_policy(policy, facts)
+    engine = Engine(state, facts, noop=noop)
+    report = engine.run(catalog)
+    _print(report, as_json=as_json, diffs=noop or show_diff)
+    if not watch:
+        sys.exit(EXIT_FAILED if report.failed else EXIT_OK)
+    _watch(engine, catalog, as_json=as_json, diffs=noop or show_diff)
+    sys.exit(EXIT_OK)
+
+
+def _facts(facts_file: Path | None, facts_d: Path | None) -> Any:
+    from partout import facts
+
+    if facts_file is not None:
+        return facts.load(facts_file)
+    return facts.gather(facts_d=facts_d)
+
+
+def _watch(engine: Any, catalog: Any, *, as_json: bool, diffs: bool) -> None:
+    """Repair drift until SIGTERM or SIGINT; print each repair as it happens."""
+    stopping = threading.Event()
+    output_lock = threading.Lock()
+
+    def on_report(report: Report) -> None:
+        with output_lock:
+            _print(report, as_json=as_json, diffs=diffs, summary=False)
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    engine.watch(catalog, on_report)
+    watched = sum(1 for resource in catalog.resources if resource.watch)
+    if not as_json:
+        click.echo(f"watching {watched} resources; Ctrl-C to stop", err=True)
+    while not stopping.wait(3600):
+        pass
+    engine.stop()
+
+
+def _print(report: Report, *, as_json: bool, diffs: bool, summary: bool = True) -> None:
+    from partout.report import Status
+
+    if as_json:
+        sys.stdout.write(report.model_dump_json() + "\n")
+        sys.stdout.flush()
+        return
+    lines: list[str] = []
+    for result in report.results:
+        if result.hidden or result.status is Status.OK:
+            continue
+        status = "would" if result.status is Status.CHANGED and report.noop else result.status.value
+        lines.append(f"{status:<{STATUS_WIDTH}} {result.id}  {result.summary}".rstrip())
+        if diffs and result.diff:
+            lines.append(result.diff.rstrip("\n"))
+        if result.status is Status.FAILED and result.output:
+            lines.append(result.output.rstrip("\n"))
+    if summary:
+        lines.append(report.summary_line())
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+
+
