@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from partout.dsl.compilation import Compilation
 
 BUILDER_METHODS = frozenset({"node", "watch", "include", "role", "on"})
+_NO_TITLE: Any = object()
 
 
 class P2:
@@ -140,9 +141,11 @@ class Directive:
         self._compilation = compilation
         self.name = name
 
-    def __call__(self, title: Any, /, **options: Any) -> Chain:
+    def __call__(self, title: Any = _NO_TITLE, /, **options: Any) -> Chain:
         compilation = self._compilation
         location = caller_location(compilation.policy_files)
+        if title is _NO_TITLE:
+            raise no_title(self.name, location)
         return Chain(compilation, None, compilation.call(self.name, title, options, location))
 
     def __repr__(self) -> str:
@@ -187,9 +190,11 @@ class ChainedDirective:
         self._chain = chain
         self._directive = directive
 
-    def __call__(self, title: Any, /, **options: Any) -> Chain:
+    def __call__(self, title: Any = _NO_TITLE, /, **options: Any) -> Chain:
         compilation = self._chain._compilation
         location = caller_location(compilation.policy_files)
+        if title is _NO_TITLE:
+            raise no_title(self._directive.name, location)
         entries = compilation.call(self._directive.name, title, options, location)
         return Chain(compilation, self._chain, entries)
 
@@ -213,6 +218,12 @@ class Block:
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self._compilation.scope = self._outer.pop()
+
+
+def no_title(directive: str, location: SourceLocation) -> PolicyError:
+    return PolicyError(
+        f"{directive}() needs a title, e.g. p2.{directive}(\"name\", ...)", file=location.file, line=location.line
+    )
 
 
 def define_role(compilation: Compilation, name: Any, function: Any, location: SourceLocation) -> None:

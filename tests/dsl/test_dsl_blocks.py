@@ -164,3 +164,22 @@ def test_on_with_a_handler_that_is_not_a_directive_or_callable_is_an_error(compi
 def test_on_naming_an_undeclared_resource_is_an_error(compile_text: Compile) -> None:
     with pytest.raises(PolicyError, match=r"site.p2:3: probe\(\"x\"\): on names 'probe:nope', which is not declared for this node"):
         compile_text('p2.probe("a")\nwith p2.on("probe:nope:changed"):\n    p2.probe("x")\n')
+
+
+def test_a_role_called_in_an_on_block_declares_handlers(compile_text: Compile) -> None:
+    catalog = compile_text(
+        'p2.role("pair", lambda p2, title: p2.probe(title + "1").guarded(title + "2"))\n'
+        'p2.probe("conf")\n'
+        'with p2.on("probe:conf:changed"):\n'
+        '    p2.pair("h")\n'
+        'p2.on("probe:conf:failed", p2.pair("f"))\n'
+    )
+    by_id = catalog.by_id()
+    assert by_id["probe:h1"].on == {"probe:conf:changed": "refresh"}
+    assert by_id["guarded:h2"].on == {"probe:conf:changed": "apply"}
+    assert by_id["guarded:f2"].on == {"probe:conf:failed": "apply"} and by_id["guarded:f2"].refresh_only
+
+
+def test_a_block_gives_back_the_builder(compile_text: Compile) -> None:
+    catalog = compile_text('with p2.watch() as watched:\n    watched.probe("a")\n')
+    assert catalog.resources[0].watch

@@ -170,3 +170,8 @@ def test_facts_may_be_a_plain_dict_for_node_selection(tmp_path: Path) -> None:
         filename=tmp_path / "site.p2", facts={"hostname": "web2"},
     )
     assert catalog.resources[0].onlyif is True
+
+
+def test_a_directive_without_a_title_is_an_error(compile_text: Compile) -> None:
+    with pytest.raises(PolicyError, match=r'site.p2:2: probe\(\) needs a title, e.g. p2.probe\("name", ...\)'):
+        compile_text('p2.probe("a")\np2.probe(count=2)\n')
