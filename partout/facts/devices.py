@@ -84,8 +84,8 @@ def _proc_addresses() -> dict[str, list[str]]:
     for line in text.splitlines():
         fields = line.split()
         if len(fields) == 6:
-            address = ipaddress.IPv6Address(bytes.fromhex(fields[0]))
-            found.setdefault(fields[5], []).append(f"{address}/{int(fields[2], 16)}")
+            address6 = ipaddress.IPv6Address(bytes.fromhex(fields[0]))
+            found.setdefault(fields[5], []).append(f"{address6}/{int(fields[2], 16)}")
     return found
 
 

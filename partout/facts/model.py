@@ -105,6 +105,9 @@ LAZY_SECTIONS: dict[str, tuple[Any, Callable[[], Any]]] = {
     "custom": (dict[str, Any], dict),
 }
 _adapters: dict[str, TypeAdapter[Any]] = {}
+# One lock for all Facts objects (not one each): a lock in the model would make it
+# impossible to deep-copy, and there is one Facts per run anyway.
+_loading = threading.RLock()
 
 
 def _adapter(name: str) -> TypeAdapter[Any]:
@@ -119,15 +122,14 @@ class Facts(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     hostname: str = Field("localhost", description="Short host name.")
-    os: OsFacts = Field(default_factory=OsFacts)
+    os: OsFacts = Field(default_factory=lambda: OsFacts.model_validate({}))
     cpus: int = Field(1, description="Logical CPUs.")
     memory: int = Field(0, description="Total memory in bytes (MemTotal).")
-    dmi: DmiFacts = Field(default_factory=DmiFacts)
+    dmi: DmiFacts = Field(default_factory=lambda: DmiFacts.model_validate({}))
     python: str = Field("", description="Version of the Python running Partout.")
 
     _values: dict[str, Any] = PrivateAttr(default_factory=dict)
     _loaders: dict[str, Callable[[], Any]] = PrivateAttr(default_factory=dict)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -154,7 +156,7 @@ class Facts(BaseModel):
         return self
 
     def _section(self, name: str) -> Any:
-        with self._lock:
+        with _loading:
             if name not in self._values:
                 loader = self._loaders.get(name)
                 value = loader() if loader is not None else LAZY_SECTIONS[name][1]()

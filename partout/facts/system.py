@@ -6,6 +6,7 @@ import os
 import platform
 import socket
 from pathlib import Path
+from typing import Any
 
 from partout.facts.model import DmiFacts, OsFacts
 
@@ -87,7 +88,8 @@ def _read_small(path: str) -> str | None:
 
 def dmi_facts() -> DmiFacts:
     base = "/sys/class/dmi/id/"
-    return DmiFacts.model_construct(**{name: _read_small(base + name) for name in DmiFacts.model_fields})
+    values: dict[str, Any] = {name: _read_small(base + name) for name in DmiFacts.model_fields}
+    return DmiFacts.model_construct(**values)
 
 
 def hostname() -> str:
