@@ -45,3 +45,8 @@ MODULE = Module(
     name="probe", options=ProbeOptions, check=check, apply=apply, resolve=resolve,
     actions={"refresh": refresh, "stop": refresh},
 )
+
+
+def pair_role(p2: object, title: str) -> None:
+    """A role written in plain Python (not a policy file), for location tests."""
+    p2.probe(title + "-1").probe(title + "-2", count=-1)  # type: ignore[attr-defined]

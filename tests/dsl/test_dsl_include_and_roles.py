@@ -204,3 +204,11 @@ def test_built_in_roles_are_found_in_the_partout_roles_package(
 def test_an_unknown_directive_suggests_role_files_too(compile_text: Compile) -> None:
     with pytest.raises(PolicyError, match="unknown directive 'webservr'; did you mean 'webserver'"):
         compile_text('p2.webservr("x")\n', files={"roles/webserver.p2": "pass\n"})
+
+
+def test_a_role_written_in_python_reports_the_policy_line_that_called_it(compile_text: Compile, tmp_path: Path) -> None:
+    with pytest.raises(PolicyError) as caught:
+        compile_text('from dsl_probe_module import pair_role\np2.role("pair", pair_role)\n\np2.pair("x")\n')
+    site = tmp_path / "site.p2"
+    assert str(caught.value).startswith(f"{site}:4: probe(\"x-2\"): option 'count': ")
+    assert str(caught.value).endswith(f"(in role 'pair' called at {site}:4)")
