@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 
 # Past this a diff is noise in a report and costly to compute.
 MAX_DIFF_BYTES = 512 * 1024
 
 
 def content_diff(path: str, old: bytes | None, new: bytes) -> str:
+    import difflib  # only when content differs: a no-op run never needs it
+
     old = old or b""
     try:
         old_text = old.decode("utf-8")
@@ -31,6 +31,8 @@ def content_diff(path: str, old: bytes | None, new: bytes) -> str:
 
 
 def _binary(path: str, old: bytes, new: bytes) -> str:
+    import hashlib
+
     return (
         f"Binary or large content of {path} differs: "
         f"{len(old)} bytes sha256 {hashlib.sha256(old).hexdigest()[:16]} -> "

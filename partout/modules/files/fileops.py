@@ -8,7 +8,6 @@ So the path never shows partial content nor, for a moment, wrong permissions.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +104,7 @@ def default_directory_mode() -> int:
 
 def _temporary_name(path: Path) -> Path:
     # NAME_MAX is 255: keep the temp name short whatever the target's name.
-    return path.with_name(f".{path.name[:200]}.partout-{secrets.token_hex(4)}")
+    return path.with_name(f".{path.name[:200]}.partout-{os.urandom(4).hex()}")
 
 
 def write_atomically(path: Path, data: bytes, *, mode: int, uid: int = -1, gid: int = -1) -> None:
