@@ -18,7 +18,7 @@ Reference, in one place:
 - `p2.on(event, *handlers, action=None)`: handlers are `refresh_only` and listen to the
   event; as a block (`with p2.on(event):`), with resources already declared
   (`p2.on(event, p2.command(...))`) or with callables that declare them. The default
-  action is the module's first one (command: "run", service: its first), else "apply".
+  action is the module's first one (command: "run", service: "restart"), else "apply".
 - `p2.include("other.p2")`: relative to the including file, at most once per compile;
   cycles are errors.
 - `p2.role("name", fn)` (or `@p2.role("name")`): `fn(p2, title, **options)`. Role files

@@ -98,7 +98,13 @@ class Compilation:
             for one in titles:
                 declared.extend(self.call_role(name, one, dict(options), location))
             return declared
-        module = self.module(name, location)
+        if not self.scope.active and registry.is_module(name):
+            try:
+                module = self.module(name, location)
+            except PolicyError:
+                return []  # a platform's module (powershell) may not load on other nodes
+        else:
+            module = self.module(name, location)
         entries = []
         for one in titles:
             entry = declare(

@@ -183,3 +183,16 @@ def test_a_role_called_in_an_on_block_declares_handlers(compile_text: Compile) -
 def test_a_block_gives_back_the_builder(compile_text: Compile) -> None:
     catalog = compile_text('with p2.watch() as watched:\n    watched.probe("a")\n')
     assert catalog.resources[0].watch
+
+
+def test_a_module_that_cannot_load_here_is_fine_in_a_block_for_other_nodes(compile_text: Compile) -> None:
+    from partout.modules import registry
+
+    registry.register("unloadable", "dsl_no_such_python_module")
+    try:
+        catalog = compile_text('with p2.node(False):\n    p2.unloadable("x")\np2.probe("a")\n')
+        assert [resource.id for resource in catalog.resources] == ["probe:a"]
+        with pytest.raises(PolicyError, match=r"site.p2:1: directive 'unloadable' cannot be loaded: ModuleNotFoundError"):
+            compile_text('p2.unloadable("x")\n')
+    finally:
+        registry._MODULES.pop("unloadable", None)
