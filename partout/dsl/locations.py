@@ -47,6 +47,8 @@ def error_from_exception(exc: BaseException, policy_files: Container[str], polic
     if not frames:
         return PolicyError(message, file=policy)
     *callers, innermost = frames
+    # A lambda guard fails on the line that declared it: say that line once.
+    callers = [caller for index, caller in enumerate(callers) if caller != innermost and caller not in callers[:index]]
     if callers:
         message += " (called from " + ", ".join(str(caller) for caller in reversed(callers)) + ")"
     return PolicyError(message, file=innermost.file, line=innermost.line)

@@ -141,3 +141,11 @@ def test_two_compiles_do_not_share_roles_or_includes(tmp_path: Path, facts: obje
     compile_source('p2.role("r", lambda p2, title: p2.probe(title))\np2.r("x")\n', filename=tmp_path / "a.p2", facts=facts)
     with pytest.raises(PolicyError, match="unknown directive 'r'"):
         compile_source('p2.r("x")\n', filename=tmp_path / "b.p2", facts=facts)
+
+
+def test_an_exception_in_a_guard_callable_names_the_line_once(compile_text: Compile, tmp_path: Path) -> None:
+    with pytest.raises(PolicyError) as caught:
+        compile_text('p2.probe("a")\np2.probe("b", onlyif=lambda f: f.no_such_fact)\n')
+    assert str(caught.value) == (
+        f"{tmp_path / 'site.p2'}:2: AttributeError: 'types.SimpleNamespace' object has no attribute 'no_such_fact'"
+    )
