@@ -82,7 +82,7 @@ def run(spec: CommandOptions) -> str:
         raise ResourceError("command is empty")
     if spec.cwd is not None and not spec.cwd.is_dir():
         raise ResourceError(f"cwd {spec.cwd} does not exist or is not a directory")
-    environment = {**os.environ, **spec.env} if spec.env else None
+    environment = _environment(spec)
     try:
         process = subprocess.Popen(
             arguments,
@@ -107,6 +107,25 @@ def run(spec: CommandOptions) -> str:
         accepted = ", ".join(str(value) for value in spec.returns)
         raise ResourceError(f"exited with code {code} (accepted: {accepted}){_tail(text)}")
     return text
+
+
+def _environment(spec: CommandOptions) -> dict[str, str] | None:
+    """The agent's environment, with HOME/USER/LOGNAME of the user it runs as (so tools
+    do not write root's dotfiles), then env= on top."""
+    if spec.user is None and not spec.env:
+        return None
+    environment = dict(os.environ)
+    if spec.user is not None:
+        import pwd
+
+        try:
+            entry = pwd.getpwuid(uid_of(spec.user))
+        except KeyError:
+            pass  # a bare uid without a passwd entry: keep the agent's values
+        else:
+            environment.update(HOME=entry.pw_dir, USER=entry.pw_name, LOGNAME=entry.pw_name)
+    environment.update(spec.env or {})
+    return environment
 
 
 def _collect(process: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bool]:

@@ -22,7 +22,7 @@ from pydantic import Field, field_validator, model_validator
 from partout.errors import PolicyError, ResourceError
 from partout.modules.base import Change, CompileContext, Module, ModuleOptions, RunContext, Watch
 from partout.modules.files import fileops
-from partout.modules.files.diff import content_diff
+from partout.modules.files.diff import content_diff, hidden_diff
 from partout.modules.files.owners import gid_of, group_name, uid_of, user_name
 
 _MODE = re.compile(r"^0?[0-7]{3,4}$")
@@ -80,6 +80,13 @@ class FileOptions(ModuleOptions):
         ),
     )
     backup: bool = Field(True, description="Keep the content a change replaces or removes in the backup store.")
+    show_diff: bool = Field(
+        True,
+        description=(
+            "Show a unified diff of content changes in reports; False shows only sizes and "
+            "sha256 prefixes (for secrets)."
+        ),
+    )
     force: bool = Field(
         False,
         description=(
@@ -189,6 +196,12 @@ def _policy_file(context: CompileContext, relative: str, option: str) -> Path:
 # ------------------------------------------------------------------------- check
 
 
+def _diff(spec: FileOptions, old: bytes | None, new: bytes) -> str:
+    if spec.show_diff:
+        return content_diff(str(spec.path), old, new)
+    return hidden_diff(str(spec.path), old, new)
+
+
 def _owner_ids(spec: FileOptions) -> tuple[int, int]:
     uid = uid_of(spec.owner) if spec.owner is not None else -1
     gid = gid_of(spec.group) if spec.group is not None else -1
@@ -233,7 +246,7 @@ def check(spec: FileOptions, context: RunContext) -> Change | None:
         if state.kind == "missing":
             new = desired if desired is not None else b""
             return Change(
-                summary="created", diff=content_diff(path, b"", new) if desired is not None else None,
+                summary="created", diff=_diff(spec, b"", new) if desired is not None else None,
                 data={"kind": "missing"},
             )
         if state.kind != "file":
@@ -244,7 +257,7 @@ def check(spec: FileOptions, context: RunContext) -> Change | None:
         diff = None
         if desired is not None and state.content != desired:
             parts.append("content")
-            diff = content_diff(path, state.content, desired)
+            diff = _diff(spec, state.content, desired)
         parts += _attribute_changes(spec, state, mode, uid, gid)
         return Change(summary=", ".join(parts), diff=diff, data={"kind": "file"}) if parts else None
     if spec.ensure == "directory":
@@ -324,6 +337,13 @@ def _remove(spec: FileOptions, context: RunContext, state: fileops.PathState) ->
 def apply(spec: FileOptions, change: Change, context: RunContext) -> str | None:
     try:
         return _apply(spec, context)
+    except FileNotFoundError as exc:
+        if spec.ensure != "absent" and not spec.path.parent.is_dir():
+            raise ResourceError(
+                f"{spec.path}: parent directory {spec.path.parent} does not exist; declare it first "
+                f"with p2.file({str(spec.path.parent)!r}, ensure='directory')"
+            ) from exc
+        raise ResourceError(f"{spec.path}: {exc.strerror or exc}") from exc
     except OSError as exc:
         raise ResourceError(f"{spec.path}: {exc.strerror or exc}") from exc
 

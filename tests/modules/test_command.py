@@ -124,3 +124,13 @@ def test_run_action_runs_unless_creates_exists(tmp_path: Path, context: RunConte
     assert action(CommandOptions(cmd=f"touch {marker}; echo done", creates=marker), context) == "done\n"
     assert marker.exists()
     assert action(CommandOptions(cmd="echo again", creates=marker), context) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running as another user needs root")
+def test_user_gets_its_own_home(context: RunContext) -> None:
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody")
+    output = run(CommandOptions(cmd="echo $HOME $USER", user="nobody", cwd=Path("/")), context)
+    assert output == f"{nobody.pw_dir} nobody\n"

@@ -309,3 +309,50 @@ def _any_change():  # type: ignore[no-untyped-def]
     from partout.modules.base import Change
 
     return Change(summary="forced")
+
+
+def test_show_diff_false_hides_the_content(tmp_path: Path, context: RunContext) -> None:
+    target = tmp_path / "secret"
+    target.write_text("old-password\n")
+    change = MODULE.check(FileOptions(path=target, content="new-password\n", show_diff=False), context)
+    assert change is not None and change.diff is not None
+    assert "password" not in change.diff and "sha256" in change.diff
+
+
+def test_missing_parent_directory_is_a_clear_error(tmp_path: Path, context: RunContext) -> None:
+    spec = FileOptions(path=tmp_path / "missing" / "file", content="x")
+    change = MODULE.check(spec, context)
+    assert change is not None
+    with pytest.raises(ResourceError, match=r"parent directory .*missing does not exist; declare it first"):
+        MODULE.apply(spec, change, context)
+
+
+def test_directory_does_not_replace_a_file_without_force(tmp_path: Path, context: RunContext) -> None:
+    target = tmp_path / "d"
+    target.write_text("data\n")
+    with pytest.raises(ResourceError, match="is a file, not a directory"):
+        MODULE.check(FileOptions(path=target, ensure="directory"), context)
+    converge(FileOptions(path=target, ensure="directory", force=True), context)
+    assert target.is_dir()
+    assert BackupStore(context.state_dir).entries(target)[0].size == 5
+
+
+def test_binary_content_change_shows_sizes_not_bytes(tmp_path: Path, context: RunContext) -> None:
+    import base64
+
+    target = tmp_path / "blob"
+    target.write_bytes(b"\xff\x00old")
+    change = MODULE.check(FileOptions(path=target, content_base64=base64.b64encode(b"\xfe\x00new").decode()), context)
+    assert change is not None and change.diff is not None and change.diff.startswith("Binary or large content")
+
+
+def test_concurrent_writes_of_many_files_all_land(tmp_path: Path, context: RunContext) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    specs = [FileOptions(path=tmp_path / f"f{index}", content=f"{index}\n") for index in range(50)]
+    for spec in specs:
+        spec.path.write_text("old\n")
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda spec: converge(spec, context), specs))
+    assert all(spec.path.read_text() == f"{index}\n" for index, spec in enumerate(specs))
+    assert len(BackupStore(context.state_dir).entries()) == 50

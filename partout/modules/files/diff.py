@@ -30,11 +30,16 @@ def content_diff(path: str, old: bytes | None, new: bytes) -> str:
     return "".join(out)
 
 
-def _binary(path: str, old: bytes, new: bytes) -> str:
+def hidden_diff(path: str, old: bytes | None, new: bytes) -> str:
+    """For secrets: says that content differs without showing any of it."""
+    return _binary(path, old or b"", new, what="Content")
+
+
+def _binary(path: str, old: bytes, new: bytes, what: str = "Binary or large content") -> str:
     import hashlib
 
     return (
-        f"Binary or large content of {path} differs: "
+        f"{what} of {path} differs: "
         f"{len(old)} bytes sha256 {hashlib.sha256(old).hexdigest()[:16]} -> "
         f"{len(new)} bytes sha256 {hashlib.sha256(new).hexdigest()[:16]}\n"
     )
