@@ -1,0 +1,190 @@
+"""Messages to and from the BusActor (frozen dataclasses), and its connection options.
+
+Results go either to a pykka Future (`future=`, what the `Bus` facade uses) or, as a
+message, to an actor ref (`reply_to=`). Neither blocks the sender.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pykka
+from pydantic import BaseModel, ConfigDict, Field
+
+# Where delivered messages go: an actor (told each message) or a callable run on the bus
+# loop thread (it must return quickly; for non-actor code such as benches and tests).
+Target = pykka.ActorRef[Any] | Callable[[Any], None]
+
+
+class BusOptions(BaseModel):
+    """How the BusActor connects."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    servers: tuple[str, ...] = Field(("nats://127.0.0.1:4222",), description="Server URLs, any node of a cluster.")
+    name: str = "partout"
+    seed_file: Path | None = Field(None, description="nkey seed file (0600) of this identity.")
+    credentials_file: Path | None = Field(None, description="NATS .creds file (user JWT + seed).")
+    inbox_prefix: str = Field("_INBOX", description="Reply subjects prefix; per agent `_INBOX_<id>`.")
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    connect_timeout: float = 2.0
+    reconnect_wait: float = 0.25
+    max_buffer_bytes: int = Field(
+        8 << 20, description="Publishes buffered while disconnected; beyond it a publish is refused and counted."
+    )
+    max_inflight: int = Field(512, description="JetStream publishes awaiting their ack at once.")
+
+
+@dataclass(frozen=True)
+class Publish:
+    subject: str
+    data: bytes
+    headers: Mapping[str, str] | None = None
+    reply: str = ""
+
+
+@dataclass(frozen=True)
+class Request:
+    subject: str
+    data: bytes
+    timeout: float = 2.0
+    future: pykka.Future[Any] | None = None
+    reply_to: pykka.ActorRef[Any] | None = None
+    headers: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    subject: str
+    target: Target
+    queue: str = ""
+    future: pykka.Future[Any] | None = None  # gets the subscription id
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    subscription: str
+    future: pykka.Future[Any] | None = None
+
+
+@dataclass(frozen=True)
+class JetStreamPublish:
+    """Publish to a stream and wait for its ack. `message_id` (Nats-Msg-Id) makes retries
+    after a lost ack safe: the stream stores it once within its duplicate window."""
+
+    subject: str
+    data: bytes
+    message_id: str | None = None
+    timeout: float = 30.0
+    future: pykka.Future[Any] | None = None
+    reply_to: pykka.ActorRef[Any] | None = None
+    headers: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class KeyValuePut:
+    bucket: str
+    key: str
+    value: bytes
+    future: pykka.Future[Any] | None = None  # gets the revision
+
+
+@dataclass(frozen=True)
+class KeyValueGet:
+    bucket: str
+    key: str
+    future: pykka.Future[Any] | None = None  # gets a KeyValueChange or None
+
+
+@dataclass(frozen=True)
+class KeyValueWatch:
+    bucket: str
+    key: str
+    target: Target
+    future: pykka.Future[Any] | None = None  # gets the watch id (use with Unsubscribe)
+
+
+@dataclass(frozen=True)
+class WatchConnection:
+    """Tell `target` a ConnectionState on every change (and the current one now)."""
+
+    target: Target
+
+
+@dataclass(frozen=True)
+class Flush:
+    timeout: float = 5.0
+    future: pykka.Future[Any] | None = None
+
+
+@dataclass(frozen=True)
+class EnsureStreams:
+    replicas: int = 1
+    future: pykka.Future[Any] | None = None
+
+
+@dataclass(frozen=True)
+class GetStats:
+    future: pykka.Future[Any] | None = None
+
+
+# -- what the BusActor sends --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BusMessage:
+    subject: str
+    data: bytes
+    reply: str = ""
+    headers: Mapping[str, str] | None = None
+    subscription: str = ""
+
+
+@dataclass(frozen=True)
+class RequestReply:
+    """Told to `reply_to` of a Request: the reply, or the error that replaced it."""
+
+    subject: str
+    reply: BusMessage | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class PublishAck:
+    subject: str
+    message_id: str | None
+    stream: str = ""
+    sequence: int = 0
+    duplicate: bool = False
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class KeyValueChange:
+    bucket: str
+    key: str
+    value: bytes | None
+    revision: int
+    operation: Literal["put", "delete", "purge"] = "put"
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    state: Literal["connecting", "connected", "disconnected", "reconnected", "closed"]
+    server: str = ""
+
+
+@dataclass(frozen=True)
+class BusStats:
+    state: str
+    published: int
+    refused: int  # publishes refused: buffer full while disconnected, or bus closed
+    delivered: int
+    reconnects: int
+    jetstream_retries: int
+    errors: Mapping[str, int] = field(default_factory=dict)

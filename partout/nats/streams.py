@@ -1,0 +1,84 @@
+"""Partout's JetStream streams and KV buckets, created idempotently (safe on every start).
+
+- events stream: `partout.agent.*.events`, file storage, retention by age and size,
+  duplicate window for `Nats-Msg-Id` so a retried publish is stored once
+- reports stream: `partout.agent.*.report`
+- policy bucket: KV, one key per environment, history kept
+Replicas are min(3, cluster size).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+
+from partout import subjects
+from partout.errors import BusError
+
+if TYPE_CHECKING:
+    from nats.js.client import JetStreamContext
+
+log = logging.getLogger(__name__)
+
+DAY = 24 * 3600
+
+
+class StreamLimits(BaseModel):
+    """Retention of Partout's streams; the defaults suit a fleet of thousands of agents."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    events_max_age: float = 7 * DAY
+    events_max_bytes: int = 1 << 30
+    reports_max_age: float = 31 * DAY
+    reports_max_bytes: int = 1 << 30
+    duplicate_window: float = 120.0
+    policy_history: int = 16
+
+
+async def ensure_streams(
+    js: JetStreamContext, *, replicas: int = 1, limits: StreamLimits | None = None, timeout: float = 30.0
+) -> None:
+    """Create or update the streams and the policy bucket; retries while a cluster elects its leader."""
+    from nats.js import api
+    from nats.js.errors import BadRequestError
+
+    limits = limits or StreamLimits()
+    replicas = max(1, min(3, replicas))
+    streams = [
+        api.StreamConfig(
+            name=subjects.EVENTS_STREAM, subjects=[subjects.AGENT_EVENTS_ALL], storage=api.StorageType.FILE,
+            max_age=limits.events_max_age, max_bytes=limits.events_max_bytes, num_replicas=replicas,
+            duplicate_window=limits.duplicate_window, discard=api.DiscardPolicy.OLD,
+        ),
+        api.StreamConfig(
+            name=subjects.REPORTS_STREAM, subjects=[subjects.AGENT_REPORTS_ALL], storage=api.StorageType.FILE,
+            max_age=limits.reports_max_age, max_bytes=limits.reports_max_bytes, num_replicas=replicas,
+            duplicate_window=limits.duplicate_window, discard=api.DiscardPolicy.OLD,
+        ),
+    ]
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            for config in streams:
+                try:
+                    await js.add_stream(config)
+                except BadRequestError:
+                    # exists with another config (e.g. new limits): update it in place
+                    await js.update_stream(config)
+            await js.create_key_value(
+                bucket=subjects.POLICY_BUCKET, history=limits.policy_history, replicas=replicas,
+                storage=api.StorageType.FILE, description="Signed policy bundles, one key per environment",
+            )
+            return
+        except BadRequestError as exc:
+            raise BusError(f"cannot create Partout's JetStream streams: {exc.description}") from exc
+        except Exception as exc:  # no meta leader yet, timeouts while a cluster forms
+            if time.monotonic() > deadline:
+                raise BusError(f"JetStream not ready after {timeout:.0f} s: {exc}") from exc
+            log.debug("JetStream not ready yet", extra={"error": str(exc)})
+            await asyncio.sleep(0.2)

@@ -1,0 +1,113 @@
+"""Reusable NATS fixtures: a secured partout-nats backbone in a temp state dir on free ports,
+with a callout responder answering from a static table of identities.
+
+    from natsenv import secured_backbone
+
+    with secured_backbone(tmp_path) as env:
+        agent = env.identity(Role.AGENT, permissions.agent("web1", "prod"), inbox="web1")
+        bus = Bus.start(env.bus_options(agent))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nkeys
+
+from partout import subjects
+from partout.nats import permissions
+from partout.nats.callout import AuthorizationRequest, Decision, connect_responder
+from partout.nats.jwt import create_key
+from partout.nats.launcher import Backbone, start_backbone
+from partout.nats.messages import BusOptions
+from partout.nats.permissions import Permissions, Role
+from partout.state import write_secret
+
+
+@dataclass(frozen=True)
+class Identity:
+    public: str
+    seed_file: Path
+    inbox_prefix: str = subjects.DEFAULT_INBOX
+
+
+class NatsEnv:
+    """A running backbone, its callout responder, and identities the responder accepts."""
+
+    def __init__(self, backbone: Backbone, key_dir: Path) -> None:
+        self.backbone = backbone
+        self.key_dir = key_dir
+        self.table: dict[str, tuple[Role, Permissions]] = {}
+        self.requests: list[AuthorizationRequest] = []
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="test-callout", daemon=True)
+        self._connection: Any = None
+        self.master = Identity(backbone.keys.master.public, backbone.keys.master.path)
+        self.table[self.master.public] = (Role.MASTER, permissions.master())
+
+    @property
+    def urls(self) -> list[str]:
+        return self.backbone.urls
+
+    def authorize(self, request: AuthorizationRequest) -> Decision:
+        self.requests.append(request)
+        entry = self.table.get(request.public_key)
+        if entry is None:
+            return Decision.refuse("unknown nkey")
+        return Decision.allow(entry[0], entry[1])
+
+    def start_responder(self) -> None:
+        self._thread.start()
+        keys = self.backbone.keys
+        future = asyncio.run_coroutine_threadsafe(
+            connect_responder(self.urls, keys.callout_service.seed(), keys.callout_issuer.signer(), self.authorize),
+            self._loop)
+        self._connection, _ = future.result(timeout=10)
+
+    def stop_responder(self) -> None:
+        if self._connection is not None:
+            asyncio.run_coroutine_threadsafe(self._connection.close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+    def identity(self, role: Role | None, rights: Permissions | None = None, *, inbox: str | None = None,
+                 name: str = "") -> Identity:
+        """A fresh user nkey with its seed in a 0600 file; known to the responder unless role is None."""
+        key = create_key(nkeys.PREFIX_BYTE_USER)
+        public = key.public_key.decode("ascii")
+        path = self.key_dir / f"{name or public[:12]}.nk"
+        write_secret(path, bytes(key.seed) + b"\n")
+        if role is not None and rights is not None:
+            self.table[public] = (role, rights)
+        return Identity(public, path, subjects.inbox_prefix(inbox) if inbox else subjects.DEFAULT_INBOX)
+
+    def bus_options(self, identity: Identity | None = None, **overrides: Any) -> BusOptions:
+        identity = identity or self.master
+        fields: dict[str, Any] = dict(servers=tuple(self.urls), seed_file=identity.seed_file,
+                                      inbox_prefix=identity.inbox_prefix)
+        fields.update(overrides)
+        return BusOptions(**fields)
+
+
+@contextmanager
+def secured_backbone(directory: Path, *, cluster_size: int = 1) -> Iterator[NatsEnv]:
+    """Start a secured backbone (free ports, node output in <dir>/nats/logs) and a callout responder."""
+    state = directory / "nats"
+    backbone = start_backbone(state, port=0, cluster_size=cluster_size, log_to_files=True)
+    key_dir = directory / "identities"
+    key_dir.mkdir(mode=0o700, exist_ok=True)
+    env = NatsEnv(backbone, key_dir)
+    try:
+        env.start_responder()
+        yield env
+    finally:
+        try:
+            env.stop_responder()
+        finally:
+            backbone.stop()
