@@ -192,3 +192,28 @@ def test_facts_are_attribute_access_in_templates(tmp_path: Path) -> None:
         "{{ facts.hostname }} {{ facts.os.family }} {{ facts.custom.role }}", name="t", facts=facts, vars={}, title="t"
     )
     assert text == "web1 debian db"
+
+
+def test_disks_match_sys_block(tmp_path: Path) -> None:
+    facts = gather(facts_d=tmp_path)
+    for name, disk in facts.disks.items():
+        sectors = int((Path("/sys/block") / name / "size").read_text())
+        assert disk.size == sectors * 512
+
+
+@pytest.mark.skipif(Path("/run/systemd/system").is_dir(), reason="systemd host: services come from systemctl")
+def test_sysv_services_are_the_init_scripts(tmp_path: Path) -> None:
+    facts = gather(facts_d=tmp_path)
+    init_d = Path("/etc/init.d")
+    scripts = {p.name for p in init_d.iterdir() if os.access(p, os.X_OK)} if init_d.is_dir() else set()
+    assert set(facts.services) == scripts - {"README", "skeleton", "rc", "rcS", "functions"}
+    assert all(service.provider == "sysv" for service in facts.services.values())
+
+
+def test_lazy_sections_are_computed_once(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text('{"n": 1}')
+    facts = gather(facts_d=tmp_path)
+    assert facts.custom == {"n": 1}
+    (tmp_path / "a.json").write_text('{"n": 2}')
+    # Facts are a snapshot of one run: the second read is the cached first.
+    assert facts.custom == {"n": 1}
