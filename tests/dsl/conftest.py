@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,19 +14,27 @@ from partout.modules import registry
 # the probe modules below are imported by name through the registry
 sys.path.insert(0, str(Path(__file__).parent))
 
+from dsl_support import Compile  # noqa: E402
+
 TEST_MODULES = {"probe": "dsl_probe_module", "guarded": "dsl_guarded_module"}
 
 
 @pytest.fixture(autouse=True)
 def probe_modules() -> Iterator[None]:
-    """Register the test-only directives, and take them out again so that other suites
-    (`partout doc` lists every module) never see them."""
+    """Register the test-only directives, then put back whatever was registered under
+    those names before (tests/engine registers its own `probe`; `partout doc` lists every
+    module), so other suites never see ours."""
+    saved = {name: (registry._MODULES.get(name), registry._loaded.get(name)) for name in TEST_MODULES}
     for name, python_module in TEST_MODULES.items():
         registry.register(name, python_module)
     yield
-    for name in TEST_MODULES:
+    for name, (python_module, loaded) in saved.items():
         registry._MODULES.pop(name, None)
         registry._loaded.pop(name, None)
+        if python_module is not None:
+            registry._MODULES[name] = python_module
+        if loaded is not None:
+            registry._loaded[name] = loaded
 
 
 @pytest.fixture
@@ -34,9 +42,6 @@ def facts() -> SimpleNamespace:
     return SimpleNamespace(
         hostname="web1", fqdn="web1.example.com", os=SimpleNamespace(family="debian"), cpus=2
     )
-
-
-Compile = Callable[..., Catalog]
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Compile
+from dsl_support import Compile
 
 from partout.errors import PolicyError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Compile
+from dsl_support import Compile
 
 from partout.dsl.catalog import SourceLocation
 from partout.dsl.compiler import compile_source

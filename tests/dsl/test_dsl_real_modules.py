@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Compile
+from dsl_support import Compile
 from helpers import snapshot
 
 from partout.dsl.compiler import compile_policy
