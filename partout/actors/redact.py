@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from pydantic import BaseModel, SecretBytes, SecretStr
 
 MASK = "**********"
+
+# options class -> names of the fields that may hold a secret or a nested model;
+# looked at once per class, so 1,000 file resources cost one scan, not 1,000.
+_candidates: dict[type[BaseModel], tuple[str, ...]] = {}
+
+
+def _fields_to_inspect(model: type[BaseModel]) -> tuple[str, ...]:
+    names = _candidates.get(model)
+    if names is None:
+        names = tuple(name for name, info in model.model_fields.items() if _may_hold_secret(info.annotation))
+        _candidates[model] = names
+    return names
+
+
+def _may_hold_secret(annotation: object) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, (BaseModel, SecretStr, SecretBytes)):
+        return True
+    return any(_may_hold_secret(argument) for argument in get_args(annotation))
 
 
 def secret_values(options: BaseModel) -> tuple[str, ...]:
     """Every secret string held by an options model, nested models included."""
     found: list[str] = []
-    for name in type(options).model_fields:
+    for name in _fields_to_inspect(type(options)):
         value = getattr(options, name, None)
         if isinstance(value, SecretStr):
             found.append(value.get_secret_value())
