@@ -182,7 +182,9 @@ def resolve(spec: FileOptions, context: CompileContext) -> FileOptions:
                 spec.content or "", name=f"file({str(spec.path)!r}) content", facts=context.facts,
                 vars=variables, title=context.title,
             )
-        return spec.model_copy(update={"content": text, "template": None, "is_template": False})
+        # vars are spent once rendered; dropping them keeps the catalog serialisable even
+        # when a policy passed objects (inventory records) that JSON cannot hold.
+        return spec.model_copy(update={"content": text, "template": None, "is_template": False, "vars": None})
     return spec
 
 

@@ -277,7 +277,8 @@ def test_template_is_rendered_with_facts_vars_and_title(tmp_path: Path, context:
     spec = FileOptions(path=tmp_path / "motd", template="templates/motd.j2", vars={"port": 80})
     resolved = MODULE.resolve(spec, CompileContext(facts=Facts(), policy_dir=tmp_path, title="/etc/motd"))
     assert resolved.content == "/etc/motd on web1 port 80\n"
-    assert resolved.template is None
+    assert resolved.template is None and resolved.vars is None
+    assert FileOptions.model_validate_json(resolved.model_dump_json()) == resolved
 
 
 def test_inline_template_renders_content(tmp_path: Path) -> None:
