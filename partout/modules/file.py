@@ -14,7 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
-from partout.errors import PolicyError, ResourceError
+from partout.errors import PolicyError, ResourceError, StateError
 from partout.modules.base import Change, CompileContext, Module, RunContext, Watch
 from partout.modules.files import fileops
 from partout.modules.files.diff import content_diff, hidden_diff
@@ -197,7 +197,11 @@ def _backup(spec: FileOptions, context: RunContext, state: fileops.PathState) ->
     from partout.backup import BackupStore
 
     content = state.content if state.content is not None else fileops.read_nofollow(spec.path, state.size)
-    BackupStore(context.state_dir).save(spec.path, content, state.mode)
+    try:
+        BackupStore(context.state_dir).save(spec.path, content, state.mode)
+    except StateError as exc:
+        # Before any change: without its backup the old content stays where it is.
+        raise ResourceError(f"{spec.path}: cannot back up the current content, nothing changed: {exc}") from exc
 
 
 def _remove(spec: FileOptions, context: RunContext, state: fileops.PathState) -> None:

@@ -357,3 +357,18 @@ def test_concurrent_writes_of_many_files_all_land(tmp_path: Path, context: RunCo
         list(pool.map(lambda spec: converge(spec, context), specs))
     assert all(spec.path.read_text() == f"{index}\n" for index, spec in enumerate(specs))
     assert len(BackupStore(context.state_dir).entries()) == 50
+
+
+def test_unsafe_state_dir_fails_the_change_and_leaves_the_file(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir(mode=0o777)
+    state.chmod(0o777)
+    context = RunContext(facts=None, state_dir=state)
+    target = tmp_path / "config"
+    target.write_text("old\n")
+    spec = FileOptions(path=target, content="new\n")
+    change = MODULE.check(spec, context)
+    assert change is not None
+    with pytest.raises(ResourceError, match=r"cannot back up the current content, nothing changed: .*chmod 700"):
+        MODULE.apply(spec, change, context)
+    assert target.read_text() == "old\n"
