@@ -178,6 +178,16 @@ def prepare(specs: Sequence[PackageOptions], context: RunContext) -> None:
             continue
 
 
+def installed_packages(facts: object, **options: object) -> dict[str, str]:
+    """name -> version of what the provider chosen for these facts (or `provider=` in
+    options) reports installed; for the facts gatherer: `installed_packages(facts)` on a
+    Debian host reads the dpkg database without a subprocess."""
+    spec = PackageOptions(name="-", **options)  # type: ignore[arg-type]
+    provider = choose(spec, facts)
+    return {name: version for name, version in provider.installed(spec).items() if ":" not in name or
+            provider.name not in ("apt", "dpkg")}
+
+
 MODULE: Module[PackageOptions] = Module(
     name="package",
     options=PackageOptions,

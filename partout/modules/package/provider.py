@@ -145,8 +145,7 @@ def provider_name(spec: PackageOptions, facts: Any) -> tuple[str, str]:
     if spec.source is not None:
         suffix = str(spec.source).rsplit(".", 1)[-1].lower()
         if suffix in ("deb", "rpm"):
-            name = "dpkg" if suffix == "deb" else "rpm"
-            return name, f"source={spec.source}"
+            return ("dpkg" if suffix == "deb" else "rpm"), f"source={spec.source}"
     family = family_of(facts)
     name = _BY_FAMILY.get(family or "")
     if name is None:

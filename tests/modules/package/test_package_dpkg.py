@@ -124,3 +124,10 @@ def test_dpkg_status_keeps_only_installed_packages() -> None:
     assert installed["bash"] == "5.2.15-2+b8"
     assert installed["libc6:amd64"] == "2.36-9+deb12u14"
     assert "oldconf" not in installed  # "deinstall ok config-files"
+
+
+def test_installed_packages_lists_the_database_for_facts(dpkg_root: Path, debs: dict[str, Path],
+                                                         context: RunContext) -> None:
+    from partout.modules.package import installed_packages
+    converge([PackageOptions(name="tinydeb", source=debs["tinydeb-1"], root=dpkg_root)], context)
+    assert installed_packages(context.facts, root=dpkg_root) == {"tinydeb": "1.0-1"}
