@@ -78,3 +78,20 @@ def test_backups_list_of_an_empty_store_says_so(tmp_path: Path) -> None:
     result = run_partout("backups", "list", "--state-dir", str(tmp_path / "state"))
     assert result.returncode == 0
     assert result.stdout == "" and "no backups" in result.stderr
+
+
+def test_content_replaced_by_partout_apply_is_restorable_from_the_cli(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    target = tmp_path / "motd"
+    target.write_text("hand-written\n")
+    policy = tmp_path / "site.p2"
+    policy.write_text(f'p2.file("{target}", content="managed\\n")\n')
+    applied = run_partout("apply", "--state-dir", str(state), str(policy))
+    assert applied.returncode == 0, applied.stderr
+    assert target.read_text() == "managed\n"
+
+    listed = run_partout("backups", "list", str(target), "--state-dir", str(state))
+    [line] = listed.stdout.splitlines()
+    restored = run_partout("backups", "restore", line.split()[1], "--state-dir", str(state))
+    assert restored.returncode == 0, restored.stderr
+    assert target.read_text() == "hand-written\n"
