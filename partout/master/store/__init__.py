@@ -1,0 +1,61 @@
+"""The master's store: `open_store(url_or_path)` picks the backend.
+
+- a path, or `sqlite://PATH` (`sqlite:///var/lib/partout/master.db` is absolute):
+  the embedded SQLite store; a directory gets `store.sqlite` inside it;
+- `arangodb://...`: ArangoDB through python-arango (a later issue)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from partout.master.store.base import (
+    AgentNotFound,
+    AgentRecord,
+    AgentStatus,
+    EnrolmentLogEntry,
+    PolicyErrorRecord,
+    PolicyVersion,
+    ReportRecord,
+    Store,
+    StoreError,
+    resolve_agent,
+)
+
+__all__ = [
+    "AgentNotFound",
+    "AgentRecord",
+    "AgentStatus",
+    "EnrolmentLogEntry",
+    "PolicyErrorRecord",
+    "PolicyVersion",
+    "ReportRecord",
+    "Store",
+    "StoreError",
+    "open_store",
+    "resolve_agent",
+]
+
+SQLITE_FILE_NAME = "store.sqlite"
+
+
+def open_store(url_or_path: str | Path) -> Store:
+    """Open (creating if needed) the store named by a path or URL."""
+    text = str(url_or_path)
+    if text.startswith(("arangodb://", "arango://", "arangodb+https://")):
+        raise StoreError(
+            f"ArangoDB store is not available yet ({text.split('@')[-1]}); "
+            "use the embedded SQLite store (a path or sqlite://PATH)"
+        )
+    if text.startswith("sqlite://"):
+        text = text.removeprefix("sqlite://")
+    elif "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise StoreError(f"unknown store scheme {scheme!r} in {text!r}; use a path, sqlite://PATH or arangodb://")
+    if not text:
+        raise StoreError("empty store path; give a path or sqlite://PATH")
+    path = Path(text)
+    if path.is_dir():
+        path = path / SQLITE_FILE_NAME
+    from partout.master.store.sqlite import SqliteStore  # sqlite3 only when used
+
+    return SqliteStore(path)

@@ -1,0 +1,220 @@
+"""The records the master keeps and the `Store` interface every backend implements.
+
+The interface speaks in records and keys, never in SQL, so that the SQLite backend
+and a document store such as ArangoDB (python-arango) fit behind it alike. Methods
+are synchronous: the master calls them from its store-writer actor's thread."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from partout.errors import PartoutError
+from partout.report import Report
+
+
+class StoreError(PartoutError):
+    """The store cannot be opened, is from a newer Partout, or refused an operation."""
+
+
+class AgentNotFound(StoreError):
+    """No agent has this id, public key or hostname."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"no agent {key!r}; see `partout agents list`")
+
+
+class AgentStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REVOKED = "revoked"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def facts_digest(facts: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of `facts`: equal facts give equal digests."""
+    canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class AgentRecord(BaseModel):
+    """One agent, one nkey. Before approval it has no agent_id and is known by its key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    public_key: str = Field(description="The agent's public user nkey ('U...'); unique.")
+    agent_id: str | None = Field(None, description="UUID assigned at approval.")
+    hostname: str = ""
+    status: AgentStatus = AgentStatus.PENDING
+    environment: str | None = None
+    enrolled_at: datetime
+    approved_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_seen: datetime | None = None
+    facts: dict[str, Any] = Field(default_factory=dict)
+    facts_hash: str = ""
+
+    @property
+    def key(self) -> str:
+        """The agent_id once approved, the public key before."""
+        return self.agent_id or self.public_key
+
+
+class ReportRecord(BaseModel):
+    """A run report as received from an agent; report_id makes redelivery harmless."""
+
+    model_config = ConfigDict(frozen=True)
+
+    report_id: str
+    agent_id: str
+    policy_digest: str = Field("", description="Digest of the bundle manifest the run applied.")
+    started_at: datetime
+    received_at: datetime
+    duration: float
+    counts: dict[str, int] = Field(description="Number of results per status.")
+    report: Report
+
+
+class EnrolmentLogEntry(BaseModel):
+    """One enrolment attempt, kept whatever its outcome (refusals included)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    time: datetime = Field(default_factory=utc_now)
+    public_key: str
+    hostname: str = ""
+    outcome: str = Field(description="pending, approved, refused, revoked ...")
+    reason: str = ""
+
+
+class PolicyErrorRecord(BaseModel):
+    """A policy that did not compile and so was not published."""
+
+    model_config = ConfigDict(frozen=True)
+
+    environment: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    time: datetime = Field(default_factory=utc_now)
+
+
+class PolicyVersion(BaseModel):
+    """A bundle the master published for an environment."""
+
+    model_config = ConfigDict(frozen=True)
+
+    environment: str
+    sequence: int
+    digest: str
+    published_at: datetime = Field(default_factory=utc_now)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What the master persists. Every backend passes tests/master/test_store_contract.py.
+
+    `key` arguments accept an agent_id or a public key; unknown ones raise AgentNotFound."""
+
+    # agents
+    def upsert_pending(self, public_key: str, hostname: str, facts: dict[str, Any]) -> AgentRecord:
+        """Record an enrolment request. A new key becomes pending; a known key gets its
+        hostname, facts and last_seen refreshed and keeps its status (a revoked agent
+        stays revoked: revocation is final for that key)."""
+        ...
+
+    def approve(self, key: str, environment: str) -> AgentRecord:
+        """Approve into `environment` (or move an approved agent there); assigns a UUID
+        agent_id on first approval. A revoked agent cannot be approved: StoreError."""
+        ...
+
+    def revoke(self, key: str) -> AgentRecord: ...
+
+    def get_agent(self, key: str) -> AgentRecord | None: ...
+
+    def agent_by_public_key(self, public_key: str) -> AgentRecord | None: ...
+
+    def agents(self, status: AgentStatus | str | None = None, environment: str | None = None) -> list[AgentRecord]:
+        """Agents in enrolment order, optionally only one status and/or environment."""
+        ...
+
+    def touch(self, key: str, time: datetime | None = None) -> None:
+        """Set last_seen (now by default)."""
+        ...
+
+    def put_facts(self, key: str, facts: dict[str, Any]) -> bool:
+        """Store facts and their hash; True when they differ from the stored ones."""
+        ...
+
+    # reports
+    def add_report(self, agent_id: str, report: Report, *, report_id: str, policy_digest: str = "") -> bool:
+        """Store a run report. Idempotent by report_id: a redelivered message stores
+        nothing and returns False; True when newly stored."""
+        ...
+
+    def get_report(self, report_id: str) -> ReportRecord | None: ...
+
+    def reports(self, agent_id: str, limit: int = 20) -> list[ReportRecord]:
+        """Newest first (by started_at)."""
+        ...
+
+    # enrolment log
+    def log_enrolment(self, entry: EnrolmentLogEntry) -> None: ...
+
+    def enrolments(self, limit: int = 100) -> list[EnrolmentLogEntry]:
+        """Newest first."""
+        ...
+
+    # policies
+    def record_policy_error(self, error: PolicyErrorRecord) -> None: ...
+
+    def policy_errors(self, environment: str | None = None, limit: int = 20) -> list[PolicyErrorRecord]:
+        """Newest first."""
+        ...
+
+    def record_policy_version(self, version: PolicyVersion) -> None:
+        """Idempotent by (environment, sequence)."""
+        ...
+
+    def latest_policy_version(self, environment: str) -> PolicyVersion | None:
+        """The highest sequence published for `environment`."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def report_counts(report: Report) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for result in report.results:
+        counts[result.status.value] = counts.get(result.status.value, 0) + 1
+    return counts
+
+
+def resolve_agent(store: Store, text: str) -> AgentRecord:
+    """Find the agent an operator means: agent_id, public key, a unique prefix of
+    either (4+ characters) or a unique hostname. Raises AgentNotFound or StoreError."""
+    if (exact := store.get_agent(text)) is not None:
+        return exact
+    everyone = store.agents()
+    matches = [agent for agent in everyone if agent.hostname == text]
+    if not matches and len(text) >= 4:
+        matches = [
+            agent
+            for agent in everyone
+            if (agent.agent_id or "").startswith(text) or agent.public_key.startswith(text)
+        ]
+    if not matches:
+        raise AgentNotFound(text)
+    if len(matches) > 1:
+        keys = ", ".join(agent.key for agent in matches)
+        raise StoreError(f"{text!r} matches several agents ({keys}); give the full id")
+    return matches[0]
