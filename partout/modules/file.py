@@ -104,7 +104,10 @@ def _wrong_type(spec: FileOptions, state: fileops.PathState, wanted: str) -> Res
 def check(spec: FileOptions, context: RunContext) -> Change | None:
     """What differs between the path and the spec, reading only: one lstat, one read."""
     desired = spec.desired_content()
-    state = fileops.inspect(spec.path, read_content=desired is not None)
+    try:
+        state = fileops.inspect(spec.path, read_content=desired is not None)
+    except OSError as exc:
+        raise ResourceError(f"{spec.path}: cannot read it: {exc.strerror or exc}") from exc
     uid, gid = _owner_ids(spec)
     mode = spec.mode_bits()
     path = str(spec.path)

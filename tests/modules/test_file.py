@@ -372,3 +372,9 @@ def test_unsafe_state_dir_fails_the_change_and_leaves_the_file(tmp_path: Path) -
     with pytest.raises(ResourceError, match=r"cannot back up the current content, nothing changed: .*chmod 700"):
         MODULE.apply(spec, change, context)
     assert target.read_text() == "old\n"
+
+
+def test_path_below_a_regular_file_is_a_clear_error(tmp_path: Path, context: RunContext) -> None:
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(ResourceError, match=r"plain/child: cannot read it: Not a directory"):
+        MODULE.check(FileOptions(path=tmp_path / "plain" / "child", content="y"), context)
