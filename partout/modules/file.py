@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from partout.errors import PolicyError, ResourceError, StateError
@@ -109,8 +110,7 @@ def check(spec: FileOptions, context: RunContext) -> Change | None:
     except OSError as exc:
         raise ResourceError(f"{spec.path}: cannot read it: {exc.strerror or exc}") from exc
     uid, gid = _owner_ids(spec)
-    mode = spec.mode_bits()
-    path = str(spec.path)
+    mode = _wanted_mode(spec)
     if spec.ensure == "absent":
         if state.kind == "missing":
             return None
@@ -146,7 +146,7 @@ def check(spec: FileOptions, context: RunContext) -> Change | None:
             return Change(summary=f"{state.kind} -> directory", data={"kind": state.kind})
         parts = _attribute_changes(spec, state, mode, uid, gid)
         if spec.recurse and (mode is not None or uid != -1 or gid != -1):
-            count = sum(1 for _ in _recurse_differences(spec.path, mode, uid, gid))
+            count = sum(1 for _ in _recurse_differences(spec.path, spec.mode_bits(), uid, gid))
             if count:
                 parts.append(f"{count} entries inside")
         return Change(summary=", ".join(parts), data={"kind": "directory"}) if parts else None
@@ -167,12 +167,19 @@ def check(spec: FileOptions, context: RunContext) -> Change | None:
     return Change(summary=f"{state.kind} -> link to {spec.target}", data={"kind": state.kind})
 
 
+def _wanted_mode(spec: FileOptions) -> int | None:
+    mode = spec.mode_bits()
+    if mode is not None and spec.ensure == "directory":
+        return _directory_mode(mode)
+    return mode
+
+
 def _directory_mode(mode: int) -> int:
     """A directory's mode for a recursive file mode: x wherever r is set, like Puppet."""
     return mode | ((mode & 0o444) >> 2)
 
 
-def _recurse_differences(root: Path, mode: int | None, uid: int, gid: int):  # type: ignore[no-untyped-def]
+def _recurse_differences(root: Path, mode: int | None, uid: int, gid: int) -> Iterator[tuple[Path, bool]]:
     """(path, is_directory) of every entry under root whose owner, group or mode differs;
     symlinks are not followed and not changed."""
     for directory, subdirectories, files in os.walk(root, followlinks=False):
@@ -234,7 +241,7 @@ def _apply(spec: FileOptions, context: RunContext) -> str | None:
     # Look again rather than trust the Change: the path may have changed since check.
     state = fileops.inspect(spec.path, read_content=spec.ensure in ("file", "present", "absent"))
     uid, gid = _owner_ids(spec)
-    mode = spec.mode_bits()
+    mode = _wanted_mode(spec)
     if spec.ensure == "absent":
         if state.kind == "directory" and not spec.force:
             raise _wrong_type(spec, state, "file to remove")
@@ -280,8 +287,9 @@ def _apply(spec: FileOptions, context: RunContext) -> str | None:
         elif _attribute_changes(spec, state, mode, uid, gid):
             fileops.set_attributes(spec.path, mode=mode, uid=uid, gid=gid)
         if spec.recurse:
-            for entry, is_directory in list(_recurse_differences(spec.path, mode, uid, gid)):
-                wanted = None if mode is None else (_directory_mode(mode) if is_directory else mode)
+            file_mode = spec.mode_bits()
+            for entry, is_directory in list(_recurse_differences(spec.path, file_mode, uid, gid)):
+                wanted = None if file_mode is None else (_directory_mode(file_mode) if is_directory else file_mode)
                 fileops.set_attributes(entry, mode=wanted, uid=uid, gid=gid)
         return None
     # ensure == "link"

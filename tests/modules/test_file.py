@@ -378,3 +378,9 @@ def test_path_below_a_regular_file_is_a_clear_error(tmp_path: Path, context: Run
     (tmp_path / "plain").write_text("x")
     with pytest.raises(ResourceError, match=r"plain/child: cannot read it: Not a directory"):
         MODULE.check(FileOptions(path=tmp_path / "plain" / "child", content="y"), context)
+
+
+def test_directory_mode_gets_search_bits_where_read_is_set(tmp_path: Path, context: RunContext) -> None:
+    directory = tmp_path / "shared"
+    converge(FileOptions(path=directory, ensure="directory", mode="0640"), context)
+    assert mode_of(directory) == 0o750
