@@ -54,7 +54,10 @@ class FileOptions(ModuleOptions):
     )
     mode: str | None = Field(
         None,
-        description="Octal permission bits as a string, e.g. '0644' or '644'. Kept as is when unset.",
+        description=(
+            "Octal permission bits as a string, e.g. '0644' or '644'. Kept as is when unset. "
+            "A directory also gets the x bit wherever the mode has r ('0644' -> 0755)."
+        ),
         json_schema_extra={"pattern": _MODE.pattern},
     )
     owner: str | int | None = Field(None, description="Owning user, a name or a uid. Kept as is when unset.")
