@@ -112,7 +112,7 @@ def main() -> None:
         # warm the page cache for pip's own files so the first measurement is not penalised
         subprocess.run([str(template / "bin" / "python"), "-m", "pip", "--version"], check=True, capture_output=True)
 
-        baseline, module, cli, noop_cli, noop_module = [], [], [], [], []
+        baseline, module, cli, noop_cli, noop_module, empty_cli = [], [], [], [], [], []
         for round_index in range(arguments.rounds):
             pip_venv = fresh_venv(template, base / "venv-pip")
             module_venv = fresh_venv(template, base / "venv-module")
@@ -144,6 +144,9 @@ def main() -> None:
                                   f"           find_links=[{str(wheels)!r}], no_index=True)\n")
                 cli.append(timed(lambda: run_cli(policy, base / f"state-cli-{round_index}")))
                 noop_cli.append(timed(lambda: run_cli(policy, base / f"state-cli-{round_index}")))
+                empty = base / "empty.p2"
+                empty.write_text("# no resources: the start-up floor of partout apply\n")
+                empty_cli.append(timed(lambda: run_cli(empty, base / f"state-cli-{round_index}")))
 
     def median(values: list[float]) -> float:
         return statistics.median(values)
@@ -156,6 +159,7 @@ def main() -> None:
         print(f"  partout apply (whole process)         {median(cli):7.3f} s   "
               f"ratio {median(cli) / median(baseline):.2f}x")
         print(f"  no-op partout apply (whole process)   {median(noop_cli):7.3f} s")
+        print(f"  empty policy partout apply (floor)    {median(empty_cli):7.3f} s")
     else:
         print("  partout apply: not available yet (partout/cli/apply.py missing)")
     print(f"  no-op module check (in-process)       {median(noop_module) * 1000:7.1f} ms")
