@@ -39,12 +39,18 @@ def command() -> None:
 
 @command.command(name="list")
 @click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON lines.")
 @_state_dir_option
 @reports_errors
-def list_backups(path: Path | None, state_dir: Path | None) -> None:
-    """List backups, oldest first, of every file or of PATH."""
+def list_backups(path: Path | None, as_json: bool, state_dir: Path | None) -> None:
+    """List backups, oldest first, of every file or of PATH:
+    time, sha256 prefix, size, mode and path."""
     wanted = path.absolute() if path is not None else None
     entries = _store(state_dir).entries(wanted)
+    if as_json:
+        for entry in entries:
+            click.echo(entry.model_dump_json())
+        return
     if not entries:
         click.echo(f"no backups{f' of {wanted}' if wanted else ''}", err=True)
         return

@@ -95,3 +95,15 @@ def test_content_replaced_by_partout_apply_is_restorable_from_the_cli(tmp_path: 
     restored = run_partout("backups", "restore", line.split()[1], "--state-dir", str(state))
     assert restored.returncode == 0, restored.stderr
     assert target.read_text() == "hand-written\n"
+
+
+def test_backups_list_json_gives_full_entries(tmp_path: Path) -> None:
+    import json
+
+    state = tmp_path / "state"
+    target = tmp_path / "f"
+    target.write_text("one\n")
+    replace(target, "two\n", state)
+    result = run_partout("backups", "list", "--json", "--state-dir", str(state))
+    [entry] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert entry["path"] == str(target) and entry["size"] == 4 and len(entry["sha256"]) == 64
