@@ -32,6 +32,7 @@ from partout.report import Report, ResourceResult
 log = logging.getLogger(__name__)
 
 RUN_TIMEOUT = 3600.0
+WATCH_START_TIMEOUT = 60.0
 
 
 class Engine:
@@ -97,6 +98,9 @@ class Engine:
             except Exception:
                 log.exception("report callback failed", extra={"resource": result.id})
 
+        # ask, not tell: when watch() returns, drift is already being heard.
+        pending = []
+        entries = []
         for resource in catalog.resources:
             if not resource.watch:
                 continue
@@ -104,10 +108,13 @@ class Engine:
             if wanted is None:
                 continue
             ref = refs[resource.id]
-            ref.tell(StartWatching(context, deliver))
+            pending.append(ref.ask(StartWatching(context, deliver), block=False))
             self._watching.append(ref)
             if wanted.paths:
-                self._watcher.tell(Register(ref, tuple(wanted.paths)))
+                entries.append((ref, tuple(wanted.paths)))
+        pending.append(self._watcher.ask(Register(tuple(entries)), block=False))
+        for future in pending:
+            future.get(timeout=WATCH_START_TIMEOUT)
 
     def stop(self) -> None:
         """Stop watching and stop every actor this engine started."""

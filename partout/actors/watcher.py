@@ -29,10 +29,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Register:
-    """Route events on `paths` to `actor`."""
+    """Route events on each entry's paths to its actor. One message for a whole catalog:
+    the routing table is copied once per message, not once per resource."""
 
-    actor: pykka.ActorRef[Any]
-    paths: tuple[Path, ...]
+    entries: tuple[tuple[pykka.ActorRef[Any], tuple[Path, ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,8 @@ class WatcherActor(PooledActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case Register(actor=actor, paths=paths):
-                self._register(actor, paths)
+            case Register(entries=entries):
+                self._register(entries)
             case UnregisterAll():
                 self._routes = {}
                 self._publish()
@@ -68,14 +68,15 @@ class WatcherActor(PooledActor):
             self._observer.join(timeout=5)
             self._observer = None
 
-    def _register(self, actor: pykka.ActorRef[Any], paths: tuple[Path, ...]) -> None:
+    def _register(self, entries: tuple[tuple[pykka.ActorRef[Any], tuple[Path, ...]], ...]) -> None:
         routes = dict(self._routes)
-        for path in paths:
-            key = os.path.normpath(os.fspath(path))
-            current = routes.get(key, ())
-            if actor not in current:
-                routes[key] = (*current, actor)
-            self._watch_directory(os.path.dirname(key) or "/")
+        for actor, paths in entries:
+            for path in paths:
+                key = os.path.normpath(os.fspath(path))
+                current = routes.get(key, ())
+                if actor not in current:
+                    routes[key] = (*current, actor)
+                self._watch_directory(os.path.dirname(key) or "/")
         self._routes = routes
         self._publish()
 
