@@ -78,7 +78,7 @@ def autorequire(catalog: Catalog) -> dict[str, set[str]]:
     directories: dict[str, str] = {}
     for resource in catalog.resources:
         if resource.module == "file":
-            directories.setdefault(os.path.normpath(str(getattr(resource.options, "path", ""))), resource.id)
+            directories.setdefault(str(getattr(resource.options, "path", "")), resource.id)
     edges: dict[str, set[str]] = {}
     if len(directories) < 2:
         return edges
@@ -86,17 +86,17 @@ def autorequire(catalog: Catalog) -> dict[str, set[str]]:
         path = getattr(resource.options, "path", None)
         if path is None:
             continue
-        current = os.path.normpath(str(path))
+        current = str(path)  # pathlib paths are already normalised
+        # rpartition instead of os.path.dirname: this loop runs for every resource.
         while True:
-            parent = os.path.dirname(current)
-            if parent == current:
+            current = current.rpartition("/")[0]
+            if not current:
                 break
-            owner = directories.get(parent)
+            owner = directories.get(current)
             if owner is not None:
                 if owner != resource.id:
                     edges[resource.id] = {owner}
                 break
-            current = parent
     return edges
 
 
