@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import pykka
 
 from partout.actors.coordinator import RunCoordinator, StartRun
-from partout.actors.messages import StartWatching, StopWatching
+from partout.actors.messages import Finished, Run, StartWatching, StopWatching
 from partout.actors.plan import make_plan
 from partout.actors.pool import WorkerPool, shared_pool, stop_all
 from partout.actors.resource import ResourceActor
@@ -89,14 +90,38 @@ class Engine:
         context = self.context()
         hostname = str(getattr(self.facts, "hostname", "") or "")
 
-        def deliver(result: ResourceResult) -> None:
+        listeners = _listeners(catalog)
+
+        def publish(results: list[ResourceResult], started: float) -> None:
             report = Report(policy=catalog.policy, hostname=hostname, noop=self.noop,
-                            started_at=datetime.now(timezone.utc), duration=result.duration,
-                            results=[result], trigger="watch")
+                            started_at=datetime.now(timezone.utc), duration=time.perf_counter() - started,
+                            results=results, trigger="watch")
             try:
                 on_report(report)
             except Exception:
-                log.exception("report callback failed", extra={"resource": result.id})
+                log.exception("report callback failed", extra={"resource": results[0].id})
+
+        def deliver(result: ResourceResult) -> None:
+            # A repaired resource fires its event like in a run: a repaired nginx.conf
+            # restarts nginx. Listeners answer by callback; no pool thread waits.
+            started = time.perf_counter() - result.duration
+            event = f"{result.id}:{result.status.value}"
+            targets = [(rid, action) for rid, action in listeners.get(event, ())]
+            if not targets:
+                publish([result], started)
+                return
+            collected: dict[str, ResourceResult] = {}
+            lock = threading.Lock()
+
+            def answered(rid: str, finished: Finished) -> None:
+                with lock:
+                    collected[rid] = finished.result
+                    if len(collected) < len(targets):
+                        return
+                publish([result, *(collected[target] for target, _ in targets)], started)
+
+            for rid, action in targets:
+                refs[rid].tell(Run(context, lambda finished, rid=rid: answered(rid, finished), ((event, action),)))
 
         # ask, not tell: when watch() returns, drift is already being heard.
         pending = []
@@ -148,6 +173,15 @@ class Engine:
         stop_all([ref for _, ref in previous.values()])
         self._actors = current
         return {rid: ref for rid, (_, ref) in current.items()}
+
+
+def _listeners(catalog: Catalog) -> dict[str, list[tuple[str, str]]]:
+    """event -> (listening resource id, action), in catalog order."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for resource in catalog.resources:
+        for event, action in resource.on.items():
+            found.setdefault(event, []).append((resource.id, action))
+    return found
 
 
 def _modules(catalog: Catalog) -> dict[str, Module[Any]]:

@@ -101,3 +101,19 @@ def test_require_between_concurrent_files_is_honoured(engine: Engine, tmp_path: 
                               delay=0.003 * (6 - number), require=require))
     engine.run(catalog(*reversed(chain)))
     assert Path(journal).read_text().splitlines() == [f"apply {tmp_path}/c{number}" for number in range(6)]
+
+
+def test_a_repair_fires_the_changed_event_to_its_listeners(engine: Engine, tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    config = resource("probe", str(tmp_path / "app.conf"), content="v1\n", watch=True)
+    service = resource("step", "app", journal=str(journal), on={f"{config.id}:changed": "restart"})
+    policy = catalog(config, service)
+    engine.run(policy)
+    assert journal.read_text().splitlines() == ["step app", "restart app"]
+    collected = Collected()
+    engine.watch(policy, collected)
+    (tmp_path / "app.conf").write_text("tampered\n")
+    assert eventually(lambda: collected.count(service.id) == 1)
+    assert journal.read_text().splitlines() == ["step app", "restart app", "restart app"]
+    report = collected.reports[0]
+    assert [result.id for result in report.results] == [config.id, service.id]
