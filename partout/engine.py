@@ -9,6 +9,7 @@ drift afterwards. `partout apply` and the agent both drive exactly this.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -121,7 +122,7 @@ class Engine:
                 publish([result, *(collected[target] for target, _ in targets)], started)
 
             for rid, action in targets:
-                refs[rid].tell(Run(context, lambda finished, rid=rid: answered(rid, finished), ((event, action),)))
+                refs[rid].tell(Run(context, functools.partial(answered, rid), ((event, action),)))
 
         # ask, not tell: when watch() returns, drift is already being heard.
         pending = []

@@ -31,7 +31,8 @@ import pykka
 
 from partout.errors import BusError
 from partout.nats.messages import (
-    BusMessage, BusOptions, BusStats, ConnectionState, EnsureStreams, Flush, GetStats, JetStreamPublish,
+    BusMessage, BusOptions, BusStats, ConnectionState, EnsureStreams, Flush, GetStats, JetStreamConsume,
+    JetStreamDelivery, JetStreamPublish,
     KeyValueChange, KeyValueGet, KeyValuePut, KeyValueWatch, Publish, PublishAck, Request, RequestReply,
     Subscribe, Target, Unsubscribe, WatchConnection,
 )
@@ -125,22 +126,34 @@ class BusActor(pykka.ThreadingActor):
                 self._spawn(self._unsubscribe(message))
             case JetStreamPublish():
                 self._spawn(self._jetstream_publish(message))
+            case JetStreamConsume():
+                self._spawn(self._jetstream_consume(message))
             case KeyValuePut() | KeyValueGet() | KeyValueWatch():
                 self._spawn(self._key_value(message))
             case WatchConnection(target=target):
                 self._loop.call_soon_threadsafe(self._watch_connection, target)
             case Flush():
-                self._spawn(self._flush(message))
+                self._spawn(self._flush(message), message.future)
             case EnsureStreams():
-                self._spawn(self._ensure_streams(message))
+                self._spawn(self._ensure_streams(message), message.future)
             case GetStats(future=future):
                 self._loop.call_soon_threadsafe(self._report_stats, future)
             case _:
                 return super().on_receive(message)
         return None
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], future: pykka.Future[Any] | None = None) -> None:
+        done = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        done.add_done_callback(lambda finished: self._check(finished, future))
+
+    @staticmethod
+    def _check(finished: Any, future: pykka.Future[Any] | None) -> None:
+        # a bug in a handler must surface: fail the caller's future rather than leave it hanging
+        if finished.cancelled() or finished.exception() is None:
+            return
+        error = finished.exception()
+        log.error("bus operation failed", exc_info=(type(error), error, error.__traceback__))
+        _fail(future, BusError(f"bus operation failed: {type(error).__name__}: {error}"))
 
     # -- loop thread -------------------------------------------------------------------
 
@@ -308,8 +321,7 @@ class BusActor(pykka.ThreadingActor):
             message.future.set(None)
 
     async def _jetstream_publish(self, message: JetStreamPublish) -> None:
-        from nats.errors import NoRespondersError, TimeoutError as NatsTimeout
-        from nats.js.errors import APIError, ServiceUnavailableError
+        from nats.errors import NoRespondersError
 
         headers = dict(message.headers or {})
         if message.message_id is not None:
@@ -326,8 +338,7 @@ class BusActor(pykka.ThreadingActor):
                     result = PublishAck(message.subject, message.message_id, ack.stream, ack.seq,
                                         bool(ack.duplicate))
                     break
-                except (NatsTimeout, NoRespondersError, ServiceUnavailableError, asyncio.TimeoutError,
-                        APIError) as error:
+                except Exception as error:  # timeouts, no responders, leader elections, reconnects
                     # without a message id a timed-out publish may have been stored: no retry
                     retryable = message.message_id is not None or isinstance(error, NoRespondersError)
                     if not retryable or time.monotonic() >= deadline:
@@ -344,6 +355,58 @@ class BusActor(pykka.ThreadingActor):
                 message.future.set(result)
         if message.reply_to is not None:
             message.reply_to.tell(result)
+
+    async def _jetstream_consume(self, message: JetStreamConsume) -> None:
+        from nats.js import api
+
+        try:
+            await self._connected()
+            assert self._jetstream is not None
+            config = api.ConsumerConfig(
+                durable_name=message.durable, ack_policy=api.AckPolicy.EXPLICIT, ack_wait=message.ack_wait,
+                max_ack_pending=message.max_ack_pending, deliver_policy=api.DeliverPolicy.ALL,
+            )
+            subscription = await self._jetstream.pull_subscribe(
+                message.subject, durable=message.durable, stream=message.stream, config=config)
+        except Exception as error:
+            _fail(message.future, BusError(f"cannot consume {message.stream}/{message.durable}: "
+                                           f"{type(error).__name__} {error}"))
+            return
+        identifier = f"consume-{next(self._ids)}"
+        self._subscriptions[identifier] = self._loop.create_task(
+            self._pull(subscription, message.batch, message.target))
+        if message.future is not None:
+            message.future.set(identifier)
+
+    async def _pull(self, subscription: Any, batch: int, target: Target) -> None:
+        from nats.errors import TimeoutError as NatsTimeout
+
+        loop = self._loop
+
+        def later(coroutine_function: Any) -> Any:
+            # acks come from other threads; the message's methods must run on this loop
+            return lambda: loop.call_soon_threadsafe(lambda: loop.create_task(coroutine_function()))
+
+        try:
+            while not self._closing:
+                try:
+                    received = await subscription.fetch(batch, timeout=1.0)
+                except (NatsTimeout, asyncio.TimeoutError):
+                    continue
+                except Exception as error:  # disconnected, consumer deleted: retry shortly
+                    self._errors[type(error).__name__] += 1
+                    await asyncio.sleep(0.25)
+                    continue
+                for item in received:
+                    self._delivered += 1
+                    delivered = item.metadata.num_delivered if item.metadata else 1
+                    _deliver(target, JetStreamDelivery(item.subject, item.data, item.headers, delivered,
+                                                       later(item.ack), later(item.nak)))
+        finally:
+            try:
+                await subscription.unsubscribe()
+            except Exception:
+                pass
 
     async def _key_value(self, message: KeyValuePut | KeyValueGet | KeyValueWatch) -> None:
         from nats.js.errors import KeyNotFoundError

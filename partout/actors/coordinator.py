@@ -57,7 +57,7 @@ class RunCoordinator(PooledActor):
         self._prepare_errors: dict[str, str] = {}
         self._on_done: Callable[[Report], None] | None = None
         self._started_at = datetime.now(timezone.utc)
-        self._started = 0.0
+        self._clock_start = 0.0
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -73,7 +73,8 @@ class RunCoordinator(PooledActor):
 
     def _start(self, on_done: Callable[[Report], None]) -> None:
         self._on_done = on_done
-        self._started = time.perf_counter()
+        self._clock_start = time.perf_counter()
+        self._started_at = datetime.now(timezone.utc)
         self._prepare()
         self._dispatch_all([rid for rid in self._plan.order if self._remaining[rid] == 0])
 
@@ -108,12 +109,13 @@ class RunCoordinator(PooledActor):
         resource = self._resources[rid]
         error = self._prepare_errors.get(resource.module)
         if error is not None:
-            return ResourceResult(id=rid, status=Status.FAILED, summary=error, hidden=resource.hidden)
+            return ResourceResult(id=rid, status=Status.FAILED, summary=error, diff=None, output=None, duration=0.0,
+                                  hidden=resource.hidden)
         for dependency in sorted(self._plan.hard[rid]):
             if dependency in self._broken:
                 why = "failed" if self._results[dependency].status is Status.FAILED else "was skipped"
                 return ResourceResult(id=rid, status=Status.SKIPPED, summary=f"requires {dependency} which {why}",
-                                      hidden=resource.hidden)
+                                      diff=None, output=None, duration=0.0, hidden=resource.hidden)
         return None
 
     def _dispatch(self, rid: str) -> None:
@@ -202,7 +204,7 @@ class RunCoordinator(PooledActor):
         report = Report(
             policy=self._catalog.policy, hostname=str(getattr(facts, "hostname", "") or ""),
             noop=self._context.noop, started_at=self._started_at,
-            duration=time.perf_counter() - self._started, results=results, trigger=self._trigger,
+            duration=time.perf_counter() - self._clock_start, results=results, trigger=self._trigger,
         )
         on_done, self._on_done = self._on_done, None
         if on_done is not None:

@@ -170,7 +170,7 @@ class PooledActor(pykka.Actor):
 
     def __init__(self, *args: Any, pool: WorkerPool | None = None, **kwargs: Any) -> None:
         self.actor_pool = pool if pool is not None else shared_pool()
-        self._started = False
+        self._loop_started = False
         super().__init__(*args, **kwargs)
 
     @staticmethod
@@ -189,8 +189,8 @@ class PooledActor(pykka.Actor):
     def _drain(self) -> None:
         inbox = self.actor_inbox
         assert isinstance(inbox, _PooledInbox)
-        if not self._started:
-            self._started = True
+        if not self._loop_started:
+            self._loop_started = True
             self._actor_loop_setup()
         for _ in range(DRAIN_BATCH):
             if self.actor_stopped.is_set():
