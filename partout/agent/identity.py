@@ -34,10 +34,10 @@ class AgentState(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     v: int = 1
-    agent_id: str | None = Field(None, description="Assigned by the master at approval.")
+    agent_id: str | None = Field(default=None, description="Assigned by the master at approval.")
     environment: str | None = None
-    bundle_sequence: int = Field(0, description="Sequence of the last applied bundle; older ones are refused.")
-    bundle_digest: str | None = Field(None, description="Manifest digest of the last applied bundle.")
+    bundle_sequence: int = Field(default=0, description="Sequence of the last applied bundle; older ones are refused.")
+    bundle_digest: str | None = Field(default=None, description="Manifest digest of the last applied bundle.")
 
 
 def _check_public_key(public_key: str, what: str) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import StoreFactory
 
 from partout.master.store import (
     AgentNotFound,
@@ -20,6 +20,8 @@ from partout.master.store import (
     resolve_agent,
 )
 from partout.report import Report, ResourceResult, Status
+
+StoreFactory = Callable[[], Store]
 
 KEY_A = "UAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 KEY_B = "UBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
