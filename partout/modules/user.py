@@ -67,14 +67,14 @@ def _expiry_days(expiry: str) -> str:
     return str((datetime.date.fromisoformat(expiry) - _EPOCH).days)
 
 
-def _gid(spec: UserOptions, accounts: Accounts) -> int | None:
+def _gid(spec: UserOptions, accounts: Accounts) -> int | str | None:
+    """The wanted primary gid; a group name not (yet) in the group file stays a name, so a
+    group declared just before (or not created under --noop) does not fail the check:
+    useradd/usermod resolve it, and say so if it really does not exist."""
     if spec.gid is None or isinstance(spec.gid, int):
         return spec.gid
     group = accounts.groups.get(spec.gid)
-    if group is None:
-        raise ResourceError(f"user {spec.name}: primary group {spec.gid!r} does not exist in "
-                            f"{etc(spec.root) / 'group'}; declare it with p2.group first")
-    return group.gid
+    return group.gid if group is not None else spec.gid
 
 
 def _check_uid(spec: UserOptions, accounts: Accounts) -> None:
@@ -122,7 +122,6 @@ def check(spec: UserOptions, context: RunContext) -> Change | None:
         return Change(summary=f"remove user {spec.name}", data={"action": "remove"}) if exists else None
     _check_uid(spec, accounts)
     if not exists:
-        _gid(spec, accounts)
         details = [f"uid {spec.uid}" if spec.uid is not None else "", f"shell {spec.shell}" if spec.shell else "",
                    f"password {SECRET}" if spec.password is not None else ""]
         described = ", ".join(detail for detail in details if detail)
@@ -140,9 +139,8 @@ def _settings(spec: UserOptions, accounts: Accounts, fields: set[str]) -> list[s
     options: list[str] = []
     if "uid" in fields and spec.uid is not None:
         options += ["--uid", str(spec.uid)]
-    gid = _gid(spec, accounts)
-    if "gid" in fields and gid is not None:
-        options += ["--gid", str(gid)]
+    if "gid" in fields and spec.gid is not None:
+        options += ["--gid", str(spec.gid)]
     if "home" in fields and spec.home is not None:
         options += ["--home-dir" if "create" in fields else "--home", str(spec.home)]
     if "shell" in fields and spec.shell is not None:

@@ -139,3 +139,10 @@ def test_the_password_hash_never_appears_in_changes_reprs_or_logs(root: Path, tm
     for text in (repr(spec), str(spec.model_dump()), spec.model_dump_json(), change.model_dump_json(),
                  changed.model_dump_json(), caplog.text):
         assert HASH not in text and "hz0aK7" not in text
+
+
+def test_a_primary_group_that_does_not_exist_reports_the_tools_message(root: Path, tmp_path: Path) -> None:
+    change = MODULE.check(UserOptions(name="alice", gid="nosuchgroup", root=root), context(tmp_path))
+    assert change is not None  # noop-safe: the group may be declared before, uncreated under --noop
+    with pytest.raises(ResourceError, match="group 'nosuchgroup' does not exist"):
+        MODULE.apply(UserOptions(name="alice", gid="nosuchgroup", root=root), change, context(tmp_path))

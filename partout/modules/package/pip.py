@@ -51,11 +51,14 @@ def _site_packages(python: str) -> list[Path] | None:
 
 
 def read_dist_info(directories: Sequence[Path]) -> dict[str, str]:
-    """name -> version from `<name>-<version>.dist-info` directory names (names escape '-' as '_')."""
+    """name -> version from `<name>-<version>.dist-info` (and `.egg-info`) directory names;
+    names escape '-' as '_' there, so the first '-' ends the name."""
     installed: dict[str, str] = {}
     for directory in directories:
-        for entry in directory.glob("*.dist-info"):
-            name, _, version = entry.name[: -len(".dist-info")].partition("-")
+        # legacy installs leave `<name>-<version>[-pyX.Y].egg-info` instead
+        for entry in [*directory.glob("*.egg-info"), *directory.glob("*.dist-info")]:
+            name, _, rest = entry.name.rsplit(".", 1)[0].partition("-")
+            version = rest.split("-py", 1)[0]
             if version:
                 installed[normalize(name)] = version
     return installed

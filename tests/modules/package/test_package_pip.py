@@ -115,3 +115,9 @@ def test_pip_reads_installed_packages_once_per_run(venv: Path, wheel_dir: Path, 
         assert [MODULE.check(spec, run) for spec in specs] == [None, None]
     finally:
         (venv / "lib-moved").rename(venv / "lib")
+
+
+def test_dist_info_and_egg_info_names_are_read_with_normalized_names(tmp_path: Path) -> None:
+    for entry in ("Foo_Bar-1.2.3.dist-info", "zope.interface-6.0.dist-info", "legacy-0.3-py3.11.egg-info"):
+        (tmp_path / entry).mkdir()
+    assert read_dist_info([tmp_path]) == {"foo-bar": "1.2.3", "zope-interface": "6.0", "legacy": "0.3"}
