@@ -99,6 +99,26 @@ class VerifiedBundle:
             raise
         return dest
 
+    def install(self, policies_dir: Path, *, keep: int = 2) -> Path:
+        """Extract into `policies_dir/versions/<sequence>-<digest>` and point the
+        `policies_dir/current` symlink at it in one rename, so a reader sees the old
+        policy or the new one, never a mix. Keeps the newest `keep` versions; returns
+        the path of `current`."""
+        versions = policies_dir / "versions"
+        versions.mkdir(parents=True, exist_ok=True)
+        target = versions / f"{self.sequence:012d}-{self.digest[:16]}"
+        if not target.exists():
+            self.extract(target)
+        current = policies_dir / "current"
+        link = policies_dir / f".current.{os.getpid()}"
+        link.unlink(missing_ok=True)
+        link.symlink_to(target.relative_to(policies_dir))
+        os.replace(link, current)
+        for old in sorted(path for path in versions.iterdir() if not path.name.startswith("."))[:-keep]:
+            if old != target:
+                _remove_tree(old)
+        return current
+
 
 def _remove_tree(path: Path) -> None:
     import shutil
@@ -249,6 +269,16 @@ def verify_signature(public_key: str, data: bytes, signature: bytes) -> bool:
     return True
 
 
+def peek_manifest(data: bytes, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Manifest:
+    """The manifest of a bundle, NOT verified: for logs and for the master to see
+    what it last published (e.g. to skip republishing the same archive)."""
+    manifest_text, _signature, _archive = _envelope(data, max_bytes)
+    try:
+        return Manifest.model_validate_json(manifest_text)
+    except ValidationError as exc:
+        raise BundleError(f"bundle refused: malformed manifest ({exc.error_count()} errors)") from None
+
+
 def _envelope(data: bytes, max_bytes: int) -> tuple[str, bytes, bytes]:
     if len(data) > max_bytes:
         raise BundleError(f"bundle refused: {len(data)} bytes, over the {max_bytes}-byte limit")
@@ -309,6 +339,8 @@ def verify_bundle(
         manifest = Manifest.model_validate_json(manifest_bytes)
     except ValidationError as exc:
         raise BundleError(f"bundle refused: malformed manifest ({exc.error_count()} errors)") from None
+    if manifest.v != BUNDLE_VERSION:
+        raise BundleError(f"bundle refused: manifest version {manifest.v}, expected {BUNDLE_VERSION}")
     if not verify_signature(master_public_key, manifest_bytes, signature):
         if manifest.signer != master_public_key:
             raise BundleError(

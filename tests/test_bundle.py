@@ -15,7 +15,7 @@ from pathlib import Path
 import nkeys
 import pytest
 
-from partout.bundle import MAX_BUNDLE_BYTES, BundleError, build_bundle, verify_bundle
+from partout.bundle import MAX_BUNDLE_BYTES, BundleError, build_bundle, peek_manifest, verify_bundle
 
 
 def new_seed() -> bytes:
@@ -292,3 +292,39 @@ def test_a_file_whose_content_differs_from_its_manifest_hash_is_refused(master_s
     }
     with pytest.raises(BundleError, match="site.p2 does not match its sha256"):
         verify(signed(manifest, archive, master_seed), master_seed)
+
+
+def test_install_switches_the_current_policy_in_one_step(tmp_path: Path, master_seed: bytes) -> None:
+    source = tmp_path / "environment"
+    source.mkdir()
+    policies = tmp_path / "policies"
+    for sequence in (1, 2, 3):
+        (source / "site.p2").write_text(f"# version {sequence}\n")
+        bundle = verify_bundle(
+            build(source, master_seed, sequence=sequence),
+            master_public_key=public_key(master_seed),
+            environment="production",
+            min_sequence=sequence,
+        )
+        current = bundle.install(policies)
+        assert (current / "site.p2").read_text() == f"# version {sequence}\n"
+    assert current.is_symlink()
+    assert len(list((policies / "versions").iterdir())) == 2  # the live one and the one before
+
+
+def test_installing_the_same_bundle_again_keeps_it(tmp_path: Path, environment_dir: Path, master_seed: bytes) -> None:
+    bundle = verify_bundle(
+        build(environment_dir, master_seed),
+        master_public_key=public_key(master_seed),
+        environment="production",
+        min_sequence=1,
+    )
+    first = bundle.install(tmp_path / "policies").resolve()
+    assert bundle.install(tmp_path / "policies").resolve() == first
+
+
+def test_peek_manifest_reads_without_verifying(environment_dir: Path, master_seed: bytes) -> None:
+    data = build(environment_dir, master_seed, sequence=11)
+    manifest = peek_manifest(data)
+    assert (manifest.sequence, manifest.environment, manifest.signer) == (11, "production", public_key(master_seed))
+    assert manifest.archive_sha256 == peek_manifest(build(environment_dir, master_seed, sequence=12)).archive_sha256
