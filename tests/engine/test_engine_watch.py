@@ -117,3 +117,17 @@ def test_a_repair_fires_the_changed_event_to_its_listeners(engine: Engine, tmp_p
     assert journal.read_text().splitlines() == ["step app", "restart app", "restart app"]
     report = collected.reports[0]
     assert [result.id for result in report.results] == [config.id, service.id]
+
+
+def test_a_polled_resource_is_rechecked_on_its_interval(engine: Engine, tmp_path: Path) -> None:
+    target = tmp_path / "polled"
+    policy = catalog(resource("probe", str(target), content="good\n", poll=0.05, watch=True))
+    engine.run(policy)
+    collected = Collected()
+    engine.watch(policy, collected)
+    target.write_text("bad\n")
+    assert eventually(lambda: target.read_text() == "good\n")
+    assert eventually(lambda: collected.count(f"probe:{target}") == 1)
+    target.write_text("bad again\n")
+    assert eventually(lambda: collected.count(f"probe:{target}") == 2)
+    assert target.read_text() == "good\n"

@@ -22,6 +22,7 @@ class ProbeOptions(ModuleOptions):
     crash: bool = False
     delay: float = 0.0
     journal: str | None = None
+    poll: float | None = None
 
 
 def _journal(spec: ProbeOptions, line: str) -> None:
@@ -72,6 +73,8 @@ def touch(spec: ProbeOptions, context: RunContext) -> str | None:
 
 
 def watch(spec: ProbeOptions) -> Watch:
+    if spec.poll is not None:
+        return Watch(interval=spec.poll)
     return Watch(paths=(Path(spec.path),))
 
 
