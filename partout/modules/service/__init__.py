@@ -11,7 +11,7 @@ from pydantic import Field
 
 from partout.errors import ResourceError
 from partout.modules.base import Change, Module, ModuleOptions, RunContext
-from partout.modules.service.provider import choose
+from partout.modules.service.provider import ServiceMissing, choose
 
 
 class ServiceOptions(ModuleOptions):
@@ -32,6 +32,20 @@ class ServiceOptions(ModuleOptions):
 
 
 def check(spec: ServiceOptions, context: RunContext) -> Change | None:
+    try:
+        return _check(spec, context)
+    except ServiceMissing:
+        if not context.noop:
+            raise
+        # under --noop the package that installs it was not installed either: say what would happen
+        wanted = [word for word, wanted in (("enable", spec.enabled is True), ("disable", spec.enabled is False),
+                                            ("start", spec.ensure == "running"), ("stop", spec.ensure == "stopped"))
+                  if wanted]
+        return Change(summary=f"{', '.join(wanted) or 'manage'} {spec.name} (not installed yet)",
+                      data={"steps": wanted})
+
+
+def _check(spec: ServiceOptions, context: RunContext) -> Change | None:
     provider = choose(spec, context.facts)
     steps: list[str] = []
     if spec.enabled is not None:

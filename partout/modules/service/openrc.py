@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from partout.errors import ResourceError
-from partout.modules.service.provider import run
+from partout.modules.service.provider import ServiceMissing, run
 
 if TYPE_CHECKING:
     from partout.modules.base import RunContext
@@ -52,7 +52,7 @@ class OpenrcProvider:
     def is_enabled(self, spec: ServiceOptions, context: RunContext) -> bool | None:
         script = (spec.root or Path("/")) / "etc" / "init.d" / spec.name
         if not script.is_file():
-            raise ResourceError(f"service {spec.name}: no init script {script}; install its package first")
+            raise ServiceMissing(f"service {spec.name}: no init script {script}; install its package first")
         return runlevel_link(spec).is_symlink() or runlevel_link(spec).exists()
 
     def run_action(self, spec: ServiceOptions, action: str) -> str:

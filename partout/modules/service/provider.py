@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from partout.modules.service import ServiceOptions
 
 
+class ServiceMissing(ResourceError):
+    """The service is not installed (no unit, no init script)."""
+
+
 class ServiceProvider(Protocol):
     name: str
 

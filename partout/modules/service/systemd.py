@@ -11,7 +11,7 @@ import shutil
 from typing import TYPE_CHECKING
 
 from partout.errors import ResourceError
-from partout.modules.service.provider import pid1, run, systemd_is_running
+from partout.modules.service.provider import ServiceMissing, pid1, run, systemd_is_running
 
 if TYPE_CHECKING:
     from partout.modules.base import RunContext
@@ -67,7 +67,7 @@ class SystemdProvider:
             run([*systemctl(spec), "list-unit-files", "--no-legend", "--no-pager"])[1]))
         state = states.get(unit(spec.name))
         if state is None:
-            raise ResourceError(f"service {spec.name}: systemd has no unit {unit(spec.name)}"
+            raise ServiceMissing(f"service {spec.name}: systemd has no unit {unit(spec.name)}"
                                 f"{f' under {spec.root}' if spec.root else ''}; install its package first")
         if state in _ENABLED:
             return True

@@ -12,8 +12,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from partout.errors import ResourceError
-from partout.modules.service.provider import run
+from partout.modules.service.provider import ServiceMissing, run
 
 if TYPE_CHECKING:
     from partout.modules.base import RunContext
@@ -30,7 +29,7 @@ def etc(spec: ServiceOptions) -> Path:
 def script(spec: ServiceOptions) -> Path:
     path = etc(spec) / "init.d" / spec.name
     if not path.is_file():
-        raise ResourceError(f"service {spec.name}: no init script {path}; install its package first")
+        raise ServiceMissing(f"service {spec.name}: no init script {path}; install its package first")
     return path
 
 

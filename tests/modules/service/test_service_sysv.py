@@ -122,3 +122,12 @@ def test_an_init_script_under_the_root_chooses_sysv(root: Path) -> None:
 def test_bad_service_names_are_refused() -> None:
     with pytest.raises(ValueError):
         ServiceOptions(name="tiny; rm -rf /")
+
+
+def test_noop_reports_a_service_whose_package_is_not_installed_yet(root: Path, tmp_path: Path) -> None:
+    spec = ServiceOptions(name="later", ensure="running", enabled=True, provider="sysv", root=root)
+    noop = RunContext(facts=SimpleNamespace(), state_dir=tmp_path, noop=True)
+    change = MODULE.check(spec, noop)
+    assert change is not None and change.summary == "enable, start later (not installed yet)"
+    with pytest.raises(ResourceError, match="no init script"):
+        MODULE.check(spec, context(tmp_path))
