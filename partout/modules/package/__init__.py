@@ -83,6 +83,11 @@ def check(spec: PackageOptions, context: RunContext) -> Change | None:
     """Compare the installed version with `ensure`, reading installed packages once per run."""
     provider = choose(spec, context.facts)
     installed: dict[str, str] = context.cached(_installed_key(provider, spec), lambda: provider.installed(spec))
+    if spec.source is not None and spec.ensure != "absent" and not spec.source.exists():
+        if context.noop:  # an earlier resource (a download) would have made it
+            return Change(summary=f"install {spec.name} from {spec.source} (not there yet)",
+                          data={"provider": provider.name, "action": "install"})
+        raise ResourceError(f"package {spec.name}: source {spec.source} does not exist")
     name, version = _wanted(provider, spec)
     have = installed.get(name)
     data = {"provider": provider.name}

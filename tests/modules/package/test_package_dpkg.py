@@ -131,3 +131,12 @@ def test_installed_packages_lists_the_database_for_facts(dpkg_root: Path, debs: 
     from partout.modules.package import installed_packages
     converge([PackageOptions(name="tinydeb", source=debs["tinydeb-1"], root=dpkg_root)], context)
     assert installed_packages(context.facts, root=dpkg_root) == {"tinydeb": "1.0-1"}
+
+
+def test_a_missing_source_file_fails_but_noop_reports_it_would_install(dpkg_root: Path, tmp_path: Path,
+                                                                       context: RunContext) -> None:
+    spec = PackageOptions(name="later", source=tmp_path / "later_1.0_all.deb", root=dpkg_root)
+    with pytest.raises(ResourceError, match="later_1.0_all.deb does not exist"):
+        MODULE.check(spec, context)
+    change = MODULE.check(spec, RunContext(facts=context.facts, state_dir=tmp_path, noop=True))
+    assert change is not None and "not there yet" in change.summary
