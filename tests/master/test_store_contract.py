@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -187,6 +187,27 @@ def test_reports_come_newest_first_and_limited(store: Store) -> None:
     assert [record.report_id for record in store.reports(agent_id)] == ["r4", "r3", "r2", "r1", "r0"]
     assert [record.report_id for record in store.reports(agent_id, limit=2)] == ["r4", "r3"]
     assert [record.report_id for record in store.reports(other_id)] == ["other"]
+
+
+def test_reports_from_agents_in_other_time_zones_sort_by_instant(store: Store) -> None:
+    agent_id = approved(store)
+    earlier = datetime(2030, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=5)))  # 07:00 UTC
+    later = datetime(2030, 1, 1, 8, 0, tzinfo=UTC)
+    store.add_report(agent_id, a_report(later), report_id="later")
+    store.add_report(agent_id, a_report(earlier), report_id="earlier")
+    assert [record.report_id for record in store.reports(agent_id)] == ["later", "earlier"]
+
+
+def test_pruning_keeps_the_newest_reports_of_each_agent(store: Store) -> None:
+    agent_id = approved(store)
+    other_id = approved(store, KEY_B)
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    for index in range(5):
+        store.add_report(agent_id, a_report(start + timedelta(minutes=index)), report_id=f"a{index}")
+    store.add_report(other_id, a_report(start), report_id="b0")
+    assert store.prune_reports(keep_per_agent=2) == 3
+    assert [record.report_id for record in store.reports(agent_id)] == ["a4", "a3"]
+    assert [record.report_id for record in store.reports(other_id)] == ["b0"]
 
 
 def test_reports_inserted_from_several_threads_are_all_kept(store: Store) -> None:

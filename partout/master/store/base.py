@@ -167,6 +167,11 @@ class Store(Protocol):
         """Newest first (by started_at)."""
         ...
 
+    def prune_reports(self, keep_per_agent: int = 100) -> int:
+        """Delete all but each agent's newest `keep_per_agent` reports; returns how many
+        went. (A pruned report redelivered later would be stored again: prune old ones.)"""
+        ...
+
     # enrolment log
     def log_enrolment(self, entry: EnrolmentLogEntry) -> None: ...
 

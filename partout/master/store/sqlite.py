@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,12 @@ _AGENT_COLUMNS = (
 
 
 def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    """ISO text in UTC, so that text order is time order (naive times are taken as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
 
 
 def _agent(row: tuple[Any, ...]) -> AgentRecord:
@@ -327,6 +332,16 @@ class SqliteStore:
             (agent_id, limit),
         )
         return [_report(row) for row in rows]
+
+    def prune_reports(self, keep_per_agent: int = 100) -> int:
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                "DELETE FROM reports WHERE report_id IN (SELECT report_id FROM (SELECT report_id, ROW_NUMBER() "
+                "OVER (PARTITION BY agent_id ORDER BY started_at DESC, received_at DESC) AS position "
+                "FROM reports) WHERE position > ?)",
+                (keep_per_agent,),
+            )
+            return cursor.rowcount
 
     # enrolment log
 

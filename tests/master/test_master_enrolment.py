@@ -1,0 +1,72 @@
+"""Enrolment against a running master on a secured nats-server: pending, approved by rule,
+refused when malformed, forged or oversized (and then nothing is stored about the agent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from test_master_support import enrol, enrol_request, master_env, new_agent_key, running_master  # noqa: F401
+
+from partout.master.daemon import Master
+from partout.master.store import open_store
+from partout.wire.fleet import MAX_ENROL_BYTES, EnrolRequest
+from partout.wire import encode
+
+__all__ = ["master_env", "running_master"]
+
+
+def store_of(master: Master) -> Path:
+    return Path(master.config.store_location)
+
+
+def test_a_signed_enrolment_is_recorded_pending(running_master, tmp_path: Path) -> None:
+    env, master = running_master
+    agent = new_agent_key(tmp_path)
+    reply = enrol(env.urls, agent, hostname="web-1")
+    assert reply is not None and reply.status == "pending"
+    assert reply.master_public_key == master.public_key
+    record = master.store.get("agent_by_public_key", agent.public)
+    assert record is not None and record.status == "pending" and record.hostname == "web-1"
+    assert master.store.get("enrolments")[0].outcome == "pending"
+
+
+def test_a_hostname_rule_approves_at_once_into_its_environment(running_master, tmp_path: Path) -> None:
+    env, master = running_master
+    agent = new_agent_key(tmp_path)
+    reply = enrol(env.urls, agent, hostname="auto-7")
+    assert reply is not None and reply.status == "approved"
+    assert reply.environment == "production" and reply.agent_id
+    assert master.store.get("agent_by_public_key", agent.public).agent_id == reply.agent_id
+    again = enrol(env.urls, agent, hostname="auto-7")
+    assert again is not None and again.status == "approved" and again.agent_id == reply.agent_id
+
+
+def test_a_token_rule_approves_and_a_wrong_token_stays_pending(running_master, tmp_path: Path) -> None:
+    env, master = running_master
+    good, bad = new_agent_key(tmp_path, "good"), new_agent_key(tmp_path, "bad")
+    approved = enrol(env.urls, good, hostname="db-1", token="secret-enrolment-token")
+    pending = enrol(env.urls, bad, hostname="db-2", token="secret-enrolment-tokeX")
+    assert approved is not None and approved.status == "approved" and approved.environment == "staging"
+    assert pending is not None and pending.status == "pending"
+
+
+def test_a_forged_signature_is_refused_and_nothing_is_stored(running_master, tmp_path: Path) -> None:
+    env, master = running_master
+    agent, victim = new_agent_key(tmp_path, "forger"), new_agent_key(tmp_path, "victim")
+    # signed by the forger's key, claiming the victim's public key
+    forged = EnrolRequest(public_key=victim.public, hostname="auto-1").signed_by(agent.key_pair)
+    reply = enrol(env.urls, agent, data=encode(forged))
+    assert reply is not None and reply.status == "refused" and "signature" in reply.reason
+    assert master.store.get("agents") == []
+    assert master.store.get("enrolments")[0].outcome == "refused"
+
+
+def test_malformed_and_oversized_requests_are_refused_and_nothing_is_stored(running_master, tmp_path: Path) -> None:
+    env, master = running_master
+    agent = new_agent_key(tmp_path)
+    malformed = enrol(env.urls, agent, data=b'{"public_key": 12, "hostname": ')
+    oversized = enrol(env.urls, agent, data=enrol_request(agent)[:-1] + b" " * MAX_ENROL_BYTES + b"}")
+    assert malformed is not None and malformed.status == "refused"
+    assert oversized is not None and oversized.status == "refused" and "limit" in oversized.reason
+    assert master.store.get("agents") == []
+    assert [entry.outcome for entry in master.store.get("enrolments")] == ["refused", "refused"]
