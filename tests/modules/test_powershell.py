@@ -107,3 +107,10 @@ def test_script_and_file_are_exclusive(tmp_path: Path) -> None:
         PowershellOptions(name="x", script="a", file=tmp_path / "b.ps1")
     with pytest.raises(ValueError, match="exactly one of script="):
         PowershellOptions(name="x")
+
+
+def test_partout_doc_lists_every_powershell_option() -> None:
+    from helpers import run_partout
+    result = run_partout("doc", "powershell")
+    assert result.returncode == 0
+    assert all(f"    {name}:" in result.stdout for name in PowershellOptions.model_fields)

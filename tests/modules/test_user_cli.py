@@ -33,3 +33,12 @@ def test_partout_apply_creates_group_and_user_without_showing_the_hash(tmp_path:
     assert accounts.shadow["deploy"].password == HASH
     report = json.loads(outputs[2])  # the third run: nothing left to change
     assert {result["status"] for result in report["results"]} == {"ok"}
+
+
+def test_partout_doc_lists_every_user_and_group_option() -> None:
+    from partout.modules.group import GroupOptions
+    from partout.modules.user import UserOptions
+    for module, options in (("user", UserOptions), ("group", GroupOptions)):
+        result = run_partout("doc", module)
+        assert result.returncode == 0
+        assert all(f"    {name}:" in result.stdout for name in options.model_fields)

@@ -40,3 +40,10 @@ def test_partout_apply_noop_installs_nothing(tmp_path: Path, venv: Path, wheel_d
     result = run_partout("apply", str(path), "--noop", "--state-dir", str(tmp_path / "state"))
     assert result.returncode == 0 and "install tinya" in result.stdout
     assert not list(venv.glob("lib/python*/site-packages/tinya*"))
+
+
+def test_partout_doc_lists_every_package_option() -> None:
+    from partout.modules.package import PackageOptions
+    result = run_partout("doc", "package")
+    assert result.returncode == 0
+    assert all(f"    {name}:" in result.stdout for name in PackageOptions.model_fields)

@@ -43,3 +43,10 @@ def test_a_changed_file_restarts_the_service_and_a_second_run_changes_nothing(tm
     third = run_partout("apply", str(policy), "--state-dir", str(tmp_path / "state"))
     assert third.returncode == 0
     assert log.read_text() == calls_after_first + "restart\n"
+
+
+def test_partout_doc_lists_every_service_option() -> None:
+    from partout.modules.service import ServiceOptions
+    result = run_partout("doc", "service")
+    assert result.returncode == 0
+    assert all(f"    {name}:" in result.stdout for name in ServiceOptions.model_fields)
