@@ -83,3 +83,8 @@ def inbox_prefix(identity: str) -> str:
 
 def inbox_all(identity: str) -> str:
     return f"{inbox_prefix(identity)}.>"
+
+
+def master_api() -> str:
+    """Operator requests to the masters (queue group), answered with an OperatorReply."""
+    return "partout.master.api"

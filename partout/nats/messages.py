@@ -110,6 +110,22 @@ class KeyValueWatch:
 
 
 @dataclass(frozen=True)
+class JetStreamConsume:
+    """Consume a stream through a DURABLE pull consumer shared by every process that names
+    it (e.g. all masters): each message is delivered to `target` as a JetStreamDelivery and
+    redelivered after `ack_wait` seconds unless its `ack()` was called."""
+
+    stream: str
+    durable: str
+    subject: str
+    target: Target
+    ack_wait: float = 10.0
+    batch: int = 64
+    max_ack_pending: int = 4096
+    future: pykka.Future[Any] | None = None  # gets the consume id (use with Unsubscribe)
+
+
+@dataclass(frozen=True)
 class WatchConnection:
     """Tell `target` a ConnectionState on every change (and the current one now)."""
 
@@ -143,6 +159,19 @@ class BusMessage:
     reply: str = ""
     headers: Mapping[str, str] | None = None
     subscription: str = ""
+
+
+@dataclass(frozen=True)
+class JetStreamDelivery:
+    """A stream message from JetStreamConsume; call `ack()` once it is safely stored, or
+    `nak()` to have it redelivered now (both thread-safe, they hop to the bus loop)."""
+
+    subject: str
+    data: bytes
+    headers: Mapping[str, str] | None
+    delivered: int  # 1 on first delivery, more on redelivery
+    ack: Callable[[], None] = field(repr=False, compare=False)
+    nak: Callable[[], None] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True)

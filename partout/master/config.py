@@ -1,0 +1,140 @@
+"""The master's configuration: a pydantic model, loaded from TOML (config/master.toml).
+
+    config = load_config(Path("/etc/partout/master.toml"), nats_urls=["nats://10.0.0.1:4222"])
+    master = Master(config).start()
+
+Paths left unset are derived: keys from `nats_state`/keys (partout-nats' state dir), the
+store and environments under `state_dir`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hmac
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from partout.errors import StateError
+from partout.state import default_state_dir
+
+
+class AutoApproveRule(BaseModel):
+    """Approve an enrolling agent at once when it matches; the first matching rule wins.
+
+    Every condition given must hold (hostname glob AND token AND facts); a rule with no
+    condition matches nothing (use `hostname = "*"` to approve everyone, on purpose)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    environment: str = Field("production", description="Environment given to the agents this rule approves.")
+    hostname: str | None = Field(None, description="Glob on the agent's hostname, e.g. 'web-*.example.com'.")
+    token: str | None = Field(None, min_length=8, description="Pre-shared enrolment token the agent must send.")
+    facts: dict[str, Any] = Field(
+        default_factory=dict, description="Dotted fact path -> required value, e.g. {'os.family' = 'debian'}."
+    )
+
+    def matches(self, hostname: str, token: str | None, facts: dict[str, Any]) -> bool:
+        if self.hostname is None and self.token is None and not self.facts:
+            return False
+        if self.hostname is not None and not fnmatch.fnmatchcase(hostname, self.hostname):
+            return False
+        # constant time: a token compared byte by byte leaks its prefix through timing
+        if self.token is not None and not (token and hmac.compare_digest(token.encode(), self.token.encode())):
+            return False
+        return all(_fact(facts, path) == value for path, value in self.facts.items())
+
+    def describe(self) -> str:
+        parts = [f"hostname {self.hostname}"] if self.hostname else []
+        parts += ["token"] if self.token else []
+        parts += [f"{path}={value!r}" for path, value in self.facts.items()]
+        return "auto-approve rule (" + ", ".join(parts) + ")"
+
+
+_MISSING = object()
+
+
+def _fact(facts: dict[str, Any], path: str) -> Any:
+    current: Any = facts
+    for part in path.split("."):
+        if not isinstance(current, dict) or part not in current:
+            return _MISSING
+        current = current[part]
+    return current
+
+
+class MasterConfig(BaseModel):
+    """Everything `partout master` needs; every field has a working default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nats_urls: tuple[str, ...] = Field(("nats://127.0.0.1:4222",), description="NATS servers, any node of the cluster.")
+    nats_state: Path | None = Field(
+        None, description="partout-nats' state dir; its keys/ has master.nk, operator.nk and the callout keys."
+    )
+    master_key: Path | None = Field(None, description="Seed file of the master's nkey (default <nats_state>/keys/master.nk).")
+    callout_service_key: Path | None = Field(None, description="Seed of the callout service user (default from nats_state).")
+    callout_issuer_key: Path | None = Field(None, description="Seed of the callout issuer account (default from nats_state).")
+    callout: bool = Field(True, description="Answer NATS auth callout requests (one master at least must).")
+    state_dir: Path = Field(default_factory=lambda: default_state_dir() / "master", description="Master state (store).")
+    environments: Path | None = Field(None, description="One directory per environment (default <state_dir>/environments).")
+    store: str | None = Field(None, description="Store path or URL (default SQLite <state_dir>/store.sqlite).")
+    auto_approve: tuple[AutoApproveRule, ...] = ()
+    operator_keys: tuple[str, ...] = Field(
+        (), description="Public nkeys of operators (default: the key of <nats_state>/keys/operator.nk)."
+    )
+    sample_facts: Path | None = Field(
+        None, description="Facts file (JSON/YAML) policies are test-compiled against (default: this machine's)."
+    )
+    debounce: float = Field(0.2, ge=0, description="Seconds of quiet after a change before a policy is rebuilt.")
+    report_ack_wait: float = Field(10.0, gt=0, description="Seconds before an unacknowledged report is redelivered.")
+    agent_credentials_ttl: float = Field(
+        600.0, gt=0, description="Lifetime of an agent's NATS credentials; it reconnects (and is re-checked) after."
+    )
+    stream_replicas: int = Field(1, ge=1, le=3)
+
+    @model_validator(mode="after")
+    def _keys_known(self) -> MasterConfig:
+        if self.nats_state is None and self.master_key is None:
+            raise ValueError("set nats_state (partout-nats' state dir) or master_key")
+        if self.callout and self.nats_state is None and None in (self.callout_service_key, self.callout_issuer_key):
+            raise ValueError("the auth callout needs nats_state, or callout_service_key and callout_issuer_key")
+        return self
+
+    def key_path(self, name: str) -> Path:
+        explicit = {"master.nk": self.master_key, "callout-service.nk": self.callout_service_key,
+                    "callout-issuer.nk": self.callout_issuer_key}.get(name)
+        if explicit is not None:
+            return explicit
+        if self.nats_state is None:
+            raise StateError(f"no key file for {name}: set nats_state in the master config")
+        return self.nats_state / "keys" / name
+
+    @property
+    def environments_dir(self) -> Path:
+        return self.environments or self.state_dir / "environments"
+
+    @property
+    def store_location(self) -> str:
+        return self.store or str(self.state_dir / "store.sqlite")
+
+
+def load_config(path: Path | None, **overrides: Any) -> MasterConfig:
+    """The config from a TOML file (or none), with `overrides` (CLI options) on top; None values ignored."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise StateError(f"master config {path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise StateError(f"master config {path}: {exc}") from exc
+        data = data.get("master", data)
+    data.update({key: value for key, value in overrides.items() if value is not None})
+    try:
+        return MasterConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise StateError(f"master config {path or '(options)'}: {problems}") from exc

@@ -1,0 +1,99 @@
+"""`EnrolmentActor`: answers `partout.enrol` (queue group: several masters share the load).
+
+Order of checks, cheapest and safest first: size on the raw bytes, parse, signature (the
+request must be signed by the key it enrols), then the store: approved -> approved again
+(an agent that lost the reply asks again), revoked -> refused, an auto-approve rule ->
+approved now, else pending. Every request is written to the enrolment log; a malformed,
+forged or oversized one leaves no agent record behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pykka
+
+from partout.master.config import AutoApproveRule
+from partout.master.store.base import EnrolmentLogEntry
+from partout.master.store_actor import StoreHandle
+from partout.nats.messages import BusMessage
+from partout.wire import decode, encode
+from partout.wire.fleet import MAX_ENROL_BYTES, EnrolReply, EnrolRequest
+
+log = logging.getLogger(__name__)
+
+
+def _attribute(record: Any, name: str, default: Any = None) -> Any:
+    if record is None:
+        return default
+    if isinstance(record, dict):
+        return record.get(name, default)
+    return getattr(record, name, default)
+
+
+class EnrolmentActor(pykka.ThreadingActor):
+    def __init__(self, bus: Any, store: StoreHandle, *, master_public_key: str,
+                 rules: Sequence[AutoApproveRule]) -> None:
+        super().__init__()
+        self._bus = bus
+        self._store = store
+        self._master_public_key = master_public_key
+        self._rules = tuple(rules)
+
+    def on_receive(self, message: Any) -> Any:
+        if not isinstance(message, BusMessage):
+            return super().on_receive(message)
+        try:
+            reply = self.enrol(message.data)
+        except Exception:
+            log.exception("enrolment failed")
+            reply = EnrolReply(status="refused", reason="the master could not process this enrolment; retry later")
+        if reply is not None and message.reply:
+            self._bus.publish(message.reply, encode(reply))
+        return None
+
+    def _log(self, public_key: str, hostname: str, outcome: str, reason: str) -> None:
+        entry = EnrolmentLogEntry(public_key=public_key, hostname=hostname, outcome=outcome, reason=reason)
+        self._store.get("log_enrolment", entry)
+
+    def _refuse(self, reason: str, public_key: str | None = None, hostname: str | None = None) -> EnrolReply:
+        log.warning("enrolment refused", extra={"public_key": public_key, "reason": reason})
+        self._log(public_key or "", hostname or "", "refused", reason)
+        return EnrolReply(status="refused", reason=reason)
+
+    def enrol(self, data: bytes) -> EnrolReply | None:
+        """The reply to one raw enrolment request (None: no reply)."""
+        if len(data) > MAX_ENROL_BYTES:
+            return self._refuse(f"request of {len(data)} bytes is over the limit of {MAX_ENROL_BYTES}")
+        request = decode(EnrolRequest, data)
+        if request is None:
+            return self._refuse("malformed enrolment request")
+        problem = request.verify()
+        if problem is not None:
+            return self._refuse(f"signature check failed: {problem}")
+        key, hostname = request.public_key, request.hostname
+        agent = self._store.get("agent_by_public_key", key)
+        status = _attribute(agent, "status")
+        if status == "revoked":
+            return self._refuse("this agent has been revoked", key, hostname)
+        if status == "approved":
+            return self._approved(agent, key, hostname, "already approved")
+        rule = next((rule for rule in self._rules if rule.matches(hostname, request.token, request.facts)), None)
+        if rule is not None:
+            self._store.get("upsert_pending", key, hostname, request.facts)
+            agent = self._store.get("approve", key, rule.environment)
+            return self._approved(agent, key, hostname, rule.describe())
+        self._store.get("upsert_pending", key, hostname, request.facts)
+        self._log(key, hostname, "pending", "waiting for an operator: partout agents approve")
+        log.info("agent pending approval", extra={"public_key": key, "hostname": hostname})
+        return EnrolReply(status="pending", reason="waiting for an operator to approve this agent",
+                          master_public_key=self._master_public_key)
+
+    def _approved(self, agent: Any, key: str, hostname: str, reason: str) -> EnrolReply:
+        agent_id, environment = _attribute(agent, "agent_id"), _attribute(agent, "environment")
+        self._log(key, hostname, "approved", reason)
+        log.info("agent approved", extra={"agent_id": agent_id, "environment": environment, "reason": reason})
+        return EnrolReply(status="approved", agent_id=agent_id, environment=environment,
+                          master_public_key=self._master_public_key, reason=reason)

@@ -1,0 +1,133 @@
+"""`OperatorApiActor`: answers the operator CLI on `partout.master.api` (queue group).
+
+A request counts only when it is signed (fresh) by a key that is an operator key; the NATS
+permissions alone are not trusted for this, since every master shares the subject space.
+
+Verbs (OperatorRequest.verb -> arguments -> OperatorReply.data):
+  agents.list     {status?, environment?}   -> [agent summary]
+  agents.show     {id}                      -> agent summary + facts + last_report
+  agents.approve  {id, environment?}        -> agent summary
+  agents.revoke   {id}                      -> agent summary + disconnected (count)
+  reports         {id, limit?}              -> [report summary + results]
+  policy.errors   {environment?, limit?}    -> [policy error]
+`id` is an agent id, public key, unique prefix of either, or unique hostname.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from typing import Any
+
+import pykka
+
+from partout.errors import PartoutError
+from partout.master.kick import Kicker
+from partout.master.store.base import AgentRecord, ReportRecord, resolve_agent
+from partout.master.store_actor import StoreHandle
+from partout.nats.messages import BusMessage
+from partout.wire import decode, encode
+from partout.wire.fleet import MAX_ENROL_BYTES, OperatorReply, OperatorRequest
+
+log = logging.getLogger(__name__)
+
+
+def agent_summary(agent: AgentRecord) -> dict[str, Any]:
+    return agent.model_dump(mode="json", exclude={"facts"})
+
+
+def report_summary(record: ReportRecord, *, results: bool = False) -> dict[str, Any]:
+    data = record.model_dump(mode="json", exclude={"report"})
+    if results:
+        data["results"] = [
+            {"resource": result.id, "status": result.status.value, "summary": result.summary}
+            for result in record.report.results
+        ]
+    return data
+
+
+def facts_summary(facts: dict[str, Any]) -> dict[str, Any]:
+    """The facts an operator looks at first; the rest is one `--json` away."""
+    keys = ("hostname", "fqdn", "os", "kernel", "architecture", "cpu", "memory", "ip", "ipv4")
+    return {key: facts[key] for key in keys if key in facts}
+
+
+class OperatorApiActor(pykka.ThreadingActor):
+    def __init__(self, bus: Any, store: StoreHandle, *, operator_keys: Collection[str],
+                 kicker: Kicker | None, default_environment: str) -> None:
+        super().__init__()
+        self._bus = bus
+        self._store = store
+        self._operator_keys = frozenset(operator_keys)
+        self._kicker = kicker
+        self._default_environment = default_environment
+
+    def on_receive(self, message: Any) -> Any:
+        if not isinstance(message, BusMessage):
+            return super().on_receive(message)
+        reply = self.answer(message.data)
+        if message.reply:
+            self._bus.publish(message.reply, encode(reply))
+        return None
+
+    def answer(self, data: bytes) -> OperatorReply:
+        if len(data) > MAX_ENROL_BYTES:
+            return OperatorReply(ok=False, error="request too large")
+        request = decode(OperatorRequest, data)
+        if request is None:
+            return OperatorReply(ok=False, error="malformed operator request")
+        problem = request.verify()
+        if problem is not None:
+            return OperatorReply(ok=False, error=f"signature check failed: {problem}")
+        if request.public_key not in self._operator_keys:
+            log.warning("operator request from an unknown key", extra={"public_key": request.public_key})
+            return OperatorReply(ok=False, error="this key is not an operator key of this master")
+        try:
+            return OperatorReply(ok=True, data=self._dispatch(request.verb, request.arguments))
+        except PartoutError as error:
+            return OperatorReply(ok=False, error=str(error))
+        except Exception as error:
+            log.exception("operator request failed", extra={"verb": request.verb})
+            return OperatorReply(ok=False, error=f"the master failed: {type(error).__name__}: {error}")
+
+    def _resolve(self, arguments: dict[str, Any]) -> AgentRecord:
+        text = str(arguments.get("id") or "")
+        if not text:
+            raise PartoutError("give an agent: id, public key, a unique prefix of either, or hostname")
+        agent: AgentRecord = self._store.get(resolve_agent, text)
+        return agent
+
+    def _dispatch(self, verb: str, arguments: dict[str, Any]) -> Any:
+        match verb:
+            case "agents.list":
+                agents = self._store.get("agents", arguments.get("status"), arguments.get("environment"))
+                return [agent_summary(agent) for agent in agents]
+            case "agents.show":
+                agent = self._resolve(arguments)
+                reports = self._store.get("reports", agent.agent_id, 1) if agent.agent_id else []
+                return {**agent_summary(agent), "facts": facts_summary(agent.facts),
+                        "facts_count": len(agent.facts),
+                        "last_report": report_summary(reports[0], results=True) if reports else None}
+            case "agents.approve":
+                agent = self._resolve(arguments)
+                environment = str(arguments.get("environment") or agent.environment or self._default_environment)
+                approved = self._store.get("approve", agent.public_key, environment)
+                log.info("agent approved by an operator", extra={"agent_id": approved.agent_id,
+                                                                 "environment": environment})
+                return agent_summary(approved)
+            case "agents.revoke":
+                agent = self._resolve(arguments)
+                revoked = self._store.get("revoke", agent.public_key)
+                closed = self._kicker.kick(agent.public_key) if self._kicker is not None else 0
+                log.info("agent revoked", extra={"agent_id": revoked.agent_id, "disconnected": closed})
+                return {**agent_summary(revoked), "disconnected": closed}
+            case "reports":
+                agent = self._resolve(arguments)
+                limit = max(1, min(int(arguments.get("limit") or 20), 1000))
+                reports = self._store.get("reports", agent.agent_id, limit) if agent.agent_id else []
+                return [report_summary(record, results=True) for record in reports]
+            case "policy.errors":
+                limit = max(1, min(int(arguments.get("limit") or 20), 1000))
+                errors = self._store.get("policy_errors", arguments.get("environment"), limit)
+                return [error.model_dump(mode="json") for error in errors]
+        raise PartoutError(f"unknown verb {verb!r}")

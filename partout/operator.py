@@ -1,0 +1,106 @@
+"""The operator's side of the master API: signed requests over NATS, for the CLI and tests.
+
+    with OperatorClient.connect(["nats://127.0.0.1:4222"], key_file=Path("keys/operator.nk")) as client:
+        for agent in client.agents(status="pending"):
+            client.approve(agent["public_key"], environment="production")
+
+Every request is signed with the operator's nkey (the master checks the signature and
+that the key is one of its operator keys); the same key authenticates the connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from partout import subjects
+from partout.errors import PartoutError, StateError
+
+
+class OperatorError(PartoutError):
+    """The master refused or failed an operator request; the message says why."""
+
+
+def default_key_file(nats_state: Path) -> Path:
+    """operator.nk in partout-nats' state dir."""
+    return nats_state / "keys" / "operator.nk"
+
+
+class OperatorClient:
+    def __init__(self, bus: Any, key_pair: Any, *, timeout: float = 10.0) -> None:
+        self._bus = bus
+        self._key_pair = key_pair
+        self.public_key = key_pair.public_key.decode("ascii")
+        self.timeout = timeout
+
+    @classmethod
+    def connect(cls, servers: Sequence[str], *, key_file: Path, timeout: float = 10.0) -> OperatorClient:
+        import nkeys
+
+        from partout.nats.client import Bus
+        from partout.nats.keys import USER, load_seed
+        from partout.nats.messages import BusOptions
+
+        if not key_file.exists():
+            raise StateError(f"operator key {key_file} does not exist; give --operator-key or --nats-state")
+        seed = load_seed(key_file, USER)
+        bus = Bus.start(BusOptions(servers=tuple(servers), name="partout-operator", seed_file=key_file,
+                                   reconnect_wait=0.1, connect_timeout=min(timeout, 5.0)))
+        return cls(bus, nkeys.from_seed(bytearray(seed)), timeout=timeout)
+
+    def close(self) -> None:
+        self._bus.stop()
+
+    def __enter__(self) -> OperatorClient:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def call(self, verb: str, **arguments: Any) -> Any:
+        """Send one signed request; the reply's data, or OperatorError with the master's reason."""
+        from partout.wire import decode, encode
+        from partout.wire.fleet import OperatorReply, OperatorRequest
+
+        request = OperatorRequest(public_key=self.public_key, verb=verb,  # type: ignore[arg-type]
+                                  arguments={k: v for k, v in arguments.items() if v is not None})
+        signed = request.signed_by(self._key_pair)
+        try:
+            message = self._bus.request(subjects.master_api(), encode(signed), timeout=self.timeout).get(
+                timeout=self.timeout + 5)
+        except Exception as error:  # BusError, or pykka's Timeout while never connected
+            raise OperatorError(f"no answer from a master ({error}); is `partout master` running and "
+                                f"connected to the same NATS?") from error
+        reply = decode(OperatorReply, message.data)
+        if reply is None:
+            raise OperatorError("the master sent an unreadable reply")
+        if not reply.ok:
+            raise OperatorError(reply.error or "the master refused the request")
+        return reply.data
+
+    def agents(self, status: str | None = None, environment: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.call("agents.list", status=status, environment=environment)
+        return result
+
+    def show(self, agent: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("agents.show", id=agent)
+        return result
+
+    def approve(self, agent: str, environment: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("agents.approve", id=agent, environment=environment)
+        return result
+
+    def revoke(self, agent: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("agents.revoke", id=agent)
+        return result
+
+    def reports(self, agent: str, limit: int = 20) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.call("reports", id=agent, limit=limit)
+        return result
+
+    def policy_errors(self, environment: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.call("policy.errors", environment=environment, limit=limit)
+        return result
