@@ -146,3 +146,16 @@ def test_a_primary_group_that_does_not_exist_reports_the_tools_message(root: Pat
     assert change is not None  # noop-safe: the group may be declared before, uncreated under --noop
     with pytest.raises(ResourceError, match="group 'nosuchgroup' does not exist"):
         MODULE.apply(UserOptions(name="alice", gid="nosuchgroup", root=root), change, context(tmp_path))
+
+
+def test_home_is_moved_and_expiry_cleared(root: Path, tmp_path: Path) -> None:
+    converge(UserOptions(name="alice", home=Path("/home/alice"), expiry="2030-01-01", root=root), tmp_path)
+    (root / "home" / "alice" / "notes").write_text("keep me\n")
+    summary = converge(UserOptions(name="alice", home=Path("/home/alice2"), comment="Alice A", expiry="never",
+                                   root=root), tmp_path)
+    assert summary == "home /home/alice -> /home/alice2, comment '' -> 'Alice A', expiry never"
+    accounts = read_accounts(root)
+    assert (accounts.users["alice"].home, accounts.users["alice"].comment) == ("/home/alice2", "Alice A")
+    assert accounts.shadow["alice"].expiry == ""
+    assert (root / "home" / "alice2" / "notes").read_text() == "keep me\n"
+    assert converge(UserOptions(name="alice", home=Path("/home/alice2"), expiry="never", root=root), tmp_path) is None
