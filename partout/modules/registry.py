@@ -17,6 +17,16 @@ _MODULES: dict[str, str] = {
     "user": "partout.modules.user",
     "group": "partout.modules.group",
     "powershell": "partout.modules.powershell",
+    "ini": "partout.modules.ini",
+    "fact": "partout.modules.fact",
+    "download": "partout.modules.download",
+    "replace": "partout.modules.replace",
+    "message": "partout.modules.message",
+    "pause": "partout.modules.pause",
+    "env_var": "partout.modules.env_var",
+    "env_load": "partout.modules.env_load",
+    "reboot_host": "partout.modules.reboot_host",
+    "volume_group": "partout.modules.volume_group",
 }
 
 _loaded: dict[str, Module[Any]] = {}
