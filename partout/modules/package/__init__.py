@@ -133,41 +133,51 @@ def apply(spec: PackageOptions, change: Change, context: RunContext) -> str | No
     return outcome.output
 
 
+def _action_of(change: Change) -> Action:
+    action = change.data.get("action", "install")
+    return "remove" if action == "remove" else "upgrade" if action == "upgrade" else "install"
+
+
+def _apply_group(provider: Provider, action: Action, specs: Sequence[PackageOptions]) -> list[Outcome]:
+    """One call for the group; if it fails, one call per package so each error is its own."""
+    try:
+        output = _execute(provider, action, specs) or None
+        return [Outcome(output=output) for _ in specs]
+    except ResourceError as error:
+        if len(specs) == 1:
+            return [Outcome(error=_explain(provider, specs[0], error))]
+    log.info("batch failed, retrying one by one", extra={"provider": provider.name, "count": len(specs)})
+    outcomes: list[Outcome] = []
+    for spec in specs:
+        try:
+            outcomes.append(Outcome(output=_execute(provider, action, [spec]) or None))
+        except ResourceError as single_error:
+            outcomes.append(Outcome(error=_explain(provider, spec, single_error)))
+    return outcomes
+
+
 def apply_batch(items: Sequence[tuple[PackageOptions, Change]], context: RunContext) -> list[Outcome]:
     """One manager call per (provider, scope, action) group; per-package calls when it fails."""
-    outcomes: list[Outcome | None] = [None] * len(items)
-    groups: dict[tuple[str, str, str], list[int]] = {}
-    providers: dict[int, Provider] = {}
+    outcomes: list[Outcome] = [Outcome(error="not applied")] * len(items)
+    groups: dict[tuple[str, str, Action], list[int]] = {}
+    providers: dict[str, Provider] = {}
     for index, (spec, change) in enumerate(items):
         try:
             provider = choose(spec, context.facts)
         except ResourceError as error:
             outcomes[index] = Outcome(error=str(error))
             continue
-        providers[index] = provider
-        action = str(change.data.get("action", "install"))
-        groups.setdefault((provider.name, provider.scope(spec), action), []).append(index)
-    for (_, scope, action), indexes in groups.items():
-        provider = providers[indexes[0]]
-        specs = [items[index][0] for index in indexes]
+        providers[provider.name] = provider
+        groups.setdefault((provider.name, provider.scope(spec), _action_of(change)), []).append(index)
+    for (name, scope, action), indexes in groups.items():
         try:
-            output = _execute(provider, action, specs)  # type: ignore[arg-type]
-            for index in indexes:
-                outcomes[index] = Outcome(output=output or None)
-        except ResourceError as error:
-            if len(indexes) == 1:
-                outcomes[indexes[0]] = Outcome(error=_explain(provider, specs[0], error))
-            else:
-                log.info("batch failed, retrying one by one", extra={"provider": provider.name, "count": len(specs)})
-                for index, spec in zip(indexes, specs):
-                    try:
-                        outcomes[index] = Outcome(output=_execute(provider, action, [spec]) or None)  # type: ignore[arg-type]
-                    except ResourceError as single_error:
-                        outcomes[index] = Outcome(error=_explain(provider, spec, single_error))
+            results = _apply_group(providers[name], action, [items[index][0] for index in indexes])
         finally:
             context.forget(f"package:{scope}:installed")
             context.forget(f"package:{scope}:upgrades")
-    return [outcome if outcome is not None else Outcome(error="not applied") for outcome in outcomes]
+        for index, outcome in zip(indexes, results):
+            outcomes[index] = outcome
+    return outcomes
 
 
 def prepare(specs: Sequence[PackageOptions], context: RunContext) -> None:
@@ -187,10 +197,11 @@ def installed_packages(facts: object, **options: object) -> dict[str, str]:
     """name -> version of what the provider chosen for these facts (or `provider=` in
     options) reports installed; for the facts gatherer: `installed_packages(facts)` on a
     Debian host reads the dpkg database without a subprocess."""
-    spec = PackageOptions(name="-", **options)  # type: ignore[arg-type]
+    spec = PackageOptions.model_validate({"name": "-", **options})
     provider = choose(spec, facts)
-    return {name: version for name, version in provider.installed(spec).items() if ":" not in name or
-            provider.name not in ("apt", "dpkg")}
+    # dpkg lists multi-arch packages twice (name and name:arch); facts keep the plain name
+    return {name: version for name, version in provider.installed(spec).items()
+            if not (provider.name in ("apt", "dpkg") and ":" in name)}
 
 
 MODULE: Module[PackageOptions] = Module(
