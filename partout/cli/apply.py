@@ -51,7 +51,11 @@ def command(policy: Path, noop: bool, watch: bool, as_json: bool, state_dir: Pat
     facts = _facts(facts_file, facts_d)
     catalog = compile_policy(policy, facts)
     engine = Engine(state, facts, noop=noop)
-    report = engine.run(catalog)
+    try:
+        report = engine.run(catalog)
+    except KeyboardInterrupt:
+        click.echo("partout: interrupted; resources already started may have been applied", err=True)
+        sys.exit(130)
     _print(report, as_json=as_json, diffs=noop or show_diff)
     if not watch:
         sys.exit(EXIT_FAILED if report.failed else EXIT_OK)
@@ -84,7 +88,8 @@ def _watch(engine: Any, catalog: Any, *, as_json: bool, diffs: bool) -> None:
     engine.watch(catalog, on_report)
     watched = sum(1 for resource in catalog.resources if resource.watch)
     if not as_json:
-        click.echo(f"watching {watched} resources; Ctrl-C to stop", err=True)
+        noun = "resource" if watched == 1 else "resources"
+        click.echo(f"watching {watched} {noun}; Ctrl-C to stop", err=True)
     while not stopping.wait(3600):
         pass
     engine.stop()

@@ -202,3 +202,18 @@ def test_batch_module_applies_consecutive_resources_in_one_call(engine: Engine, 
 def test_hidden_resources_stay_hidden_in_the_report(engine: Engine, tmp_path: Path) -> None:
     report = engine.run(catalog(resource("probe", str(tmp_path / "h"), content="x", hidden=True)))
     assert report.results[0].hidden
+
+
+def test_an_empty_catalog_gives_an_empty_report(engine: Engine) -> None:
+    report = engine.run(catalog())
+    assert report.results == []
+    assert report.summary_line().startswith("0 resources: 0 changed")
+
+
+def test_a_new_catalog_reuses_unchanged_resources_and_applies_changed_ones(engine: Engine, tmp_path: Path) -> None:
+    kept = resource("probe", str(tmp_path / "kept"), content="same\n")
+    engine.run(catalog(kept, resource("probe", str(tmp_path / "edited"), content="v1\n"),
+                       resource("probe", str(tmp_path / "dropped"), content="x\n")))
+    report = engine.run(catalog(kept, resource("probe", str(tmp_path / "edited"), content="v2\n")))
+    assert statuses(report) == {kept.id: "ok", f"probe:{tmp_path}/edited": "changed"}
+    assert (tmp_path / "edited").read_text() == "v2\n"
