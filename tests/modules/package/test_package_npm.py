@@ -11,7 +11,8 @@ from partout.modules.package.npm import PROVIDERS as NPM, parse_outdated, read_n
 
 
 def npm_spec(prefix: Path, tarball: Path, **options: object) -> PackageOptions:
-    return PackageOptions(name="tinynpm", provider="npm", prefix=prefix, source=tarball, **options)  # type: ignore[arg-type]
+    return PackageOptions.model_validate(
+        {"name": "tinynpm", "provider": "npm", "prefix": prefix, "source": tarball, **options})
 
 
 def apply_if_changed(spec: PackageOptions, context: RunContext) -> None:
