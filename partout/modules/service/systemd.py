@@ -8,6 +8,7 @@ without a running systemd (`--root` for a temp root); active states from one
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from partout.errors import ResourceError
@@ -54,6 +55,14 @@ def parse_units(output: str) -> dict[str, str]:
         if len(parts) >= 3:
             states[parts[0]] = parts[2]
     return states
+
+
+def unit_file_states(root: Path | None = None) -> dict[str, str]:
+    """unit -> enablement state (enabled, disabled, static, masked...) of every unit file,
+    from one offline `systemctl list-unit-files`; for the facts gatherer."""
+    executable = shutil.which("systemctl") or "systemctl"
+    root_option = [f"--root={root}"] if root is not None else ([] if systemd_is_running() else ["--root=/"])
+    return parse_unit_files(run([executable, *root_option, "list-unit-files", "--no-legend", "--no-pager"])[1])
 
 
 class SystemdProvider:

@@ -109,3 +109,10 @@ def test_openrc_commands() -> None:
     from partout.modules.service.openrc import action_command, enable_command
     assert action_command("sshd", "restart") == ["rc-service", "sshd", "restart"]
     assert enable_command("sshd", True) == ["rc-update", "add", "sshd", "default"]
+
+
+def test_unit_file_states_list_every_unit_of_the_root_for_facts(root: Path, tmp_path: Path) -> None:
+    from partout.modules.service.systemd import unit_file_states
+    converge(ServiceOptions(name="tiny", enabled=True, provider="systemd", root=root), tmp_path)
+    states = unit_file_states(root)
+    assert states["tiny.service"] == "enabled" and states["fixed.service"] == "static"
