@@ -1,0 +1,43 @@
+"""How an agent runs: where NATS is, where its state lives, whom it trusts, how often it applies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_INTERVAL = 1800.0
+
+
+def default_agent_state_dir() -> Path:
+    from partout.state import default_state_dir
+
+    return default_state_dir() / "agent"
+
+
+class AgentConfig(BaseModel):
+    """Everything `partout agent` takes on its command line (and config/agent.toml)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    servers: tuple[str, ...] = Field(("nats://127.0.0.1:4222",), description="NATS URLs of partout-nats.")
+    state_dir: Path = Field(default_factory=default_agent_state_dir,
+                            description="Identity, pinned master key, policies, backups (0700).")
+    master_key: str | None = Field(
+        None, description="The master's public nkey; without it the first key seen is trusted (TOFU).")
+    token: str | None = Field(None, description="Pre-shared enrolment token for auto-approval.")
+    interval: float = Field(DEFAULT_INTERVAL, gt=0, description="Seconds between re-applies of the policy.")
+    splay: float = Field(0.1, ge=0, le=1, description="Random extra delay, a fraction of the interval.")
+    enrol_interval: float = Field(1.0, gt=0, description="First wait between enrolment attempts (doubles).")
+    enrol_max_interval: float = Field(30.0, gt=0, description="Longest wait between enrolment attempts.")
+    request_timeout: float = Field(5.0, gt=0, description="Seconds to wait for the master's enrolment reply.")
+    hostname: str | None = Field(None, description="Override the hostname fact (tests, benches).")
+    facts_file: Path | None = Field(None, description="Facts from this JSON/YAML file, not this machine.")
+    facts_d: Path | None = Field(None, description="Folder of custom facts (default /etc/partout/facts.d).")
+    facts: Any = Field(None, description="A Facts object to use as is (in-process benches and tests).")
+    watch: bool = Field(True, description="Repair drift of watched resources between runs.")
+    keep_policies: int = Field(2, ge=1, description="Extracted policy versions kept on disk.")
+
+
+__all__ = ["DEFAULT_INTERVAL", "AgentConfig", "default_agent_state_dir"]

@@ -1,0 +1,417 @@
+"""`Agent`: enrol, follow the environment's policy, apply it, repair drift, report.
+
+    agent = Agent(AgentConfig(servers=(url,), state_dir=path, token="..."))
+    agent.start()          # returns at once; enrols and runs on its own thread
+    ...
+    agent.stop()
+
+    code = Agent(config).run_once(wait=60)   # cron/tests: 0 ok, 1 failed resources, 2 refused
+
+One thread per agent drives everything that changes state (enrolment, policy accept,
+runs, publishing) from one queue, so the Engine (not thread-safe) sees one caller. The
+BusActor owns the connection; its callbacks only put events on that queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from partout import subjects
+from partout.agent.config import AgentConfig
+from partout.agent.credentials import Credentials
+from partout.agent.enrolment import ConnectionWaiter, EnrolmentRefused, EnrolmentTimeout, Stopped, enrol
+from partout.agent.feed import PolicyFeed, PolicyValue
+from partout.agent.facts import facts_hash, facts_payload, load_facts
+from partout.agent.policy import PolicyCache, PolicyRefused
+from partout.agent.reports import BUNDLE_RESULT, COMPILE_RESULT, policy_failure, wrap
+from partout.errors import PartoutError, PolicyError, StateError
+from partout.report import Report
+from partout.wire import decode, encode
+from partout.wire.fleet import Control, EnrolRequest, FactsUpdate, RunReport
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
+ACK_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class _Event:
+    kind: str  # policy, apply, drift, reconnected, stop
+    payload: Any = None
+
+
+class Agent:
+    """One agent identity with its own state dir, connection and engine."""
+
+    def __init__(self, config: AgentConfig, *, on_report: Callable[[RunReport], None] | None = None) -> None:
+        self.config = config
+        self.on_report = on_report
+        self.state = "created"  # pending, running, refused, failed, stopped
+        self.error: str | None = None
+        self.applied_sequence = 0
+        self._credentials: Credentials | None = None
+        self._events: queue.SimpleQueue[_Event] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._bus: Any = None
+        self._engine: Any = None
+        self._policies: PolicyCache | None = None
+        self._facts: Any = None
+        self._sent_facts_hash = ""
+        self._digest = ""
+        self._unacked: list[tuple[Any, RunReport, bytes]] = []
+        self._feed: PolicyFeed | None = None
+
+    # -- public ----------------------------------------------------------------------
+
+    @property
+    def agent_id(self) -> str | None:
+        return self._credentials.agent_id if self._credentials else None
+
+    @property
+    def environment(self) -> str | None:
+        return self._credentials.environment if self._credentials else None
+
+    @property
+    def public_key(self) -> str:
+        return self._load_credentials().public_key
+
+    def start(self) -> None:
+        """Check the state dir and identity (raises StateError), then run in the background."""
+        self._load_credentials()
+        self._thread = threading.Thread(target=self._main, name="partout-agent", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop watching and applying, flush reports, close the connection."""
+        self._stopping.set()
+        self._events.put(_Event("stop"))
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def apply_now(self) -> None:
+        self._events.put(_Event("apply", "control"))
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def run_once(self, *, wait: float | None = None) -> int:
+        """Enrol (waiting up to `wait` s for approval), apply the policy in force once,
+        publish the report; 0 all ok, 1 some resource failed, 2 no usable policy."""
+        self._load_credentials()
+        deadline = None if wait is None else time.monotonic() + wait
+        try:
+            self._enrol_if_needed(deadline)
+            self._connect()
+            ConnectionWaiter(self._bus).wait(self._stopping, deadline)
+            return self._apply_once()
+        finally:
+            self._shutdown()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def _load_credentials(self) -> Credentials:
+        if self._credentials is None:
+            self._credentials = Credentials.load(self.config.state_dir)
+            self.applied_sequence = 0
+        return self._credentials
+
+    def _main(self) -> None:
+        try:
+            self._enrol_if_needed(None)
+            self._connect()
+            self._follow()
+        except Stopped:
+            pass
+        except EnrolmentRefused as error:
+            self.state, self.error = "refused", str(error)
+            log.error("agent refused", extra={"reason": str(error)})
+        except Exception as error:
+            self.state, self.error = "failed", f"{type(error).__name__}: {error}"
+            log.exception("agent failed")
+        finally:
+            self._shutdown()
+
+    def _enrol_if_needed(self, deadline: float | None) -> None:
+        from partout.nats.client import Bus
+        from partout.nats.messages import BusOptions
+
+        credentials = self._load_credentials()
+        self._facts = load_facts(self.config)
+        if credentials.agent_id and credentials.master_public_key:
+            credentials.confirm_master_key(self.config.master_key)
+            return
+        self.state = "pending"
+        payload = facts_payload(self._facts)
+        hostname = str(self._facts.hostname)
+
+        def make_request() -> EnrolRequest:
+            request = EnrolRequest(public_key=credentials.public_key, hostname=hostname, facts=payload,
+                                   token=self.config.token)
+            return request.signed_by(credentials.signer())  # type: ignore[return-value]
+
+        bus = Bus.start(BusOptions(servers=self.config.servers, name=f"partout-agent-{hostname}",
+                                   seed_file=credentials.seed_path,
+                                   inbox_prefix=subjects.inbox_prefix(credentials.public_key)))
+        try:
+            reply = enrol(bus, make_request, stopping=self._stopping, first_interval=self.config.enrol_interval,
+                          max_interval=self.config.enrol_max_interval,
+                          request_timeout=self.config.request_timeout, deadline=deadline)
+        finally:
+            bus.stop()  # the pending connection: the next one gets the agent's permissions
+        if not reply.agent_id or not reply.environment:
+            raise EnrolmentRefused("the master approved us without an agent id or environment")
+        credentials.approve(reply.agent_id, reply.environment, reply.master_public_key,
+                            given_key=self.config.master_key)
+        log.info("agent approved", extra={"agent_id": reply.agent_id, "environment": reply.environment})
+
+    def _connect(self) -> None:
+        from partout.engine import Engine
+        from partout.nats.client import Bus
+        from partout.nats.messages import BusOptions
+
+        credentials = self._load_credentials()
+        assert credentials.agent_id is not None
+        self._bus = Bus.start(BusOptions(servers=self.config.servers,
+                                         name=f"partout-agent-{credentials.agent_id}",
+                                         seed_file=credentials.seed_path,
+                                         inbox_prefix=subjects.inbox_prefix(credentials.agent_id)))
+        self._policies = PolicyCache(self.config.state_dir, keep=self.config.keep_policies)
+        self._engine = Engine(self.config.state_dir, self._facts)
+
+    def _shutdown(self) -> None:
+        if self._engine is not None:
+            self._engine.stop()
+            self._engine = None
+        if self._bus is not None:
+            self._wait_for_acks(5.0)
+            self._bus.stop()
+            self._bus = None
+        if self.state not in ("refused", "failed"):
+            self.state = "stopped"
+
+    # -- the daemon loop -------------------------------------------------------------------
+
+    def _follow(self) -> None:
+        credentials = self._load_credentials()
+        assert credentials.agent_id is not None and credentials.environment is not None
+        bus = self._bus
+        ConnectionWaiter(bus).wait(self._stopping, None)
+        self.state = "running"
+        bus.watch_connection(self._on_connection)
+        bus.subscribe(subjects.agent_control(credentials.agent_id), self._on_control)
+        self._feed = PolicyFeed(bus, credentials.agent_id, credentials.environment,
+                                lambda change: self._events.put(_Event("policy", change)))
+        self._start_feed()
+        self._publish_facts(force=True)
+        assert self._policies is not None
+        if self._policies.current() is not None:  # the last good policy stays in force while offline
+            self.applied_sequence = credentials.last_sequence
+            self._digest = credentials.last_digest or ""
+            self._apply("start")
+        due = self._next_due()
+        while True:
+            try:
+                event = self._events.get(timeout=max(0.0, min(due - time.monotonic(), 1.0)))
+            except queue.Empty:
+                self._check_acks()
+                if time.monotonic() >= due:
+                    self._apply("interval")
+                    due = self._next_due()
+                continue
+            match event.kind:
+                case "stop":
+                    raise Stopped("agent stopped")
+                case "policy":
+                    self._on_policy(event.payload)
+                    due = self._next_due()
+                case "apply":
+                    self._apply(str(event.payload))
+                    due = self._next_due()
+                case "drift":
+                    self._send(event.payload)
+                case "reconnected":
+                    self._start_feed()
+                    self._publish_facts(force=True)
+            self._check_acks()
+
+    def _start_feed(self) -> None:
+        """Follow the policy key; on failure (no connection yet, JetStream busy) try again later."""
+        assert self._feed is not None
+        while not self._stopping.is_set():
+            try:
+                self._feed.start()
+                return
+            except Exception as error:
+                log.warning("cannot follow the policy yet, retrying", extra={"error": str(error)})
+                self._stopping.wait(1.0)
+        raise Stopped("agent stopped")
+
+    def _next_due(self) -> float:
+        interval = self.config.interval
+        return time.monotonic() + interval * (1 + random.uniform(0, self.config.splay))
+
+    def _on_connection(self, state: Any) -> None:
+        if state.state == "reconnected":
+            self._events.put(_Event("reconnected"))
+
+    def _on_control(self, message: Any) -> None:
+        control = decode(Control, message.data)
+        if control is not None and control.command == "apply":
+            self._events.put(_Event("apply", "control"))
+
+    # -- policy and runs -------------------------------------------------------------------
+
+    def _on_policy(self, change: Any) -> int | None:
+        """Accept a new bundle and apply it; the exit code a one-shot run would return."""
+        if change.operation != "put" or not change.value:
+            log.warning("policy deleted on the master; keeping the policy in force")
+            return None
+        credentials = self._load_credentials()
+        assert self._policies is not None and credentials.environment and credentials.master_public_key
+        try:
+            accepted = self._policies.accept(change.value, master_public_key=credentials.master_public_key,
+                                             environment=credentials.environment,
+                                             last_sequence=credentials.last_sequence,
+                                             last_digest=credentials.last_digest)
+            if not accepted.already_applied:
+                credentials.record_bundle(accepted.sequence, accepted.digest)
+        except (PolicyRefused, StateError) as refusal:
+            log.warning("policy bundle refused; the last good policy stays in force",
+                        extra={"reason": str(refusal)})
+            self._send(policy_failure(BUNDLE_RESULT, str(refusal), policy=credentials.environment,
+                                      hostname=self._hostname(), trigger="policy"))
+            return EXIT_REFUSED
+        self._digest = accepted.digest
+        if accepted.sequence == self.applied_sequence and self.state == "running":
+            return None  # a redelivery of what is already in force
+        self.applied_sequence = accepted.sequence
+        return self._apply("run")
+
+    def _apply(self, trigger: str) -> int:
+        from partout.dsl.compiler import compile_policy
+
+        assert self._policies is not None and self._engine is not None
+        current = self._policies.current()
+        if current is None:
+            log.info("no policy yet; waiting for the master to publish one")
+            return EXIT_REFUSED
+        self._refresh_facts()
+        try:
+            catalog = compile_policy(current / "site.p2", self._facts)
+        except PolicyError as error:
+            log.error("policy does not compile here", extra={"error": str(error)})
+            self._send(policy_failure(COMPILE_RESULT, str(error), policy=str(current / "site.p2"),
+                                      hostname=self._hostname(), trigger=trigger))
+            return EXIT_REFUSED
+        self._engine.facts = self._facts
+        report = self._engine.run(catalog, trigger=trigger)
+        if self.config.watch and self.state == "running":
+            self._engine.watch(catalog, lambda drift: self._events.put(_Event("drift", drift)))
+        self._send(report)
+        return EXIT_FAILED if report.failed else EXIT_OK
+
+    def _apply_once(self) -> int:
+        credentials = self._load_credentials()
+        assert credentials.environment is not None
+        assert credentials.agent_id is not None
+        values: queue.SimpleQueue[PolicyValue] = queue.SimpleQueue()
+        feed = PolicyFeed(self._bus, credentials.agent_id, credentials.environment, values.put)
+        feed.start(timeout=ACK_TIMEOUT)
+        try:
+            entry = values.get(timeout=ACK_TIMEOUT) if feed.pending else None
+        except queue.Empty:
+            entry = None
+        finally:
+            feed.stop()
+        if entry is None:
+            raise PartoutError(f"no policy published yet for environment {credentials.environment!r}; "
+                               f"put a site.p2 in that environment's folder on the master")
+        self.applied_sequence = -1  # always run: that is what --once is for
+        code = self._on_policy(entry)
+        if code is None:
+            code = self._apply("run")
+        self._wait_for_acks(ACK_TIMEOUT)
+        return code
+
+    # -- facts and reports --------------------------------------------------------------
+
+    def _hostname(self) -> str:
+        return str(getattr(self._facts, "hostname", "") or "")
+
+    def _refresh_facts(self) -> None:
+        if self.config.facts is None and self.config.facts_file is None:
+            self._facts = load_facts(self.config)
+        self._publish_facts(force=False)
+
+    def _publish_facts(self, *, force: bool) -> None:
+        credentials = self._load_credentials()
+        if self._bus is None or credentials.agent_id is None:
+            return
+        payload = facts_payload(self._facts)
+        digest = facts_hash(payload)
+        if not force and digest == self._sent_facts_hash:
+            return
+        update = FactsUpdate(agent_id=credentials.agent_id, facts=payload, facts_hash=digest)
+        self._bus.publish(subjects.agent_facts(credentials.agent_id), encode(update))
+        self._sent_facts_hash = digest
+
+    def _send(self, report: Report) -> None:
+        credentials = self._load_credentials()
+        assert credentials.agent_id is not None and credentials.environment is not None
+        run_report = wrap(report, agent_id=credentials.agent_id, environment=credentials.environment,
+                          sequence=self.applied_sequence if self.applied_sequence > 0 else credentials.last_sequence,
+                          digest=self._digest)
+        self._publish_report(run_report, encode(run_report))
+        if self.on_report is not None:
+            try:
+                self.on_report(run_report)
+            except Exception:
+                log.exception("on_report callback failed")
+
+    def _publish_report(self, run_report: RunReport, data: bytes) -> None:
+        # JetStream with the report id as message id: stored once even when retried
+        future = self._bus.jetstream_publish(subjects.agent_report(run_report.agent_id), data,
+                                             message_id=run_report.report_id, timeout=ACK_TIMEOUT)
+        self._unacked.append((future, run_report, data))
+
+    def _check_acks(self) -> None:
+        import pykka
+
+        pending: list[tuple[Any, RunReport, bytes]] = []
+        for future, run_report, data in self._unacked:
+            try:
+                future.get(timeout=0)
+            except pykka.Timeout:
+                pending.append((future, run_report, data))
+            except Exception as error:  # not stored: try again with the same id
+                log.warning("report not acknowledged, retrying", extra={"report_id": run_report.report_id,
+                                                                       "error": str(error)})
+                future = self._bus.jetstream_publish(subjects.agent_report(run_report.agent_id), data,
+                                                     message_id=run_report.report_id, timeout=ACK_TIMEOUT)
+                pending.append((future, run_report, data))
+        self._unacked = pending
+
+    def _wait_for_acks(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for future, run_report, _ in self._unacked:
+            try:
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception as error:
+                log.warning("report may be lost", extra={"report_id": run_report.report_id, "error": str(error)})
+        self._unacked = []
+
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_REFUSED", "Agent", "EnrolmentRefused", "EnrolmentTimeout"]

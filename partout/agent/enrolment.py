@@ -1,0 +1,120 @@
+"""Enrolment: ask the master on `partout.enrol` until it approves, refuses, or we stop.
+
+The connection used here is the pending one (inbox `_INBOX_<public key>`): the auth
+callout lets it reach nothing but enrolment. Once approved, the caller closes it and
+connects again, and the new connection gets the agent's permissions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from partout import subjects
+from partout.errors import PartoutError
+from partout.wire import decode, encode
+from partout.wire.fleet import EnrolReply, EnrolRequest
+
+log = logging.getLogger(__name__)
+
+
+class EnrolmentRefused(PartoutError):
+    """The master refused this agent (revoked, bad request, wrong key), or we refuse the master."""
+
+
+class EnrolmentTimeout(PartoutError):
+    """No approval within the time allowed (`partout agent --once --wait`)."""
+
+
+class Stopped(PartoutError):
+    """The agent was asked to stop while it waited."""
+
+
+class ConnectionWaiter:
+    """Follows a Bus's connection state so that requests are sent only once connected
+    (a request sent before would wait for the connection and fire long after its caller gave up)."""
+
+    def __init__(self, bus: Any) -> None:
+        self.connected = threading.Event()
+        self.state = "connecting"
+        bus.watch_connection(self._on_state)
+
+    def _on_state(self, state: Any) -> None:
+        self.state = state.state
+        if state.state in ("connected", "reconnected"):
+            self.connected.set()
+        else:
+            self.connected.clear()
+
+    def wait(self, stopping: threading.Event, deadline: float | None) -> None:
+        while not self.connected.wait(0.05):
+            if stopping.is_set():
+                raise Stopped("agent stopped")
+            if deadline is not None and time.monotonic() > deadline:
+                raise EnrolmentTimeout("could not reach NATS (or the master's auth callout) in time")
+
+
+def enrol(
+    bus: Any, make_request: Callable[[], EnrolRequest], *, stopping: threading.Event,
+    first_interval: float, max_interval: float, request_timeout: float, deadline: float | None = None,
+) -> EnrolReply:
+    """The approving (or refusing) reply; waits out `pending` with doubling pauses.
+
+    `make_request` signs a fresh request for each attempt (signatures carry a timestamp)."""
+    waiter = ConnectionWaiter(bus)
+    interval = first_interval
+    said_pending = False
+    while True:
+        waiter.wait(stopping, deadline)
+        reply: EnrolReply | None = None
+        try:
+            message = bus.request(subjects.ENROL, encode(make_request()), timeout=request_timeout)
+            received = message.get(timeout=request_timeout + 5)
+            reply = decode(EnrolReply, received.data)
+            if reply is None:
+                log.warning("malformed enrolment reply ignored")
+        except Exception as error:  # no responder (master down), timeout: try again later
+            log.info("enrolment request failed, retrying", extra={"error": str(error)})
+        if reply is not None:
+            if reply.status == "approved":
+                return reply
+            if reply.status == "refused":
+                raise EnrolmentRefused(f"the master refused enrolment: {reply.reason or 'no reason given'}")
+            if not said_pending:
+                log.warning("enrolment pending: approve this agent on the master "
+                            "(partout agents list --status pending; partout agents approve ID)")
+                said_pending = True
+        pause = interval if deadline is None else min(interval, max(0.0, deadline - time.monotonic()))
+        if stopping.wait(pause):
+            raise Stopped("agent stopped")
+        if deadline is not None and time.monotonic() >= deadline:
+            raise EnrolmentTimeout("not approved in time; approve it with `partout agents approve ID`")
+        interval = min(interval * 2, max_interval)
+
+
+def check_master_key(offered: str | None, *, given: str | None, pinned: str | None) -> str:
+    """The master key to pin, or EnrolmentRefused when it contradicts what we trust.
+
+    A key given on the command line wins; else the pinned one; else the first one seen
+    (trust on first use, said loudly)."""
+    if given:
+        if offered and offered != given:
+            raise EnrolmentRefused(
+                f"the master answered with key {offered} but --master-key is {given}; "
+                f"check that this is your master, or fix --master-key")
+        return given
+    if pinned:
+        if offered and offered != pinned:
+            raise EnrolmentRefused(
+                f"the master's key {offered} differs from the key pinned at enrolment ({pinned}); "
+                f"refusing it. If the master's key really changed, re-enrol with --master-key")
+        return pinned
+    if not offered:
+        raise EnrolmentRefused("the master approved us without telling its public key; cannot verify policies")
+    return offered  # trust on first use: the identity pins it and says so loudly
+
+
+__all__ = ["ConnectionWaiter", "EnrolmentRefused", "EnrolmentTimeout", "Stopped", "check_master_key", "enrol"]
