@@ -403,10 +403,11 @@ class BusActor(pykka.ThreadingActor):
                     _deliver(target, JetStreamDelivery(item.subject, item.data, item.headers, delivered,
                                                        later(item.ack), later(item.nak)))
         finally:
-            try:
-                await subscription.unsubscribe()
-            except Exception:
-                pass
+            if not self._closing:  # closing: the connection goes, and the loop stops right after
+                try:
+                    await subscription.unsubscribe()
+                except Exception:
+                    pass
 
     async def _key_value(self, message: KeyValuePut | KeyValueGet | KeyValueWatch) -> None:
         from nats.js.errors import KeyNotFoundError
