@@ -259,14 +259,9 @@ def public_key_bytes(public_key: str) -> bytes:
 
 def verify_signature(public_key: str, data: bytes, signature: bytes) -> bool:
     """True when `signature` is `public_key`'s ed25519 signature of `data`."""
-    import nacl.exceptions
-    import nacl.signing
+    from partout.nats.jwt import verify
 
-    try:
-        nacl.signing.VerifyKey(public_key_bytes(public_key)).verify(data, signature)
-    except (nacl.exceptions.BadSignatureError, ValueError, TypeError):
-        return False
-    return True
+    return verify(public_key, data, signature)
 
 
 def peek_manifest(data: bytes, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Manifest:
