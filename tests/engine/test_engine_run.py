@@ -217,3 +217,11 @@ def test_a_new_catalog_reuses_unchanged_resources_and_applies_changed_ones(engin
     report = engine.run(catalog(kept, resource("probe", str(tmp_path / "edited"), content="v2\n")))
     assert statuses(report) == {kept.id: "ok", f"probe:{tmp_path}/edited": "changed"}
     assert (tmp_path / "edited").read_text() == "v2\n"
+
+
+def test_secret_option_values_never_reach_the_report(engine: Engine, tmp_path: Path) -> None:
+    report = engine.run(catalog(resource("probe", str(tmp_path / "x"), crash=True, secret="s3cr3t-value")))
+    result = report.results[0]
+    assert result.status is Status.FAILED
+    assert "s3cr3t-value" not in report.model_dump_json()
+    assert result.summary == "RuntimeError: probe crashed on purpose with **********"

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
+from pydantic import SecretStr
+
 from partout.errors import ResourceError
 from partout.modules.base import Change, Module, ModuleOptions, RunContext, Watch
 
@@ -23,6 +25,7 @@ class ProbeOptions(ModuleOptions):
     delay: float = 0.0
     journal: str | None = None
     poll: float | None = None
+    secret: SecretStr | None = None
 
 
 def _journal(spec: ProbeOptions, line: str) -> None:
@@ -33,7 +36,8 @@ def _journal(spec: ProbeOptions, line: str) -> None:
 
 def check(spec: ProbeOptions, context: RunContext) -> Change | None:
     if spec.crash:
-        raise RuntimeError("probe crashed on purpose")
+        leaked = spec.secret.get_secret_value() if spec.secret is not None else ""
+        raise RuntimeError(f"probe crashed on purpose{' with ' + leaked if leaked else ''}")
     if spec.fail:
         raise ResourceError(f"{spec.path}: cannot apply (fail=True)")
     if spec.delay:
