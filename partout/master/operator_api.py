@@ -97,6 +97,15 @@ class OperatorApiActor(pykka.ThreadingActor):
         agent: AgentRecord = self._store.get(resolve_agent, text)
         return agent
 
+    def _disconnect(self, agent: AgentRecord) -> int:
+        if self._kicker is None:
+            return 0
+        try:
+            return self._kicker.kick(*(name for name in (agent.agent_id, agent.public_key) if name))
+        except Exception as error:  # its credentials expire anyway (agent_credentials_ttl)
+            log.warning("revoked agent not disconnected", extra={"agent_id": agent.agent_id, "error": str(error)})
+            return 0
+
     def _dispatch(self, verb: str, arguments: dict[str, Any]) -> Any:
         match verb:
             case "agents.list":
@@ -118,7 +127,7 @@ class OperatorApiActor(pykka.ThreadingActor):
             case "agents.revoke":
                 agent = self._resolve(arguments)
                 revoked = self._store.get("revoke", agent.public_key)
-                closed = self._kicker.kick(agent.public_key) if self._kicker is not None else 0
+                closed = self._disconnect(agent)
                 log.info("agent revoked", extra={"agent_id": revoked.agent_id, "disconnected": closed})
                 return {**agent_summary(revoked), "disconnected": closed}
             case "reports":
