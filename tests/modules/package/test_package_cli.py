@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from helpers import run_partout
 
 
@@ -25,6 +26,7 @@ def test_partout_apply_installs_pip_packages_and_a_second_run_changes_nothing(
     assert second.returncode == 0 and "0 changed" in second.stdout
 
 
+@pytest.mark.slow  # a failed batch, then one pip call per package
 def test_partout_apply_reports_an_unknown_package_and_installs_the_rest(
         tmp_path: Path, venv: Path, wheel_dir: Path) -> None:
     path = policy(tmp_path, venv, wheel_dir, ["tinya", "no-such-package", "tinyb"])

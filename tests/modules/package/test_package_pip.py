@@ -71,6 +71,7 @@ def test_pip_absent_removes_an_installed_package(venv: Path, wheel_dir: Path, co
     assert "tinyc" not in installed(venv)
 
 
+@pytest.mark.slow  # a failed batch, then one pip call per package
 def test_pip_unknown_package_fails_alone_and_the_rest_of_the_batch_installs(
         venv: Path, wheel_dir: Path, context: RunContext) -> None:
     specs = [pip_spec(venv, wheel_dir, name) for name in ("tinya", "no-such-package", "tinyb")]
