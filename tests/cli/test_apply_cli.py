@@ -157,3 +157,13 @@ def test_apply_does_not_import_nats_or_watchdog(tmp_path: Path, state_dir: Path)
 
     completed = subprocess.run([sys.executable, str(probe)], capture_output=True, text=True, timeout=60)
     assert completed.stdout.strip().splitlines()[-1] == "[]", completed.stdout + completed.stderr
+
+
+def test_diff_flag_shows_diffs_on_a_real_run(tmp_path: Path, state_dir: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "motd").write_text("old\n")
+    completed = run_partout("apply", "--diff", "--state-dir", str(state_dir), str(files_policy(tmp_path, root)))
+    assert completed.returncode == 0, completed.stderr
+    assert "-old" in completed.stdout and "+hello" in completed.stdout
+    assert (root / "motd").read_text() == "hello\n"
