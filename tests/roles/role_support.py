@@ -45,3 +45,22 @@ def failed(report: Report) -> dict[str, str]:
 
 def result(report: Report, rid: str) -> ResourceResult:
     return next(one for one in report.results if one.id == rid)
+
+
+def converge(roles: Roles, text: str, root: Path) -> tuple[Report, Report]:
+    """The checks every role must pass: --noop changes nothing under root (and fails
+    nothing), a real run fails nothing, a second run changes nothing. Returns the noop
+    and the first real report."""
+    from helpers import snapshot
+
+    before = snapshot(root)
+    noop = roles.apply(text, noop=True)
+    assert failed(noop) == {}, failed(noop)
+    assert snapshot(root) == before, "--noop changed files"
+    first = roles.apply(text)
+    assert failed(first) == {}, failed(first)
+    second = roles.apply(text)
+    assert failed(second) == {}, failed(second)
+    assert changed(second) == [], "second run changed something"
+    assert changed(noop) == changed(first), "noop did not predict the real run"
+    return noop, first
