@@ -1,0 +1,127 @@
+"""Facts and reports from an approved agent reach the store: facts over core NATS, reports
+through JetStream and the masters' durable consumer, stored once whatever the redeliveries,
+and not lost when the master is down while they are published."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from helpers import eventually
+from test_master_support import connect_as, enrol, master_env, new_agent_key, running_master  # noqa: F401
+
+from partout import subjects
+from partout.master.daemon import Master
+from partout.report import Report, ResourceResult, Status
+from partout.wire import encode
+from partout.wire.fleet import FactsUpdate, RunReport
+
+__all__ = ["master_env", "running_master"]
+
+
+def run_report(agent_id: str, report_id: str | None = None) -> RunReport:
+    report = Report(policy="site.p2", hostname="auto-1", started_at=datetime.now(UTC), duration=0.1,
+                    results=[ResourceResult(id="file:/tmp/x", status=Status.CHANGED, summary="content")])
+    return RunReport(report_id=report_id or uuid.uuid4().hex, agent_id=agent_id, environment="production",
+                     report=report)
+
+
+def approved_agent(env: Any, tmp_path: Path) -> tuple[Any, str]:
+    agent = new_agent_key(tmp_path)
+    reply = enrol(env.urls, agent, hostname="auto-1")
+    assert reply is not None and reply.status == "approved" and reply.agent_id
+    return agent, reply.agent_id
+
+
+def publish_reports(env: Any, agent: Any, agent_id: str, reports: list[tuple[RunReport, str]]) -> None:
+    """Publish with JetStream as the agent; each (report, Nats-Msg-Id)."""
+
+    async def run() -> None:
+        connection = await connect_as(env.urls, agent, agent_id)
+        try:
+            stream = connection.jetstream()
+            for report, message_id in reports:
+                await stream.publish(subjects.agent_report(agent_id), encode(report),
+                                     headers={"Nats-Msg-Id": message_id})
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
+def test_facts_are_stored_and_mark_the_agent_seen(running_master, tmp_path: Path) -> None:
+    env, master = running_master
+    agent, agent_id = approved_agent(env, tmp_path)
+
+    async def run() -> None:
+        connection = await connect_as(env.urls, agent, agent_id)
+        update = FactsUpdate(agent_id=agent_id, facts={"hostname": "auto-1", "os": {"family": "debian"}},
+                             facts_hash="x")
+        await connection.publish(subjects.agent_facts(agent_id), encode(update))
+        await connection.flush()
+        await connection.close()
+
+    asyncio.run(run())
+    assert eventually(lambda: master.store.get("get_agent", agent_id).facts.get("os") == {"family": "debian"})
+    assert master.store.get("get_agent", agent_id).last_seen is not None
+
+
+def test_a_report_published_twice_is_stored_once(running_master, tmp_path: Path) -> None:
+    env, master = running_master
+    agent, agent_id = approved_agent(env, tmp_path)
+    report = run_report(agent_id)
+    # the same message id (deduplicated by the stream) and another one (deduplicated by the store)
+    publish_reports(env, agent, agent_id, [(report, report.report_id), (report, report.report_id),
+                                           (report, "another-message-id")])
+    other = run_report(agent_id)
+    publish_reports(env, agent, agent_id, [(other, other.report_id)])
+    assert eventually(lambda: len(master.store.get("reports", agent_id)) == 2)
+    assert eventually(lambda: master.ingest.proxy().reports_stored.get() >= 2)
+    stored = sorted(record.report_id for record in master.store.get("reports", agent_id))
+    assert stored == sorted([report.report_id, other.report_id])
+
+
+def test_reports_published_while_the_master_is_down_are_stored_after_it_restarts(master_env,
+                                                                                 tmp_path: Path) -> None:
+    from partout.master.callout import Authorizer, CalloutService
+    from partout.master.config import AutoApproveRule
+    from partout.master.store_actor import StoreHandle
+    from partout.nats.keys import ACCOUNT, USER, load_seed
+
+    import nkeys
+
+    rules = (AutoApproveRule(hostname="auto-*"),)
+    first = master_env.master(auto_approve=rules)
+    try:
+        agent, agent_id = approved_agent(master_env, tmp_path)
+    finally:
+        first.stop()
+    # no master now; only a bare callout answerer on the same store, so the agent can
+    # connect and publish: JetStream keeps the reports for the durable consumer
+    config = master_env.config()
+    store = StoreHandle.start(config.store_location)
+
+    def lookup(key: str) -> tuple[str, str, str] | None:
+        record = store.get("agent_by_public_key", key)
+        return None if record is None else (str(record.status), record.agent_id or "", record.environment or "")
+
+    callout = CalloutService(
+        master_env.urls, load_seed(config.key_path("callout-service.nk"), USER),
+        nkeys.from_seed(bytearray(load_seed(config.key_path("callout-issuer.nk"), ACCOUNT))),
+        Authorizer(first.public_key, first.operator_keys, lookup, agent_ttl=60))
+    reports = [run_report(agent_id) for _ in range(3)]
+    try:
+        callout.start()
+        publish_reports(master_env, agent, agent_id, [(report, report.report_id) for report in reports])
+    finally:
+        callout.stop()
+        store.stop()
+    assert first.store is not None
+    again = master_env.master(auto_approve=rules)
+    try:
+        assert eventually(lambda: len(again.store.get("reports", agent_id)) == 3)
+    finally:
+        again.stop()
