@@ -210,7 +210,7 @@ class BusActor(pykka.ThreadingActor):
                     self._set_state(ConnectionState("disconnected"))
                 await asyncio.sleep(self._options.reconnect_wait)
                 continue
-            self._jetstream = self._connection.jetstream()
+            self._jetstream = self._connection.jetstream(timeout=self._options.jetstream_timeout)
             self._ready.set()
             self._set_state(ConnectionState("connected", self._connection.connected_url.netloc
                                             if self._connection.connected_url else ""))

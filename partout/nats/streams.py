@@ -70,10 +70,7 @@ async def ensure_streams(
                 except BadRequestError:
                     # exists with another config (e.g. new limits): update it in place
                     await js.update_stream(config)
-            await js.create_key_value(
-                bucket=subjects.POLICY_BUCKET, history=limits.policy_history, replicas=replicas,
-                storage=api.StorageType.FILE, description="Signed policy bundles, one key per environment",
-            )
+            await _ensure_policy_bucket(js, replicas, limits)
             return
         except BadRequestError as exc:
             raise BusError(f"cannot create Partout's JetStream streams: {exc.description}") from exc
@@ -82,3 +79,21 @@ async def ensure_streams(
                 raise BusError(f"JetStream not ready after {timeout:.0f} s: {exc}") from exc
             log.debug("JetStream not ready yet", extra={"error": str(exc)})
             await asyncio.sleep(0.2)
+
+
+async def _ensure_policy_bucket(js: JetStreamContext, replicas: int, limits: StreamLimits) -> None:
+    from nats.js import api
+    from nats.js.errors import BadRequestError
+
+    try:
+        # direct gets (`$JS.API.DIRECT.GET.<stream>.<subject>`) name the key in the subject, so
+        # an agent's permissions can allow its environment's key and nothing else
+        await js.create_key_value(
+            bucket=subjects.POLICY_BUCKET, history=limits.policy_history, replicas=replicas, direct=True,
+            storage=api.StorageType.FILE, description="Signed policy bundles, one key per environment",
+        )
+    except BadRequestError:
+        info = await js.stream_info(f"KV_{subjects.POLICY_BUCKET}")
+        info.config.allow_direct = True
+        info.config.max_msgs_per_subject = limits.policy_history
+        await js.update_stream(info.config)
