@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pykka
-from pykka import ActorDeadError, ActorRegistry
+from pykka import ActorDeadError, ActorRegistry, messages
 from pykka._threading import ThreadingFuture
 
 if TYPE_CHECKING:
@@ -194,8 +194,11 @@ class PooledActor(pykka.Actor):
             self._actor_loop_setup()
         for _ in range(DRAIN_BATCH):
             if self.actor_stopped.is_set():
-                self._actor_loop_teardown()
-                inbox.next_or_release()
+                # Answer what arrived after the stop (asks must not hang), then release the
+                # inbox so that later messages get answered by a new drain.
+                while (envelope := inbox.next_or_release()) is not None:
+                    if envelope.reply_to is not None:
+                        self._refuse(envelope)
                 return
             envelope = inbox.next_or_release()
             if envelope is None:
@@ -223,6 +226,14 @@ class PooledActor(pykka.Actor):
             ActorRegistry.stop_all(block=False)
         if self.actor_stopped.is_set():
             self._actor_loop_teardown()
+
+    def _refuse(self, envelope: Envelope[Any]) -> None:
+        assert envelope.reply_to is not None
+        if isinstance(envelope.message, messages._ActorStop):
+            envelope.reply_to.set(None)
+            return
+        error = ActorDeadError(f"{self.actor_ref} stopped before handling the message")
+        envelope.reply_to.set_exception(exc_info=(ActorDeadError, error, None))
 
 
 def stop_all(refs: list[pykka.ActorRef[Any]], timeout: float = 10.0) -> None:

@@ -91,3 +91,18 @@ def test_call_later_runs_the_work_on_the_pool(pool: WorkerPool) -> None:
     done = threading.Event()
     pool.call_later(0.01, done.set)
     assert eventually(done.is_set, timeout=5)
+
+
+def test_asks_racing_a_stop_are_answered_not_left_hanging(pool: WorkerPool) -> None:
+    for _ in range(50):
+        ref = Counter.start(pool)
+        ref.tell(1)
+        ref.stop(block=False)
+        try:
+            future = ref.ask(2, block=False)
+        except pykka.ActorDeadError:
+            continue
+        try:
+            future.get(timeout=5)
+        except pykka.ActorDeadError:
+            pass
