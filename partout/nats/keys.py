@@ -39,7 +39,7 @@ KEY_FILES: dict[str, int] = {
     "operator.nk": USER,
 }
 ROUTE_SECRET = "cluster-route.secret"
-ROLE_NAMES = {USER: "user", ACCOUNT: "account"}
+ROLE_NAMES = {USER: "a user", ACCOUNT: "an account"}
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def load_seed(path: Path, role: int) -> bytes:
             f"restore it from your backup, or delete it to generate a new key (clients must then be re-issued)"
         ) from exc
     if prefix != role:
-        raise StateError(f"key file {path} holds a {ROLE_NAMES.get(prefix, 'wrong')} nkey; expected a {ROLE_NAMES[role]} nkey")
+        raise StateError(f"key file {path} holds {ROLE_NAMES.get(prefix, 'another kind of')} nkey; expected {ROLE_NAMES[role]} nkey")
     return seed
 
 
