@@ -1,0 +1,159 @@
+"""The fleet as the tests drive it: a secured partout-nats, a real master answering its
+auth callout, and real agents (in this process, each with its own key, connection and
+temp root). Policies write under each agent's root, read from its `root` custom fact."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from helpers import eventually
+
+from partout.agent.config import AgentConfig
+from partout.agent.daemon import Agent
+from partout.master.config import AutoApproveRule, MasterConfig
+from partout.master.daemon import Master
+from partout.nats.launcher import Backbone, start_backbone
+from partout.operator import OperatorClient, default_key_file
+from partout.wire.fleet import RunReport
+
+SITE = 'p2.file(facts.custom.get("root", "/tmp/partout-fleet") + "/motd", content={content!r}, watch=True)\n'
+TOKEN = "fleet-test-token-0123"
+
+
+def site(content: str) -> str:
+    return SITE.format(content=content)
+
+
+class FleetAgent:
+    """An Agent plus what it reported, for assertions."""
+
+    def __init__(self, agent: Agent, root: Path) -> None:
+        self.agent = agent
+        self.root = root
+        self.reports: list[RunReport] = []
+        self.lock = threading.Lock()
+        agent.on_report = self._record
+
+    def _record(self, report: RunReport) -> None:
+        with self.lock:
+            self.reports.append(report)
+
+    @property
+    def motd(self) -> Path:
+        return self.root / "motd"
+
+    def content(self) -> str | None:
+        try:
+            return self.motd.read_text()
+        except FileNotFoundError:
+            return None
+
+    def runs(self) -> list[RunReport]:
+        with self.lock:
+            return list(self.reports)
+
+
+class Fleet:
+    def __init__(self, directory: Path, backbone: Backbone) -> None:
+        self.directory = directory
+        self.backbone = backbone
+        self.environments = directory / "environments"
+        self.master: Master | None = None
+        self.agents: list[FleetAgent] = []
+        self._operator: OperatorClient | None = None
+
+    @property
+    def urls(self) -> list[str]:
+        return self.backbone.urls
+
+    @property
+    def nats_state(self) -> Path:
+        return self.backbone.state_dir
+
+    def write_policy(self, environment: str, content: str) -> None:
+        folder = self.environments / environment
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "site.p2").write_text(site(content))
+
+    def master_config(self) -> MasterConfig:
+        return MasterConfig(
+            nats_urls=tuple(self.urls), nats_state=self.nats_state, state_dir=self.directory / "master",
+            environments=self.environments, sample_facts=self.directory / "sample-facts.json", debounce=0.05,
+            report_ack_wait=1.0,
+            auto_approve=(AutoApproveRule(environment="production", hostname="prod-*"),
+                          AutoApproveRule(environment="staging", hostname="stage-*"),
+                          AutoApproveRule(environment="production", token=TOKEN)),
+        )
+
+    def start_master(self) -> Master:
+        self.master = Master(self.master_config()).start()
+        return self.master
+
+    def stop_master(self) -> None:
+        if self.master is not None:
+            self.master.stop()
+            self.master = None
+
+    def agent_config(self, hostname: str, **options: Any) -> AgentConfig:
+        root = self.directory / "roots" / hostname
+        root.mkdir(parents=True, exist_ok=True)
+        facts = self.directory / "facts" / f"{hostname}.json"
+        facts.parent.mkdir(exist_ok=True)
+        facts.write_text(json.dumps({"hostname": hostname, "custom": {"root": str(root)}}))
+        fields: dict[str, Any] = dict(
+            servers=tuple(self.urls), state_dir=self.directory / "agents" / hostname, hostname=hostname,
+            facts_file=facts, master_key=self.master.public_key if self.master else None,
+            enrol_interval=0.1, enrol_max_interval=0.5, interval=3600,
+        )
+        fields.update(options)
+        return AgentConfig(**fields)
+
+    def agent(self, hostname: str, **options: Any) -> FleetAgent:
+        config = self.agent_config(hostname, **options)
+        agent = FleetAgent(Agent(config), self.directory / "roots" / hostname)
+        agent.agent.start()
+        self.agents.append(agent)
+        return agent
+
+    @property
+    def operator(self) -> OperatorClient:
+        if self._operator is None:
+            self._operator = OperatorClient.connect(self.urls, key_file=default_key_file(self.nats_state))
+        return self._operator
+
+    def operator_args(self) -> list[str]:
+        return ["--nats", self.urls[0], "--nats-state", str(self.nats_state)]
+
+    def close(self) -> None:
+        for agent in self.agents:
+            agent.agent.stop()
+        if self._operator is not None:
+            self._operator.close()
+        self.stop_master()
+
+
+@contextmanager
+def running_fleet(directory: Path) -> Iterator[Fleet]:
+    backbone = start_backbone(directory / "nats", port=0, log_to_files=True)
+    fleet = Fleet(directory, backbone)
+    (directory / "sample-facts.json").write_text(json.dumps({"hostname": "sample",
+                                                             "custom": {"root": "/tmp/partout-sample"}}))
+    fleet.write_policy("production", "production 1\n")
+    fleet.write_policy("staging", "staging 1\n")
+    try:
+        fleet.start_master()
+        yield fleet
+    finally:
+        try:
+            fleet.close()
+        finally:
+            backbone.stop()
+
+
+def approved(agent: FleetAgent, timeout: float = 15.0) -> bool:
+    return eventually(lambda: agent.agent.agent_id is not None and agent.agent.state == "running", timeout=timeout)
