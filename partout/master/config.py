@@ -31,7 +31,7 @@ class AutoApproveRule(BaseModel):
 
     environment: str = Field("production", description="Environment given to the agents this rule approves.")
     hostname: str | None = Field(None, description="Glob on the agent's hostname, e.g. 'web-*.example.com'.")
-    token: str | None = Field(None, min_length=8, description="Pre-shared enrolment token the agent must send.")
+    token: str | None = Field(None, min_length=8, repr=False, description="Pre-shared enrolment token the agent must send.")
     facts: dict[str, Any] = Field(
         default_factory=dict, description="Dotted fact path -> required value, e.g. {'os.family' = 'debian'}."
     )

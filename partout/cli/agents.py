@@ -1,0 +1,133 @@
+"""`partout agents list/show/approve/revoke`: the operator CLI against a running master."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from partout.cli.common import reports_errors
+
+if TYPE_CHECKING:
+    from partout.operator import OperatorClient
+
+
+def connection_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """--nats, --nats-state and --operator-key, shared by every operator command."""
+    function = click.option("--operator-key", type=click.Path(dir_okay=False, path_type=Path),
+                            help="The operator's nkey seed file. Default: <nats state>/keys/operator.nk.")(function)
+    function = click.option("--nats-state", type=click.Path(file_okay=False, path_type=Path),
+                            help="partout-nats' state dir (to find operator.nk).")(function)
+    function = click.option("--nats", "nats_urls", multiple=True, metavar="URL",
+                            help="NATS server URL. Default: nats://127.0.0.1:4222.")(function)
+    return function
+
+
+@contextmanager
+def operator_client(nats_urls: Sequence[str], nats_state: Path | None, operator_key: Path | None) -> Iterator[OperatorClient]:
+    from partout.operator import OperatorClient, default_key_file
+    from partout.state import default_state_dir
+
+    key_file = operator_key or default_key_file(nats_state or default_state_dir() / "nats")
+    client = OperatorClient.connect(list(nats_urls) or ["nats://127.0.0.1:4222"], key_file=key_file)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
+    """A plain aligned text table."""
+    cells = [[str(value) for value in row] for row in ([list(headers)] + [list(row) for row in rows])]
+    widths = [max(len(row[index]) for row in cells) for index in range(len(headers))]
+    return "\n".join("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in cells)
+
+
+def short_time(value: str | None) -> str:
+    return (value or "-").replace("T", " ")[:19]
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+@click.group(short_help="List, show, approve and revoke agents on a running master.")
+def command() -> None:
+    """Manage the agents of a running master over NATS, with the operator's nkey."""
+
+
+@command.command("list")
+@click.option("--status", type=click.Choice(["pending", "approved", "revoked"]), help="Only agents in this state.")
+@click.option("--env", "environment", help="Only agents of this environment.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@connection_options
+@reports_errors
+def list_agents(status: str | None, environment: str | None, as_json: bool, nats_urls: tuple[str, ...],
+                nats_state: Path | None, operator_key: Path | None) -> None:
+    """List agents, oldest enrolment first."""
+    with operator_client(nats_urls, nats_state, operator_key) as client:
+        agents = client.agents(status=status, environment=environment)
+    if as_json:
+        echo_json(agents)
+        return
+    rows = [(agent.get("agent_id") or agent["public_key"][:16] + "...", agent.get("hostname", ""),
+             agent.get("status", ""), agent.get("environment") or "-", short_time(agent.get("last_seen")))
+            for agent in agents]
+    click.echo(table(rows, ("ID", "HOSTNAME", "STATUS", "ENVIRONMENT", "LAST SEEN")) if rows else "no agents")
+
+
+@command.command("show")
+@click.argument("agent")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@connection_options
+@reports_errors
+def show_agent(agent: str, as_json: bool, nats_urls: tuple[str, ...], nats_state: Path | None,
+               operator_key: Path | None) -> None:
+    """Show one agent (id, public key, unique prefix or hostname): facts summary, last report."""
+    with operator_client(nats_urls, nats_state, operator_key) as client:
+        data = client.show(agent)
+    if as_json:
+        echo_json(data)
+        return
+    for field in ("agent_id", "public_key", "hostname", "status", "environment", "enrolled_at", "approved_at",
+                  "revoked_at", "last_seen"):
+        click.echo(f"{field.replace('_', ' ')}: {data.get(field) or '-'}")
+    facts = data.get("facts") or {}
+    click.echo(f"facts: {data.get('facts_count', 0)} keys" + (f" ({json.dumps(facts, sort_keys=True)})" if facts else ""))
+    report = data.get("last_report")
+    if report is None:
+        click.echo("last report: none")
+    else:
+        counts = ", ".join(f"{count} {status}" for status, count in sorted((report.get("counts") or {}).items()))
+        click.echo(f"last report: {short_time(report.get('started_at'))} {report.get('report_id')} "
+                   f"({counts or 'no resources'})")
+
+
+@command.command("approve")
+@click.argument("agent")
+@click.option("--env", "environment", help="Environment to put it in. Default: the master's default.")
+@connection_options
+@reports_errors
+def approve_agent(agent: str, environment: str | None, nats_urls: tuple[str, ...], nats_state: Path | None,
+                  operator_key: Path | None) -> None:
+    """Approve a pending agent (or move an approved one to another environment)."""
+    with operator_client(nats_urls, nats_state, operator_key) as client:
+        data = client.approve(agent, environment)
+    click.echo(f"approved {data.get('hostname') or data['public_key']} as {data['agent_id']} "
+               f"in environment {data['environment']}")
+
+
+@command.command("revoke")
+@click.argument("agent")
+@connection_options
+@reports_errors
+def revoke_agent(agent: str, nats_urls: tuple[str, ...], nats_state: Path | None, operator_key: Path | None) -> None:
+    """Revoke an agent: its connections are closed and it is refused from then on."""
+    with operator_client(nats_urls, nats_state, operator_key) as client:
+        data = client.revoke(agent)
+    click.echo(f"revoked {data.get('agent_id') or data['public_key']} ({data.get('hostname', '')}); "
+               f"{data.get('disconnected', 0)} connection(s) closed")
