@@ -72,8 +72,9 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-def _run(backbone: Backbone) -> int:
-    """Wait until SIGTERM/SIGINT (clean stop, exit 0) or until a node dies (stop the rest, exit 1)."""
+def _catch_stop_signals() -> threading.Event:
+    """SIGTERM/SIGINT set the returned event; caught before the servers start, so a signal
+    during start-up still stops them cleanly."""
     stopping = threading.Event()
 
     def on_signal(number: int, frame: FrameType | None) -> None:
@@ -81,6 +82,11 @@ def _run(backbone: Backbone) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    return stopping
+
+
+def _run(backbone: Backbone, stopping: threading.Event) -> int:
+    """Wait until SIGTERM/SIGINT (clean stop, exit 0) or until a node dies (stop the rest, exit 1)."""
     while not stopping.wait(0.2):
         for node in backbone.nodes:
             if not node.running:
@@ -135,6 +141,7 @@ def cli(context: click.Context, state_dir: Path | None, host: str, port: int, cl
             click.echo(json.dumps(connection_details(keys, urls, min(3, cluster_size), show_seeds=show_seeds),
                                   indent=2))
             return
+        stopping = _catch_stop_signals()
         backbone = start_backbone(state, host=host, port=port, cluster_size=cluster_size,
                                   cluster_port=cluster_port, tls=tls)
     except PartoutError as error:
@@ -144,7 +151,7 @@ def cli(context: click.Context, state_dir: Path | None, host: str, port: int, cl
         connection_details(backbone.keys, backbone.urls, backbone.replicas), indent=2).encode())
     log.info("partout-nats ready", extra={"servers": backbone.urls, "state_dir": str(state)})
     click.echo(f"partout-nats: ready on {', '.join(backbone.urls)}; keys in {backbone.keys.directory}", err=True)
-    sys.exit(_run(backbone))
+    sys.exit(_run(backbone, stopping))
 
 
 @cli.command("config")
