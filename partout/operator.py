@@ -65,7 +65,7 @@ class OperatorClient:
         from partout.wire import decode, encode
         from partout.wire.fleet import OperatorReply, OperatorRequest
 
-        request = OperatorRequest(public_key=self.public_key, verb=verb,  # type: ignore[arg-type]
+        request = OperatorRequest(public_key=self.public_key, verb=verb,
                                   arguments={k: v for k, v in arguments.items() if v is not None})
         signed = request.signed_by(self._key_pair)
         try:

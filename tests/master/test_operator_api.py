@@ -115,3 +115,25 @@ def test_the_master_checks_the_operator_key_itself(running_master, tmp_path: Pat
     reply = api.answer(encode(request))
     assert not reply.ok and "not an operator key" in reply.error
     assert eventually(lambda: master.bus.stats().get(timeout=5).state == "connected")
+
+
+def test_agent_credentials_expire_so_a_revocation_holds_even_without_a_kick(master_env, tmp_path: Path) -> None:
+    from partout.master.config import AutoApproveRule
+
+    master = master_env.master(agent_credentials_ttl=1.0, auto_approve=(AutoApproveRule(hostname="auto-*"),))
+    try:
+        agent = new_agent_key(tmp_path)
+        agent_id = enrol(master_env.urls, agent, hostname="auto-2").agent_id
+        closed = asyncio.Event()
+
+        async def run() -> None:
+            async def on_closed() -> None:
+                closed.set()
+
+            connection = await connect_as(master_env.urls, agent, agent_id, closed_cb=on_closed)
+            await asyncio.wait_for(closed.wait(), timeout=5)
+            assert connection.is_closed
+
+        asyncio.run(run())
+    finally:
+        master.stop()
