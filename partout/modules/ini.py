@@ -54,14 +54,20 @@ class IniOptions(ModuleOptions):
             for section, keys in self.values.items():
                 if not keys:
                     raise ValueError(f"section {section!r} has no keys to set")
+        # Names and values are compared as INI readers see them (stripped): anything a
+        # reader would see differently from what was asked would be rewritten every run.
         for section, keys in self.values.items():
-            if "\n" in section or "]" in section:
-                raise ValueError(f"section name {section!r} cannot hold ']' or a newline")
+            if "\n" in section or "]" in section or section != section.strip():
+                raise ValueError(f"section name {section!r} cannot hold ']', a newline or surrounding spaces")
             for key, value in (keys or {}).items():
-                if not key.strip() or "=" in key or "\n" in key:
-                    raise ValueError(f"key {key!r} in section {section!r} must be non-empty, without '=' or newlines")
-                if "\n" in str(value):
-                    raise ValueError(f"value of {section!r}/{key!r} cannot hold a newline")
+                if not key or key != key.strip() or "=" in key or "\n" in key or key[0] in ";#[":
+                    raise ValueError(
+                        f"key {key!r} in section {section!r} must be non-empty, without '=', newlines, "
+                        f"surrounding spaces or a leading ';', '#' or '['"
+                    )
+                text = str(value)
+                if "\n" in text or text != text.strip():
+                    raise ValueError(f"value of {section!r}/{key!r} cannot hold a newline or surrounding spaces")
         if self.mode is not None and not (self.mode.isdigit() and set(self.mode) <= set("01234567") and len(self.mode) in (3, 4)):
             raise ValueError(f"mode {self.mode!r} is not an octal mode such as '0644'")
         return self

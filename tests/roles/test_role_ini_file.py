@@ -114,3 +114,19 @@ def test_bad_options_are_policy_errors_naming_the_role_and_the_calling_line(
 def test_a_value_with_a_newline_is_refused_at_compile_time(roles: Roles, root: Path) -> None:
     with pytest.raises(PolicyError, match="cannot hold a newline"):
         roles.compile(f'p2.ini_file("{root}/app.ini", section="main", key="port", value="1\\n[evil]")\n')
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ('section="main", key="port", value=" 80"', "cannot hold a newline or surrounding spaces"),
+        ('section="main", key=" port", value="80"', "must be non-empty, without '='"),
+        ('section="main", key="#port", value="80"', "leading ';', '#' or '['"),
+        ('section=" main", key="port", value="80"', "cannot hold ']', a newline or surrounding spaces"),
+    ],
+)
+def test_what_a_reader_would_see_differently_is_refused(roles: Roles, root: Path, options: str, message: str) -> None:
+    # Each of these would be rewritten on every run, since INI readers strip them.
+    with pytest.raises(PolicyError) as caught:
+        roles.compile(f'p2.ini_file("{root}/app.ini", {options})\n')
+    assert message in str(caught.value)
