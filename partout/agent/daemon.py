@@ -98,6 +98,16 @@ class Agent:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def connection_state(self) -> str:
+        """connected, disconnected, reconnected, closed, or "none" before the agent connects."""
+        bus = self._bus
+        if bus is None:
+            return "none"
+        try:
+            return str(bus.stats().get(timeout=5).state)
+        except Exception:
+            return "none"
+
     def apply_now(self) -> None:
         self._events.put(_Event("apply", "control"))
 

@@ -5,6 +5,9 @@ temp root). Policies write under each agent's root, read from its `root` custom 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -137,8 +140,39 @@ class Fleet:
         self.stop_master()
 
 
+class MasterProcess:
+    """`partout master` as a child process, to be killed like a crashed daemon."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        fleet = self.fleet
+        log = (fleet.directory / "master.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "partout", "master", "--nats", fleet.urls[0], "--nats-state", str(fleet.nats_state),
+             "--state-dir", str(fleet.directory / "master"), "--environments", str(fleet.environments),
+             "--sample-facts", str(fleet.directory / "sample-facts.json"), "--auto-approve", "prod-*=production"],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
 @contextmanager
-def running_fleet(directory: Path) -> Iterator[Fleet]:
+def running_fleet(directory: Path, *, master: bool = True) -> Iterator[Fleet]:
     backbone = start_backbone(directory / "nats", port=0, log_to_files=True)
     fleet = Fleet(directory, backbone)
     (directory / "sample-facts.json").write_text(json.dumps({"hostname": "sample",
@@ -146,7 +180,8 @@ def running_fleet(directory: Path) -> Iterator[Fleet]:
     fleet.write_policy("production", "production 1\n")
     fleet.write_policy("staging", "staging 1\n")
     try:
-        fleet.start_master()
+        if master:
+            fleet.start_master()
         yield fleet
     finally:
         try:
