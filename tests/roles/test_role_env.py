@@ -103,3 +103,20 @@ def test_bad_calls_are_policy_errors(roles: Roles, call: str, message: str) -> N
     with pytest.raises(PolicyError) as caught:
         roles.compile(call + "\n")
     assert message in str(caught.value)
+
+
+def test_source_env_reads_quotes_like_a_shell_without_running_one(roles: Roles, root: Path) -> None:
+    (root / "vars").write_text(
+        "# comment\n"
+        "PLAIN=one\n"
+        "export DOUBLE=\"two \\\"quoted\\\" \\$HOME\"\n"
+        "SINGLE='three $HOME'\n"
+        "TRAILING=four # comment\n"
+        "not an assignment\n"
+        "#HIDDEN=no\n"
+    )
+    roles.apply(f'p2.source_env("{root}/vars")\n')
+    loaded = {name: os.environ.get(name) for name in ("PLAIN", "DOUBLE", "SINGLE", "TRAILING", "HIDDEN")}
+    assert loaded == {
+        "PLAIN": "one", "DOUBLE": 'two "quoted" $HOME', "SINGLE": "three $HOME", "TRAILING": "four", "HIDDEN": None,
+    }

@@ -4,7 +4,6 @@ the file's mode and owner. Used by the ini, replace and env_var modules."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from partout.errors import ResourceError
@@ -68,13 +67,3 @@ def write_text(path: Path, new: str, context: RunContext, *, mode: int | None = 
     except OSError as exc:
         raise ResourceError(f"{path}: {exc.strerror or exc}") from exc
 
-
-def mode_differs(path: Path, mode: int | None) -> str | None:
-    """'mode 0644 -> 0600' when an existing file's mode is not `mode`."""
-    if mode is None:
-        return None
-    try:
-        current = os.lstat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        return None
-    return f"mode {current:04o} -> {mode:04o}" if current != mode else None
