@@ -34,9 +34,12 @@ class FactOptions(ModuleOptions):
 
     name: str = Field(description="The fact's name (the title): a Python identifier, read as facts.custom.<name>.")
     value: Any = Field(description="Any JSON value: string, number, bool, list, mapping, null.")
-    facts_d: Path = Field(
-        default_factory=default_facts_dir,
-        description="The custom facts folder; default $PARTOUT_FACTS_D or /etc/partout/facts.d. Created 0755 if missing.",
+    facts_d: Path | None = Field(
+        None,
+        description=(
+            "The custom facts folder. Default: the node's $PARTOUT_FACTS_D or /etc/partout/facts.d, "
+            "decided when the resource runs (not where the policy compiles). Created 0755 if missing."
+        ),
     )
 
     @field_validator("name")
@@ -57,14 +60,18 @@ class FactOptions(ModuleOptions):
 
     @field_validator("facts_d")
     @classmethod
-    def _absolute(cls, path: Path) -> Path:
-        if not path.is_absolute():
+    def _absolute(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_absolute():
             raise ValueError(f"facts_d {str(path)!r} must be absolute")
         return path
 
 
+def facts_dir(spec: FactOptions) -> Path:
+    return spec.facts_d if spec.facts_d is not None else default_facts_dir()
+
+
 def fact_file(spec: FactOptions) -> Path:
-    return spec.facts_d / f"{spec.name}.json"
+    return facts_dir(spec) / f"{spec.name}.json"
 
 
 def rendered(spec: FactOptions) -> bytes:
@@ -86,8 +93,9 @@ def check(spec: FactOptions, context: RunContext) -> Change | None:
 def apply(spec: FactOptions, change: Change, context: RunContext) -> str | None:
     path = fact_file(spec)
     try:
-        if not spec.facts_d.is_dir():
-            os.makedirs(spec.facts_d, mode=0o755, exist_ok=True)
+        folder = facts_dir(spec)
+        if not folder.is_dir():
+            os.makedirs(folder, mode=0o755, exist_ok=True)
         fileops.write_atomically(path, rendered(spec), mode=0o644)
     except OSError as exc:
         raise ResourceError(f"{path}: {exc.strerror or exc}") from exc

@@ -80,3 +80,19 @@ def test_bad_calls_are_policy_errors(roles: Roles, call: str, message: str) -> N
         roles.compile(call + "\n")
     assert message in str(caught.value)
     assert f"{roles.policy}:1" in str(caught.value)
+
+
+def test_the_default_folder_is_the_nodes_at_run_time(roles: Roles, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The catalog may be compiled elsewhere (the master): the folder is decided where it runs.
+    monkeypatch.setenv("PARTOUT_FACTS_D", str(root / "compiled-here"))
+    catalog = roles.compile('p2.add_fact("zone", value="eu")\n')
+    monkeypatch.setenv("PARTOUT_FACTS_D", str(root / "runs-here"))
+    from partout.engine import Engine
+
+    engine = Engine(roles.state_dir, roles.facts)
+    try:
+        engine.run(catalog)
+    finally:
+        engine.stop()
+    assert json.loads((root / "runs-here" / "zone.json").read_text()) == {"zone": "eu"}
+    assert not (root / "compiled-here").exists()
