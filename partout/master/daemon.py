@@ -17,6 +17,7 @@ from typing import Any
 import nkeys
 
 from partout import subjects
+from partout.errors import BusError, PartoutError
 from partout.master.callout import SYSTEM_CONNECTION, Authorizer, CalloutService
 from partout.master.config import MasterConfig
 from partout.master.enrolment import EnrolmentActor
@@ -95,9 +96,13 @@ class Master:
             self._watcher = EnvironmentWatcher(config.environments_dir, self._environments_changed,
                                                debounce=config.debounce)
             self._watcher.start()
-        except BaseException:
+        except BaseException as error:
             self.stop()
-            raise
+            if isinstance(error, PartoutError) or not isinstance(error, Exception):
+                raise
+            raise BusError(f"the master could not start against NATS {', '.join(config.nats_urls)}: "
+                           f"{str(error) or type(error).__name__}; is partout-nats running there, and is "
+                           f"{config.key_path('master.nk')} its master key?") from error
         log.info("master started", extra={"public_key": self.public_key, "servers": list(config.nats_urls)})
         return self
 
@@ -113,7 +118,7 @@ class Master:
             signing_seed_file=config.key_path("master.nk"), sample_facts=config.sample_facts)
         self.operator_api = OperatorApiActor.start(
             self.bus, self.store, operator_keys=self.operator_keys, kicker=Kicker(self._system_bus),
-            default_environment=default_environment)
+            default_environment=default_environment, master_public_key=self.public_key)
         self._actors = [self.enrolment, self.ingest, self.publisher, self.operator_api]
 
     def _subscribe(self, timeout: float) -> None:

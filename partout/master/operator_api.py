@@ -21,15 +21,22 @@ from typing import Any
 
 import pykka
 
+from partout import subjects
 from partout.errors import PartoutError
 from partout.master.kick import Kicker
 from partout.master.store.base import AgentRecord, ReportRecord, resolve_agent
 from partout.master.store_actor import StoreHandle
 from partout.nats.messages import BusMessage
 from partout.wire import decode, encode
-from partout.wire.fleet import MAX_ENROL_BYTES, OperatorReply, OperatorRequest
+from partout.wire.fleet import MAX_ENROL_BYTES, EnrolReply, OperatorReply, OperatorRequest
 
 log = logging.getLogger(__name__)
+
+
+def approval_subject(public_key: str) -> str:
+    """Where a pending agent hears of its approval: `_INBOX_<public key>.approved` (inside the
+    only inbox its pending permissions let it read)."""
+    return f"{subjects.inbox_prefix(public_key)}.approved"
 
 
 def agent_summary(agent: AgentRecord) -> dict[str, Any]:
@@ -54,8 +61,9 @@ def facts_summary(facts: dict[str, Any]) -> dict[str, Any]:
 
 class OperatorApiActor(pykka.ThreadingActor):
     def __init__(self, bus: Any, store: StoreHandle, *, operator_keys: Collection[str],
-                 kicker: Kicker | None, default_environment: str) -> None:
+                 kicker: Kicker | None, default_environment: str, master_public_key: str = "") -> None:
         super().__init__()
+        self._master_public_key = master_public_key
         self._bus = bus
         self._store = store
         self._operator_keys = frozenset(operator_keys)
@@ -97,6 +105,12 @@ class OperatorApiActor(pykka.ThreadingActor):
         agent: AgentRecord = self._store.get(resolve_agent, text)
         return agent
 
+    def _notify_approval(self, agent: AgentRecord) -> None:
+        """Tell a waiting agent now, on its pending inbox, rather than at its next enrol."""
+        reply = EnrolReply(status="approved", agent_id=agent.agent_id, environment=agent.environment,
+                           master_public_key=self._master_public_key, reason="approved by an operator")
+        self._bus.publish(approval_subject(agent.public_key), encode(reply))
+
     def _disconnect(self, agent: AgentRecord) -> int:
         if self._kicker is None:
             return 0
@@ -123,6 +137,7 @@ class OperatorApiActor(pykka.ThreadingActor):
                 approved = self._store.get("approve", agent.public_key, environment)
                 log.info("agent approved by an operator", extra={"agent_id": approved.agent_id,
                                                                  "environment": environment})
+                self._notify_approval(approved)
                 return agent_summary(approved)
             case "agents.revoke":
                 agent = self._resolve(arguments)

@@ -137,3 +137,28 @@ def test_agent_credentials_expire_so_a_revocation_holds_even_without_a_kick(mast
         asyncio.run(run())
     finally:
         master.stop()
+
+
+def test_a_waiting_agent_hears_of_its_approval_on_its_pending_inbox(running_master, operator, tmp_path: Path) -> None:
+    from partout.master.operator_api import approval_subject
+    from partout.wire import decode
+    from partout.wire.fleet import EnrolReply
+
+    env, master = running_master
+    agent = new_agent_key(tmp_path)
+    enrol(env.urls, agent, hostname="web-5")
+
+    async def run() -> EnrolReply | None:
+        connection = await connect_as(env.urls, agent)  # still the pending identity
+        try:
+            subscription = await connection.subscribe(approval_subject(agent.public))
+            await connection.flush()
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, operator.approve, agent.public)
+            return decode(EnrolReply, (await subscription.next_msg(timeout=5)).data)
+        finally:
+            await connection.close()
+
+    reply = asyncio.run(run())
+    assert reply is not None and reply.status == "approved" and reply.agent_id
+    assert reply.master_public_key == master.public_key and reply.environment == "production"
