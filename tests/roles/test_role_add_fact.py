@@ -24,7 +24,7 @@ def test_writes_a_facts_d_file_that_the_next_run_reads(roles: Roles, root: Path)
     _, first = converge(roles, f'p2.add_fact("rack", value={{"row": 3, "slot": "b"}}, facts_d="{facts_d}")\n', root)
     assert changed(first) == ["fact:rack"]
     assert json.loads((facts_d / "rack.json").read_text()) == {"rack": {"row": 3, "slot": "b"}}
-    assert partout_facts.gather(facts_d=facts_d).custom.rack.row == 3
+    assert partout_facts.gather(facts_d=facts_d).custom["rack"]["row"] == 3
 
 
 def test_the_fact_resource_is_hidden(roles: Roles, root: Path) -> None:
