@@ -4,6 +4,7 @@ and watchdog only with --watch; never NATS or the master."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from partout.cli.common import EXIT_FAILED, EXIT_OK, reports_errors
 if TYPE_CHECKING:
     from partout.report import Report
 
+LOG_MESSAGE_PREFIX = "message:"
 STATUS_WIDTH = 8
 
 
@@ -66,6 +68,9 @@ def command(policy: Path, noop: bool, watch: bool, as_json: bool, state_dir: Pat
 def _facts(facts_file: Path | None, facts_d: Path | None) -> Any:
     from partout import facts
 
+    if facts_d is not None:
+        # add_fact writes where facts are read from: one folder for both, in this process
+        os.environ["PARTOUT_FACTS_D"] = str(facts_d)
     if facts_file is not None:
         return facts.load(facts_file)
     return facts.gather(facts_d=facts_d)
@@ -104,7 +109,11 @@ def _print(report: Report, *, as_json: bool, diffs: bool, summary: bool = True) 
         return
     lines: list[str] = []
     for result in report.results:
-        if result.hidden or result.status is Status.OK:
+        if result.hidden:
+            continue
+        if result.status is Status.OK:
+            if result.id.startswith(LOG_MESSAGE_PREFIX):  # logmsg: the message is the point
+                lines.append(f"{'note':<{STATUS_WIDTH}} {result.id[len(LOG_MESSAGE_PREFIX):]}")
             continue
         status = "would" if result.status is Status.CHANGED and report.noop else result.status.value
         lines.append(f"{status:<{STATUS_WIDTH}} {result.id}  {result.summary}".rstrip())
