@@ -41,13 +41,14 @@ class OperatorClient:
 
         from partout.nats.client import Bus
         from partout.nats.keys import USER, load_seed
-        from partout.nats.messages import BusOptions
+        from partout.nats.messages import BusOptions, GetStats
 
         if not key_file.exists():
             raise StateError(f"operator key {key_file} does not exist; give --operator-key or --nats-state")
         seed = load_seed(key_file, USER)
         bus = Bus.start(BusOptions(servers=tuple(servers), name="partout-operator", seed_file=key_file,
                                    reconnect_wait=0.1, connect_timeout=min(timeout, 5.0)))
+        bus.ref.ask(GetStats(), timeout=10)  # its actor has started: calls may go straight to it
         return cls(bus, nkeys.from_seed(bytearray(seed)), timeout=timeout)
 
     def close(self) -> None:

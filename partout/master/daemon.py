@@ -28,7 +28,7 @@ from partout.master.operator_api import OperatorApiActor
 from partout.master.policy import PolicyPublisherActor, Rebuild
 from partout.master.store_actor import StoreHandle
 from partout.nats.keys import ACCOUNT, USER, load_seed
-from partout.nats.messages import BusOptions, JetStreamConsume
+from partout.nats.messages import BusOptions, GetStats, JetStreamConsume
 from partout.state import ensure_state_dir
 from partout.wire import encode
 from partout.wire.fleet import Control
@@ -37,6 +37,12 @@ log = logging.getLogger(__name__)
 
 QUEUE = "partout-master"
 REPORTS_CONSUMER = "partout-master-reports"
+
+
+def started(bus: Any, timeout: float = 10.0) -> Any:
+    """`bus` once its actor has run on_start (a message through its mailbox comes back)."""
+    bus.ref.ask(GetStats(), timeout=timeout)
+    return bus
 
 
 class Master:
@@ -87,9 +93,9 @@ class Master:
                     list(config.nats_urls), load_seed(config.key_path("callout-service.nk"), USER),
                     nkeys.from_seed(bytearray(load_seed(config.key_path("callout-issuer.nk"), ACCOUNT))), authorizer)
                 self._callout.start(timeout)
-            self.bus = Bus.start(self._bus_options("partout-master"))
+            self.bus = started(Bus.start(self._bus_options("partout-master")))
             self.bus.ensure_streams(config.stream_replicas).get(timeout=timeout)
-            self._system_bus = Bus.start(self._bus_options(SYSTEM_CONNECTION))
+            self._system_bus = started(Bus.start(self._bus_options(SYSTEM_CONNECTION)))
             self._start_actors()
             self._subscribe(timeout)
             self.publish_environments(timeout=timeout)
