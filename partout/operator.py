@@ -98,6 +98,11 @@ class OperatorClient:
         result: dict[str, Any] = self.call("agents.revoke", id=agent)
         return result
 
+    def apply_now(self, agent: str) -> dict[str, Any]:
+        """Have an approved agent run its policy now."""
+        result: dict[str, Any] = self.call("agents.apply", id=agent)
+        return result
+
     def reports(self, agent: str, limit: int = 20) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.call("reports", id=agent, limit=limit)
         return result

@@ -131,3 +131,14 @@ def revoke_agent(agent: str, nats_urls: tuple[str, ...], nats_state: Path | None
         data = client.revoke(agent)
     click.echo(f"revoked {data.get('agent_id') or data['public_key']} ({data.get('hostname', '')}); "
                f"{data.get('disconnected', 0)} connection(s) closed")
+
+
+@command.command("apply")
+@click.argument("agent")
+@connection_options
+@reports_errors
+def apply_agent(agent: str, nats_urls: tuple[str, ...], nats_state: Path | None, operator_key: Path | None) -> None:
+    """Have an approved agent apply its policy now (a control message)."""
+    with operator_client(nats_urls, nats_state, operator_key) as client:
+        data = client.apply_now(agent)
+    click.echo(f"asked {data['agent_id']} ({data.get('hostname', '')}) to apply its policy now")

@@ -8,6 +8,7 @@ Verbs (OperatorRequest.verb -> arguments -> OperatorReply.data):
   agents.show     {id}                      -> agent summary + facts + last_report
   agents.approve  {id, environment?}        -> agent summary
   agents.revoke   {id}                      -> agent summary + disconnected (count)
+  agents.apply    {id}                      -> agent summary; the agent gets Control "apply"
   reports         {id, limit?}              -> [report summary + results]
   policy.errors   {environment?, limit?}    -> [policy error]
 `id` is an agent id, public key, unique prefix of either, or unique hostname.
@@ -28,7 +29,7 @@ from partout.master.store.base import AgentRecord, ReportRecord, resolve_agent
 from partout.master.store_actor import StoreHandle
 from partout.nats.messages import BusMessage
 from partout.wire import decode, encode
-from partout.wire.fleet import MAX_ENROL_BYTES, EnrolReply, OperatorReply, OperatorRequest
+from partout.wire.fleet import MAX_ENROL_BYTES, Control, EnrolReply, OperatorReply, OperatorRequest
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,12 @@ class OperatorApiActor(pykka.ThreadingActor):
                 closed = self._disconnect(agent)
                 log.info("agent revoked", extra={"agent_id": revoked.agent_id, "disconnected": closed})
                 return {**agent_summary(revoked), "disconnected": closed}
+            case "agents.apply":
+                agent = self._resolve(arguments)
+                if agent.status != "approved" or not agent.agent_id:
+                    raise PartoutError(f"agent {agent.key} is {agent.status}, not approved: nothing to apply")
+                self._bus.publish(subjects.agent_control(agent.agent_id), encode(Control(command="apply")))
+                return agent_summary(agent)
             case "reports":
                 agent = self._resolve(arguments)
                 limit = max(1, min(int(arguments.get("limit") or 20), 1000))

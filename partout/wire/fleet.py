@@ -104,7 +104,8 @@ class OperatorRequest(SignedMessage):
 
     kind: ClassVar[str] = "operator"
 
-    verb: Literal["agents.list", "agents.show", "agents.approve", "agents.revoke", "reports", "policy.errors"]
+    verb: Literal["agents.list", "agents.show", "agents.approve", "agents.revoke", "agents.apply", "reports",
+                  "policy.errors"]
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 

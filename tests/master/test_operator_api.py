@@ -162,3 +162,29 @@ def test_a_waiting_agent_hears_of_its_approval_on_its_pending_inbox(running_mast
     reply = asyncio.run(run())
     assert reply is not None and reply.status == "approved" and reply.agent_id
     assert reply.master_public_key == master.public_key and reply.environment == "production"
+
+
+def test_apply_now_sends_the_agent_a_control_message(running_master, operator, tmp_path: Path) -> None:
+    from partout.wire import decode
+    from partout.wire.fleet import Control
+
+    env, _master = running_master
+    agent = new_agent_key(tmp_path)
+    agent_id = enrol(env.urls, agent, hostname="auto-3").agent_id
+
+    async def run() -> Control | None:
+        connection = await connect_as(env.urls, agent, agent_id)
+        try:
+            subscription = await connection.subscribe(subjects.agent_control(agent_id))
+            await connection.flush()
+            await asyncio.get_running_loop().run_in_executor(None, operator.apply_now, agent_id)
+            return decode(Control, (await subscription.next_msg(timeout=5)).data)
+        finally:
+            await connection.close()
+
+    control = asyncio.run(run())
+    assert control is not None and control.command == "apply"
+    pending = new_agent_key(tmp_path, "pending")
+    enrol(env.urls, pending, hostname="web-1")
+    with pytest.raises(OperatorError, match="pending"):
+        operator.apply_now(pending.public)
