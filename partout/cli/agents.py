@@ -97,7 +97,11 @@ def show_agent(agent: str, as_json: bool, nats_urls: tuple[str, ...], nats_state
                   "revoked_at", "last_seen"):
         click.echo(f"{field.replace('_', ' ')}: {data.get(field) or '-'}")
     facts = data.get("facts") or {}
-    click.echo(f"facts: {data.get('facts_count', 0)} keys" + (f" ({json.dumps(facts, sort_keys=True)})" if facts else ""))
+    click.echo(f"facts: {data.get('facts_count', 0)} top-level keys")
+    for key, value in facts.items():
+        shown = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else (
+            ", ".join(map(str, value)) if isinstance(value, list) else value)
+        click.echo(f"  {key}: {shown}")
     report = data.get("last_report")
     if report is None:
         click.echo("last report: none")

@@ -56,8 +56,16 @@ def report_summary(record: ReportRecord, *, results: bool = False) -> dict[str, 
 
 def facts_summary(facts: dict[str, Any]) -> dict[str, Any]:
     """The facts an operator looks at first; the rest is one `--json` away."""
-    keys = ("hostname", "fqdn", "os", "kernel", "architecture", "cpu", "memory", "ip", "ipv4")
-    return {key: facts[key] for key in keys if key in facts}
+    summary = {key: facts[key] for key in ("hostname", "fqdn", "cpus", "memory", "python") if key in facts}
+    system = facts.get("os")
+    if isinstance(system, dict):
+        summary["os"] = {key: system[key] for key in ("name", "family", "version", "kernel", "arch") if key in system}
+    nics = facts.get("nics")
+    if isinstance(nics, dict):
+        summary["addresses"] = sorted(
+            address for nic in nics.values() if isinstance(nic, dict) and nic.get("state") == "up"
+            for address in nic.get("addresses") or [] if not str(address).startswith("fe80:"))
+    return summary
 
 
 class OperatorApiActor(pykka.ThreadingActor):
