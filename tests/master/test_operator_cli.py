@@ -60,6 +60,16 @@ def test_operator_cli_approves_shows_and_revokes_an_agent(master_process, tmp_pa
     reports = cli(env, "reports", shown["agent_id"])
     assert reports.returncode == 0 and "no reports" in reports.stdout
 
+    from test_master_ingest import publish_reports, run_report
+
+    report = run_report(shown["agent_id"])
+    publish_reports(env, agent, shown["agent_id"], [(report, report.report_id)])
+    assert eventually(lambda: report.report_id in cli(env, "reports", "web-42").stdout, timeout=10)
+    listed_reports = cli(env, "reports", "web-42", "--results")
+    assert "file:/tmp/x" in listed_reports.stdout and "changed" in listed_reports.stdout
+    assert json.loads(cli(env, "reports", "web-42", "--json").stdout)[0]["counts"] == {"changed": 1}
+    assert "1 changed" in cli(env, "agents", "show", "web-42").stdout
+
     revoked = cli(env, "agents", "revoke", shown["agent_id"][:8])
     assert revoked.returncode == 0, revoked.stderr
     with pytest.raises(Exception, match="Authorization Violation"):
