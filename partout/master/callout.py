@@ -3,8 +3,8 @@
     master key                  -> master (PARTOUT account); with the connection name
                                    SYSTEM_CONNECTION -> the SYS account, for the kick API
     operator key (config)       -> operator
-    approved agent (store)      -> agent(agent_id, environment), credentials expiring after
-                                   `agent_credentials_ttl` so an agent is re-checked regularly
+    approved agent (store)      -> agent(agent_id, environment), with credentials expiring
+                                   after `agent_credentials_ttl` when that is set
     revoked agent               -> refused
     anything else               -> pending(public key): enrolment and its own inbox only
 
@@ -76,7 +76,7 @@ class Authorizer:
     """The authorize callback; `lookup` runs in a worker thread (it may wait on the store)."""
 
     def __init__(self, master_key: str, operator_keys: Collection[str], lookup: AgentLookup,
-                 *, agent_ttl: float) -> None:
+                 *, agent_ttl: float | None) -> None:
         self.master_key = master_key
         self.operator_keys = frozenset(operator_keys)
         self._lookup = lookup

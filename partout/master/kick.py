@@ -6,7 +6,8 @@ filtered by authorized user (with auth callout that is the `name` of the user JW
 callout issued: the agent id of an approved agent, the public key of a pending one) finds the
 connection ids on every server of the cluster, and `$SYS.REQ.SERVER.<id>.KICK` closes
 them. The agent reconnects, the callout refuses it as revoked, and that is the end of it.
-Should the kick fail, agents' credentials also expire (MasterConfig.agent_credentials_ttl).
+Should the kick fail, the agent keeps its connection until it drops; MasterConfig.agent_credentials_ttl
+bounds that (its credentials expire and the server closes the connection).
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ class OperatorApiActor(pykka.ThreadingActor):
             return 0
         try:
             return self._kicker.kick(*(name for name in (agent.agent_id, agent.public_key) if name))
-        except Exception as error:  # its credentials expire anyway (agent_credentials_ttl)
+        except Exception as error:  # it is refused at its next connection all the same
             log.warning("revoked agent not disconnected", extra={"agent_id": agent.agent_id, "error": str(error)})
             return 0
 
