@@ -73,8 +73,8 @@ class IngestActor(pykka.ThreadingActor):
             delivery.ack()  # malformed never gets better: do not have it redelivered forever
             return
         try:
-            self._store.get("add_report", agent_id, report.report, report_id=report.report_id,
-                            policy_digest=report.bundle_digest)
+            stored = self._store.get("add_report", agent_id, report.report, report_id=report.report_id,
+                                     policy_digest=report.bundle_digest)
             self._store.get("touch", agent_id)
         except Exception as error:
             log.warning("report not stored", extra={"agent_id": agent_id, "report_id": report.report_id,
@@ -85,4 +85,5 @@ class IngestActor(pykka.ThreadingActor):
                 delivery.nak()
             return
         delivery.ack()
-        self.reports_stored += 1
+        if stored:  # False: a redelivery of one already stored
+            self.reports_stored += 1
