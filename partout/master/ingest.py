@@ -37,7 +37,8 @@ class IngestActor(pykka.ThreadingActor):
         super().__init__()
         self._store = store
         self.facts_stored = 0
-        self.reports_stored = 0
+        self.reports_stored = 0  # newly stored
+        self.reports_duplicate = 0  # delivered again, already in the store
 
     def on_receive(self, message: Any) -> Any:
         match message:
@@ -85,5 +86,7 @@ class IngestActor(pykka.ThreadingActor):
                 delivery.nak()
             return
         delivery.ack()
-        if stored:  # False: a redelivery of one already stored
+        if stored:
             self.reports_stored += 1
+        else:
+            self.reports_duplicate += 1
