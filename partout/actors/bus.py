@@ -68,6 +68,9 @@ class Outbox:
         self.lock = threading.Lock()
         self.scheduled = False
         self.wake: Any = None  # set by the actor: schedules one drain on its loop
+        # set by the actor: hands any message to its loop from the caller's thread (what
+        # on_receive does, minus the mailbox hop); the Bus facade's fast path
+        self.dispatch: Any = None
 
     def put(self, publish: Publish) -> None:
         self.queue.append(publish)
@@ -88,11 +91,17 @@ class BusActor(pykka.ThreadingActor):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="partout-bus", daemon=True)
         self._outbox.wake = lambda: self._loop.call_soon_threadsafe(self._start_drain)
+        self._outbox.dispatch = self._dispatch
         self._connection: Client | None = None
         self._jetstream: JetStreamContext | None = None
         self._ready: asyncio.Event | None = None
         self._inflight: asyncio.Semaphore | None = None
         self._closing = False
+        self._stopped = False
+        # Python >= 3.10: asyncio primitives bind to the loop on first use, not here
+        self._ready = asyncio.Event()
+        self._inflight = asyncio.Semaphore(options.max_inflight)
+        self._thread.start()
         self._state = ConnectionState("connecting")
         self._watchers: list[Target] = []
         self._subscriptions: dict[str, Any] = {}
@@ -103,10 +112,12 @@ class BusActor(pykka.ThreadingActor):
     # -- actor thread ------------------------------------------------------------------
 
     def on_start(self) -> None:
-        self._thread.start()
+        # the loop runs from __init__ on (the Bus facade may dispatch before on_start); the
+        # connection starts here, and requests made before it wait for it
         self._spawn(self._connect())
 
     def on_stop(self) -> None:
+        self._stopped = True
         try:
             asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
         except Exception:
@@ -115,21 +126,31 @@ class BusActor(pykka.ThreadingActor):
         self._thread.join(timeout=5)
 
     def on_receive(self, message: Any) -> Any:
+        if not self._dispatch(message):
+            return super().on_receive(message)
+        return None
+
+    def _dispatch(self, message: Any) -> bool:
+        """Hand `message` to the loop; False if it is not a bus message. Only schedules work
+        (thread-safe), so the Bus facade may call it from any thread while the actor lives."""
+        if self._stopped:
+            _fail(getattr(message, "future", None), BusError("the bus is stopped"))
+            return True
         match message:
             case Publish():
                 self._outbox.put(message)
             case Request():
-                self._spawn(self._request(message))
+                self._spawn(self._request(message), message.future)
             case Subscribe():
-                self._spawn(self._subscribe(message))
+                self._spawn(self._subscribe(message), message.future)
             case Unsubscribe():
-                self._spawn(self._unsubscribe(message))
+                self._spawn(self._unsubscribe(message), message.future)
             case JetStreamPublish():
-                self._spawn(self._jetstream_publish(message))
+                self._spawn(self._jetstream_publish(message), message.future)
             case JetStreamConsume():
-                self._spawn(self._jetstream_consume(message))
+                self._spawn(self._jetstream_consume(message), message.future)
             case KeyValuePut() | KeyValueGet() | KeyValueWatch():
-                self._spawn(self._key_value(message))
+                self._spawn(self._key_value(message), message.future)
             case WatchConnection(target=target):
                 self._loop.call_soon_threadsafe(self._watch_connection, target)
             case Flush():
@@ -139,8 +160,8 @@ class BusActor(pykka.ThreadingActor):
             case GetStats(future=future):
                 self._loop.call_soon_threadsafe(self._report_stats, future)
             case _:
-                return super().on_receive(message)
-        return None
+                return False
+        return True
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None], future: pykka.Future[Any] | None = None) -> None:
         done = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
@@ -191,8 +212,6 @@ class BusActor(pykka.ThreadingActor):
     async def _connect(self) -> None:
         import nats
 
-        self._ready = asyncio.Event()
-        self._inflight = asyncio.Semaphore(self._options.max_inflight)
         try:
             options = self._connect_options()
         except Exception as error:
