@@ -56,7 +56,8 @@ def report_summary(record: ReportRecord, *, results: bool = False) -> dict[str, 
 
 def facts_summary(facts: dict[str, Any]) -> dict[str, Any]:
     """The facts an operator looks at first; the rest is one `--json` away."""
-    summary = {key: facts[key] for key in ("hostname", "fqdn", "cpus", "memory", "python") if key in facts}
+    keys = ("hostname", "fqdn", "cpus", "memory", "python")
+    summary: dict[str, Any] = {key: facts[key] for key in keys if key in facts}
     system = facts.get("os")
     if isinstance(system, dict):
         summary["os"] = {key: system[key] for key in ("name", "family", "version", "kernel", "arch") if key in system}

@@ -70,3 +70,12 @@ def test_malformed_and_oversized_requests_are_refused_and_nothing_is_stored(runn
     assert oversized is not None and oversized.status == "refused" and "limit" in oversized.reason
     assert master.store.get("agents") == []
     assert [entry.outcome for entry in master.store.get("enrolments")] == ["refused", "refused"]
+
+
+def test_a_malformed_key_is_refused_and_nothing_is_stored(running_master, tmp_path: Path) -> None:
+    env, master = running_master
+    agent = new_agent_key(tmp_path)
+    request = EnrolRequest(public_key="UNOT-A-REAL-NKEY", hostname="auto-1").signed_by(agent.key_pair)
+    reply = enrol(env.urls, agent, data=encode(request))
+    assert reply is not None and reply.status == "refused"
+    assert master.store.get("agents") == []
