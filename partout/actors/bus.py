@@ -94,8 +94,6 @@ class BusActor(pykka.ThreadingActor):
         self._outbox.dispatch = self._dispatch
         self._connection: Client | None = None
         self._jetstream: JetStreamContext | None = None
-        self._ready: asyncio.Event | None = None
-        self._inflight: asyncio.Semaphore | None = None
         self._closing = False
         self._stopped = False
         # Python >= 3.10: asyncio primitives bind to the loop on first use, not here
@@ -236,7 +234,6 @@ class BusActor(pykka.ThreadingActor):
             return
 
     async def _connected(self) -> Client:
-        assert self._ready is not None
         await self._ready.wait()
         assert self._connection is not None
         return self._connection
@@ -347,7 +344,7 @@ class BusActor(pykka.ThreadingActor):
             headers["Nats-Msg-Id"] = message.message_id
         deadline = time.monotonic() + message.timeout
         await self._connected()
-        assert self._jetstream is not None and self._inflight is not None
+        assert self._jetstream is not None
         async with self._inflight:
             attempt = 0
             while True:
@@ -460,8 +457,10 @@ class BusActor(pykka.ThreadingActor):
             async for entry in watcher:
                 if entry is None:  # end of the initial values
                     continue
-                operation = {"DEL": "delete", "PURGE": "purge"}.get(str(entry.operation or ""), "put")
-                _deliver(target, KeyValueChange(bucket, entry.key, entry.value, entry.revision or 0, operation))
+                operation = str(entry.operation or "")
+                _deliver(target, KeyValueChange(
+                    bucket, entry.key, entry.value, entry.revision or 0,
+                    "delete" if operation == "DEL" else "purge" if operation == "PURGE" else "put"))
         finally:
             await watcher.stop()
 
@@ -470,7 +469,7 @@ class BusActor(pykka.ThreadingActor):
             connection = await self._connected()
             while self._outbox.queue or self._outbox.scheduled:
                 await asyncio.sleep(0.001)
-            await connection.flush(timeout=message.timeout)
+            await connection.flush(timeout=max(1, round(message.timeout)))
         except Exception as error:
             _fail(message.future, BusError(f"flush failed: {type(error).__name__} {error}"))
             return

@@ -96,4 +96,5 @@ def create_key(prefix: int) -> nkeys.KeyPair:
 
 def public_key(seed: bytes) -> str:
     """The public key (U..., A..., O...) of an nkey seed."""
-    return nkeys.from_seed(bytearray(seed.strip())).public_key.decode("ascii")
+    key: bytes = nkeys.from_seed(bytearray(seed.strip())).public_key
+    return key.decode("ascii")

@@ -199,3 +199,19 @@ def test_an_agent_reads_and_watches_its_environments_policy_only(env: NatsEnv, b
             agent_bus.kv_get(subjects.POLICY_BUCKET, subjects.policy_key("staging")).get(timeout=10)
     finally:
         agent_bus.stop()
+
+
+def test_publishes_beyond_the_buffer_bound_while_disconnected_are_refused_and_counted(env: NatsEnv) -> None:
+    small = Bus.start(env.bus_options(max_buffer_bytes=4096))
+    try:
+        small.flush().get(timeout=5)
+        env.backbone.nodes[0].stop()
+        assert eventually(lambda: small.stats().get(timeout=5).state == "disconnected")
+        for _ in range(100):
+            small.publish(subjects.agent_facts("web1"), b"x" * 200)
+        assert eventually(lambda: small.stats().get(timeout=5).refused > 0)
+        stats = small.stats().get(timeout=5)
+        assert stats.refused + stats.published == 100
+        assert stats.published * 200 <= 4096
+    finally:
+        small.stop()

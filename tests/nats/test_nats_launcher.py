@@ -113,3 +113,26 @@ def test_cluster_configs_for_real_hosts_are_valid_nats_server_configs(tmp_path: 
         assert f'server_name: "{host}"' in text and "n1:6222" in text and "n3:6222" in text
         checked = subprocess.run([server_binary(), "-t", "-c", str(config)], capture_output=True, text=True)
         assert checked.returncode == 0, checked.stderr
+
+
+def test_partout_nats_runs_a_three_node_cluster_and_stops_every_node(tmp_path: Path) -> None:
+    cluster_port = free_port()  # routes on cluster_port + i; client ports picked free (--port 0)
+    process = subprocess.Popen(
+        partout_nats("--state-dir", str(tmp_path / "nats"), "--port", "0", "--cluster", "3",
+                     "--cluster-port", str(cluster_port)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert eventually(lambda: (tmp_path / "nats" / "backbone.json").exists(), timeout=20)
+        details = json.loads((tmp_path / "nats" / "backbone.json").read_text())
+        assert len(details["servers"]) == 3 and details["replicas"] == 3
+        servers = _children(process.pid)
+        assert len(servers) == 3
+        configs = sorted((tmp_path / "nats" / "config").glob("*.conf"))
+        assert [config.name for config in configs] == ["partout-0.conf", "partout-1.conf", "partout-2.conf"]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+        assert eventually(lambda: not any(Path(f"/proc/{pid}").exists() for pid in servers))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
