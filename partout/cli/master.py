@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from pathlib import Path
@@ -10,6 +11,31 @@ from typing import Any
 import click
 
 from partout.cli.common import reports_errors
+
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+
+
+class FieldsFormatter(logging.Formatter):
+    """The usual line plus the record's `extra=` fields (environment, file, line ...), which
+    are what a daemon's log is read for."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = {key: value for key, value in vars(record).items() if key not in _STANDARD}
+        return line + "".join(f" {key}={value}" for key, value in fields.items())
+
+
+def _log_to_stderr(debug: bool) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(FieldsFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    # the master's own news (publications, approvals) at INFO; libraries stay quiet
+    logging.getLogger("partout").setLevel(logging.DEBUG if debug else logging.INFO)
 
 
 def _rule(text: str) -> dict[str, Any]:
@@ -72,6 +98,8 @@ def command(config_file: Path | None, nats_urls: tuple[str, ...], nats_state: Pa
         file_rules = load_config(config_file).auto_approve
         config = config.model_copy(update={"auto_approve": (*config.auto_approve, *file_rules)})
 
+    context = click.get_current_context(silent=True)
+    _log_to_stderr(bool(context and context.find_root().obj and context.find_root().obj.get("debug")))
     stopping = threading.Event()
 
     def stop(signum: int, frame: Any) -> None:
