@@ -79,6 +79,8 @@ class EnrolmentActor(pykka.ThreadingActor):
         if status == "revoked":
             return self._refuse("this agent has been revoked", key, hostname)
         if status == "approved":
+            # its hostname and facts may have changed since: keep them fresh
+            agent = self._store.get("upsert_pending", key, hostname, request.facts)
             return self._approved(agent, key, hostname, "already approved")
         rule = next((rule for rule in self._rules if rule.matches(hostname, request.token, request.facts)), None)
         if rule is not None:
