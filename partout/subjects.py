@@ -70,6 +70,15 @@ def policy_key(environment: str) -> str:
     return token(environment, "environment")
 
 
+def policy_updates(environment: str) -> str:
+    """Where the policy bucket republishes each change of an environment's key (core NATS),
+    so an agent can follow its policy with a plain, permission-scoped subscription."""
+    return f"{PREFIX}.policy.{policy_key(environment)}"
+
+
+POLICY_UPDATES_ALL = "partout.policy.*"
+
+
 def policy_kv_subject(environment: str) -> str:
     """The subject under which the KV bucket stores an environment's key (for permissions)."""
     return f"$KV.{POLICY_BUCKET}.{policy_key(environment)}"

@@ -441,6 +441,8 @@ class BusActor(pykka.ThreadingActor):
                         result = KeyValueChange(message.bucket, entry.key, entry.value, entry.revision or 0)
                     except KeyNotFoundError:
                         result = None
+                case KeyValueWatch() if message.updates is not None:
+                    result = await self._follow_key(message, bucket)
                 case KeyValueWatch():
                     watcher = await bucket.watch(message.key)
                     result = f"watch-{next(self._ids)}"
@@ -451,6 +453,40 @@ class BusActor(pykka.ThreadingActor):
             return
         if message.future is not None:
             message.future.set(result)
+
+    async def _follow_key(self, message: KeyValueWatch, bucket: Any) -> str:
+        """Subscribe to the key's republished changes first, then read its current value, so
+        nothing falls between the two; revisions already delivered are skipped."""
+        from nats.js.errors import KeyNotFoundError
+
+        identifier = f"watch-{next(self._ids)}"
+        latest = 0
+        target = message.target
+
+        def deliver(change: KeyValueChange) -> None:
+            nonlocal latest
+            if change.revision > latest:
+                latest = change.revision
+                _deliver(target, change)
+
+        async def on_update(received: Msg) -> None:
+            headers = received.headers or {}
+            operation = headers.get("KV-Operation", "")
+            deliver(KeyValueChange(
+                message.bucket, message.key, received.data if not operation else None,
+                int(headers.get("Nats-Sequence", "0") or 0),
+                "delete" if operation == "DEL" else "purge" if operation == "PURGE" else "put"))
+
+        connection = await self._connected()
+        assert message.updates is not None
+        self._subscriptions[identifier] = await connection.subscribe(message.updates, cb=on_update)
+        await connection.flush()
+        try:
+            entry = await bucket.get(message.key)
+            deliver(KeyValueChange(message.bucket, entry.key, entry.value, entry.revision or 0))
+        except KeyNotFoundError:
+            pass
+        return identifier
 
     async def _watch_key(self, bucket: str, watcher: Any, target: Target) -> None:
         try:

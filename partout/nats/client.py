@@ -78,9 +78,12 @@ class Bus:
     def kv_get(self, bucket: str, key: str) -> pykka.Future[KeyValueChange | None]:
         return self._ask(KeyValueGet, bucket=bucket, key=key)
 
-    def kv_watch(self, bucket: str, key: str, target: Target) -> pykka.Future[str]:
-        """Deliver the key's current value and every change to `target` as KeyValueChange."""
-        return self._ask(KeyValueWatch, bucket=bucket, key=key, target=target)
+    def kv_watch(self, bucket: str, key: str, target: Target, *, updates: str | None = None) -> pykka.Future[str]:
+        """Deliver the key's current value and every change to `target` as KeyValueChange.
+
+        Agents pass `updates=subjects.policy_updates(environment)`: their permissions allow
+        that subscription and a direct get of their key, not a JetStream consumer."""
+        return self._ask(KeyValueWatch, bucket=bucket, key=key, target=target, updates=updates)
 
     def watch_connection(self, target: Target) -> None:
         """Tell `target` the current ConnectionState and every change."""

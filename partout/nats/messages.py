@@ -108,6 +108,10 @@ class KeyValueWatch:
     key: str
     target: Target
     future: pykka.Future[Any] | None = None  # gets the watch id (use with Unsubscribe)
+    # a core subject the bucket republishes this key's changes to (subjects.policy_updates):
+    # followed with a plain subscription plus one direct get, so it works under agent
+    # permissions; None: a JetStream watch (needs consumer-creation rights)
+    updates: str | None = None
 
 
 @dataclass(frozen=True)

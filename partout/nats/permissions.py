@@ -80,12 +80,13 @@ def agent(agent_id: str, environment: str) -> Permissions:
             # reading its environment's policy key through the KV API
             *_js_api(f"STREAM.INFO.{stream}", f"DIRECT.GET.{stream}.$KV.{bucket}.{key}"),
             # watching it: nats-py's ordered consumer, its info and its deletion
-            *_js_api(f"CONSUMER.CREATE.{stream}.*.$KV.{bucket}.{key}", f"CONSUMER.CREATE.{stream}"),
+            *_js_api(f"CONSUMER.CREATE.{stream}.*.$KV.{bucket}.{key}"),
             *_js_api(f"CONSUMER.INFO.{stream}.*", f"CONSUMER.DELETE.{stream}.*"),
         ),
         subscribe_allow=(
             subjects.agent_control(agent_id),
             subjects.inbox_all(agent_id),
+            subjects.policy_updates(environment),
         ),
         allow_responses=True,
     )

@@ -20,6 +20,7 @@ from partout import subjects
 from partout.errors import BusError
 
 if TYPE_CHECKING:
+    from nats.js import api
     from nats.js.client import JetStreamContext
 
 log = logging.getLogger(__name__)
@@ -90,10 +91,19 @@ async def _ensure_policy_bucket(js: JetStreamContext, replicas: int, limits: Str
         # an agent's permissions can allow its environment's key and nothing else
         await js.create_key_value(
             bucket=subjects.POLICY_BUCKET, history=limits.policy_history, replicas=replicas, direct=True,
+            republish=_policy_republish(),
             storage=api.StorageType.FILE, description="Signed policy bundles, one key per environment",
         )
     except BadRequestError:
         info = await js.stream_info(f"KV_{subjects.POLICY_BUCKET}")
         info.config.allow_direct = True
+        info.config.republish = _policy_republish()
         info.config.max_msgs_per_subject = limits.policy_history
         await js.update_stream(info.config)
+
+
+def _policy_republish() -> api.RePublish:
+    from nats.js import api
+
+    # every put/delete of an environment's key is also sent to partout.policy.<environment>
+    return api.RePublish(src=f"$KV.{subjects.POLICY_BUCKET}.*", dest=f"{subjects.PREFIX}.policy.{{{{wildcard(1)}}}}")

@@ -192,7 +192,8 @@ def test_an_agent_reads_and_watches_its_environments_policy_only(env: NatsEnv, b
     try:
         own = agent_bus.kv_get(subjects.POLICY_BUCKET, subjects.policy_key("prod")).get(timeout=10)
         assert own is not None and own.value == b"prod policy"
-        agent_bus.kv_watch(subjects.POLICY_BUCKET, subjects.policy_key("prod"), changes.append).get(timeout=10)
+        agent_bus.kv_watch(subjects.POLICY_BUCKET, subjects.policy_key("prod"), changes.append,
+                           updates=subjects.policy_updates("prod")).get(timeout=10)
         bus.kv_put(subjects.POLICY_BUCKET, subjects.policy_key("prod"), b"prod policy 2").get(timeout=5)
         assert eventually(lambda: [change.value for change in changes] == [b"prod policy", b"prod policy 2"])
         with pytest.raises(BusError):
@@ -215,3 +216,11 @@ def test_publishes_beyond_the_buffer_bound_while_disconnected_are_refused_and_co
         assert stats.published * 200 <= 4096
     finally:
         small.stop()
+
+
+def test_streams_and_the_policy_bucket_are_created_idempotently(bus: Bus) -> None:
+    bus.ensure_streams().get(timeout=15)
+    bus.kv_put(subjects.POLICY_BUCKET, subjects.policy_key("prod"), b"kept").get(timeout=5)
+    bus.ensure_streams().get(timeout=15)
+    kept = bus.kv_get(subjects.POLICY_BUCKET, subjects.policy_key("prod")).get(timeout=5)
+    assert kept is not None and kept.value == b"kept"
