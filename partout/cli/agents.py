@@ -146,3 +146,25 @@ def apply_agent(agent: str, nats_urls: tuple[str, ...], nats_state: Path | None,
     with operator_client(nats_urls, nats_state, operator_key) as client:
         data = client.apply_now(agent)
     click.echo(f"asked {data['agent_id']} ({data.get('hostname', '')}) to apply its policy now")
+
+
+@command.command("policy-errors")
+@click.option("--env", "environment", help="Only this environment.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@connection_options
+@reports_errors
+def policy_errors(environment: str | None, limit: int, as_json: bool, nats_urls: tuple[str, ...],
+                  nats_state: Path | None, operator_key: Path | None) -> None:
+    """Policies the master could not compile (and so did not publish), newest first."""
+    with operator_client(nats_urls, nats_state, operator_key) as client:
+        errors = client.policy_errors(environment, limit)
+    if as_json:
+        echo_json(errors)
+        return
+    if not errors:
+        click.echo("no policy errors")
+        return
+    for error in errors:
+        where = f"{error['file']}:{error['line']}" if error.get("line") else (error.get("file") or "")
+        click.echo(f"{short_time(error.get('time'))} {error['environment']}: {where}: {error['message']}")

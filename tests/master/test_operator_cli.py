@@ -76,6 +76,11 @@ def test_operator_cli_approves_shows_and_revokes_an_agent(master_process, tmp_pa
         enrol(env.urls, agent, hostname="web-42")
     assert json.loads(cli(env, "agents", "list", "--json", "--status", "revoked").stdout)[0]["hostname"] == "web-42"
 
+    assert "no policy errors" in cli(env, "agents", "policy-errors").stdout
+    (env.environments / "production" / "site.p2").write_text('p2.file("/tmp/a", content="a")\np2.nope("x")\n')
+    assert eventually(lambda: "site.p2:2" in cli(env, "agents", "policy-errors", "--env", "production").stdout,
+                      timeout=10)
+
     missing = cli(env, "agents", "show", "no-such-agent")
     assert missing.returncode == 1 and "no agent" in missing.stderr
 
