@@ -79,7 +79,10 @@ def agent(agent_id: str, environment: str) -> Permissions:
             subjects.ENROL,
             # reading its environment's policy key through the KV API
             *_js_api(f"STREAM.INFO.{stream}", f"DIRECT.GET.{stream}.$KV.{bucket}.{key}"),
-            # watching it: nats-py's ordered consumer, its info and its deletion
+            # following it: a consumer filtered on its key, by the API form that names the filter
+            # in the subject (the server checks it matches the config); never the unfiltered
+            # CONSUMER.CREATE.<stream> of nats-py's kv.watch, which would expose every environment.
+            # Or, simpler: subscribe to subjects.policy_updates(environment) (the bucket republishes).
             *_js_api(f"CONSUMER.CREATE.{stream}.*.$KV.{bucket}.{key}"),
             *_js_api(f"CONSUMER.INFO.{stream}.*", f"CONSUMER.DELETE.{stream}.*"),
         ),
