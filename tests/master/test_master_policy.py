@@ -107,7 +107,7 @@ def test_an_agent_can_read_its_environment_policy_only(master_env, master, tmp_p
                       "ack_policy": "none", "filter_subject": key_subject, "mem_storage": True}
             api = f"$JS.API.CONSUMER.CREATE.{stream}" + (f".test.{key_subject}" if scoped else "")
             await connection.request(api, json.dumps({"stream_name": stream, "config": config}).encode(),
-                                     timeout=1)
+                                     timeout=0.5)
             return (await subscription.next_msg(timeout=2)).data
         except Exception:
             return None
