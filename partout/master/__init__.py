@@ -1,6 +1,22 @@
 """The master daemon: enrolment and approval, policy publisher, report ingest, store.
 
-Kept import-free so that `partout agent` and the CLI do not pay for master code."""
+    from partout.master import Master, load_config
+    master = Master(load_config(Path("config/master.toml"))).start()
+    master.stop()
+
+Pieces (each an actor or a small object, wired by daemon.Master):
+  callout.py       auth callout answers from the store (master, operator, agent, pending)
+  enrolment.py     `partout.enrol`: checks, auto-approve rules, pending
+  policy.py        compile each environment, publish its signed bundle to the policy KV
+  environments.py  recursive watch of the environments dir, debounced
+  ingest.py        facts (core NATS) and reports (durable JetStream consumer)
+  operator_api.py  `partout.master.api`: the operator CLI's verbs
+  kick.py          disconnect a revoked agent through the system account
+  store_actor.py   the one thread that talks to the store
+  config.py        MasterConfig, AutoApproveRule, load_config
+
+Kept import-free (names resolve lazily) so that `partout agent` and the CLI do not pay
+for master code."""
 
 from __future__ import annotations
 
