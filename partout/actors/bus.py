@@ -63,16 +63,23 @@ def _fail(future: pykka.Future[Any] | None, error: BaseException) -> None:
 class Outbox:
     """Publishes waiting for the loop; appended to from any thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_QUEUED_BEFORE_CONNECT) -> None:
+        self.limit = limit
         self.queue: collections.deque[Publish] = collections.deque()
         self.lock = threading.Lock()
         self.scheduled = False
+        self.refused = 0
         self.wake: Any = None  # set by the actor: schedules one drain on its loop
         # set by the actor: hands any message to its loop from the caller's thread (what
         # on_receive does, minus the mailbox hop); the Bus facade's fast path
         self.dispatch: Any = None
 
     def put(self, publish: Publish) -> None:
+        # bounded: before the first connection (or if the loop falls behind) the queue must
+        # not grow without limit; the newest publish is refused and counted
+        if len(self.queue) >= self.limit:
+            self.refused += 1
+            return
         self.queue.append(publish)
         with self.lock:
             if self.scheduled:
@@ -87,7 +94,7 @@ class BusActor(pykka.ThreadingActor):
     def __init__(self, options: BusOptions, outbox: Outbox | None = None) -> None:
         super().__init__()
         self._options = options
-        self._outbox = outbox or Outbox()
+        self._outbox = outbox or Outbox(options.max_queued)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="partout-bus", daemon=True)
         self._outbox.wake = lambda: self._loop.call_soon_threadsafe(self._start_drain)
@@ -261,14 +268,7 @@ class BusActor(pykka.ThreadingActor):
         from nats.errors import ConnectionClosedError, OutboundBufferLimitError
 
         queue, outbox = self._outbox.queue, self._outbox
-        if self._connection is None:
-            if len(queue) > MAX_QUEUED_BEFORE_CONNECT:
-                while len(queue) > MAX_QUEUED_BEFORE_CONNECT:
-                    queue.popleft()
-                    self._refused += 1
-            connection = await self._connected()
-        else:
-            connection = self._connection
+        connection = self._connection if self._connection is not None else await self._connected()
         while True:
             try:
                 message = queue.popleft()
@@ -527,7 +527,8 @@ class BusActor(pykka.ThreadingActor):
 
     def _report_stats(self, future: pykka.Future[Any] | None) -> None:
         if future is not None:
-            future.set(BusStats(self._state.state, self._published, self._refused, self._delivered,
+            future.set(BusStats(self._state.state, self._published, self._refused + self._outbox.refused,
+                                self._delivered,
                                 self._reconnects, self._retries, dict(self._errors)))
 
     async def _close(self) -> None:

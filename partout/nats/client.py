@@ -34,7 +34,7 @@ class Bus:
 
     @classmethod
     def start(cls, options: BusOptions) -> Bus:
-        outbox = Outbox()
+        outbox = Outbox(options.max_queued)
         return cls(BusActor.start(options, outbox), outbox)
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -37,6 +37,9 @@ class BusOptions(BaseModel):
     max_buffer_bytes: int = Field(
         8 << 20, description="Publishes buffered while disconnected; beyond it a publish is refused and counted."
     )
+    max_queued: int = Field(
+        100_000, description="Publishes waiting for the first connection (or a busy loop); beyond: refused, counted."
+    )
     jetstream_timeout: float = Field(5.0, description="Seconds to wait for a JetStream API (KV, streams) answer.")
     max_inflight: int = Field(512, description="JetStream publishes awaiting their ack at once.")
 

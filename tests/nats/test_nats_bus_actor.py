@@ -224,3 +224,23 @@ def test_streams_and_the_policy_bucket_are_created_idempotently(bus: Bus) -> Non
     bus.ensure_streams().get(timeout=15)
     kept = bus.kv_get(subjects.POLICY_BUCKET, subjects.policy_key("prod")).get(timeout=5)
     assert kept is not None and kept.value == b"kept"
+
+
+def test_a_bus_started_while_the_server_is_down_connects_later_and_sends_what_it_queued(env: NatsEnv) -> None:
+    node = env.backbone.nodes[0]
+    node.stop()
+    early = Bus.start(env.bus_options(max_queued=100))
+    try:
+        received: list[BusMessage] = []
+        subscribed = early.subscribe(subjects.agent_facts("web1"), received.append)
+        for number in range(103):
+            early.publish(subjects.agent_facts("web1"), str(number).encode())
+        assert early.stats().get(timeout=5).state in ("connecting", "disconnected")
+        node.start()
+        subscribed.get(timeout=15)
+        early.flush(timeout=10).get(timeout=30)
+        stats = early.stats().get(timeout=5)
+        assert stats.refused == 3  # the bound on what waits for the first connection
+        assert stats.published == 100
+    finally:
+        early.stop()
