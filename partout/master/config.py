@@ -29,7 +29,8 @@ class AutoApproveRule(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    environment: str = Field("production", description="Environment given to the agents this rule approves.")
+    environment: str = Field("production", pattern=r"^[A-Za-z0-9_\-]+$",
+                             description="Environment given to the agents this rule approves.")
     hostname: str | None = Field(None, description="Glob on the agent's hostname, e.g. 'web-*.example.com'.")
     token: str | None = Field(None, min_length=8, repr=False, description="Pre-shared enrolment token the agent must send.")
     facts: dict[str, Any] = Field(
@@ -82,6 +83,10 @@ class MasterConfig(BaseModel):
     environments: Path | None = Field(None, description="One directory per environment (default <state_dir>/environments).")
     store: str | None = Field(None, description="Store path or URL (default SQLite <state_dir>/store.sqlite).")
     auto_approve: tuple[AutoApproveRule, ...] = ()
+    default_environment: str = Field(
+        "production", pattern=r"^[A-Za-z0-9_\-]+$",
+        description="Environment of agents an operator approves without naming one (`partout agents approve ID`).",
+    )
     operator_keys: tuple[str, ...] = Field(
         (), description="Public nkeys of operators (default: the key of <nats_state>/keys/operator.nk)."
     )

@@ -115,7 +115,6 @@ class Master:
     def _start_actors(self) -> None:
         assert self.store is not None
         config = self.config
-        default_environment = config.auto_approve[0].environment if config.auto_approve else "production"
         self.enrolment = EnrolmentActor.start(self.bus, self.store, master_public_key=self.public_key,
                                               rules=config.auto_approve)
         self.ingest = IngestActor.start(self.store)
@@ -124,7 +123,7 @@ class Master:
             signing_seed_file=config.key_path("master.nk"), sample_facts=config.sample_facts)
         self.operator_api = OperatorApiActor.start(
             self.bus, self.store, operator_keys=self.operator_keys, kicker=Kicker(self._system_bus),
-            default_environment=default_environment, master_public_key=self.public_key)
+            default_environment=config.default_environment, master_public_key=self.public_key)
         self._actors = [self.enrolment, self.ingest, self.publisher, self.operator_api]
 
     def _subscribe(self, timeout: float) -> None:

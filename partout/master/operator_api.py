@@ -144,6 +144,7 @@ class OperatorApiActor(pykka.ThreadingActor):
             case "agents.approve":
                 agent = self._resolve(arguments)
                 environment = str(arguments.get("environment") or agent.environment or self._default_environment)
+                subjects.policy_key(environment)  # a name fit for a subject, or a clear error now
                 approved = self._store.get("approve", agent.public_key, environment)
                 log.info("agent approved by an operator", extra={"agent_id": approved.agent_id,
                                                                  "environment": environment})

@@ -188,3 +188,12 @@ def test_apply_now_sends_the_agent_a_control_message(running_master, operator, t
     enrol(env.urls, pending, hostname="web-1")
     with pytest.raises(OperatorError, match="pending"):
         operator.apply_now(pending.public)
+
+
+def test_an_environment_name_unfit_for_a_subject_is_refused(running_master, operator, tmp_path: Path) -> None:
+    env, _master = running_master
+    agent = new_agent_key(tmp_path)
+    enrol(env.urls, agent, hostname="web-8")
+    with pytest.raises(OperatorError, match="environment"):
+        operator.approve(agent.public, environment="prod.eu")
+    assert operator.show(agent.public)["status"] == "pending"
