@@ -79,3 +79,17 @@ def test_a_malformed_key_is_refused_and_nothing_is_stored(running_master, tmp_pa
     reply = enrol(env.urls, agent, data=encode(request))
     assert reply is not None and reply.status == "refused"
     assert master.store.get("agents") == []
+
+
+def test_a_facts_rule_approves_agents_whose_facts_match(master_env, tmp_path: Path) -> None:
+    from partout.master.config import AutoApproveRule
+
+    master = master_env.master(auto_approve=(AutoApproveRule(facts={"os.family": "debian"}, environment="lab"),))
+    try:
+        debian, redhat = new_agent_key(tmp_path, "debian"), new_agent_key(tmp_path, "redhat")
+        approved = enrol(master_env.urls, debian, hostname="x1", facts={"os": {"family": "debian"}})
+        pending = enrol(master_env.urls, redhat, hostname="x2", facts={"os": {"family": "redhat"}})
+        assert approved is not None and approved.status == "approved" and approved.environment == "lab"
+        assert pending is not None and pending.status == "pending"
+    finally:
+        master.stop()

@@ -126,3 +126,23 @@ def test_reports_published_while_the_master_is_down_are_stored_after_it_restarts
         assert eventually(lambda: len(again.store.get("reports", agent_id)) == 3)
     finally:
         again.stop()
+
+
+def test_oversized_or_malformed_facts_are_dropped(running_master, tmp_path: Path) -> None:
+    from partout.wire.fleet import MAX_FACTS_BYTES
+
+    env, master = running_master
+    agent, agent_id = approved_agent(env, tmp_path)
+    huge = FactsUpdate(agent_id=agent_id, facts={"blob": "x" * MAX_FACTS_BYTES}, facts_hash="h")
+    good = FactsUpdate(agent_id=agent_id, facts={"marker": 1}, facts_hash="h")
+
+    async def run() -> None:
+        connection = await connect_as(env.urls, agent, agent_id)
+        for data in (encode(huge), b"{not json", encode(good)):
+            await connection.publish(subjects.agent_facts(agent_id), data)
+        await connection.flush()
+        await connection.close()
+
+    asyncio.run(run())
+    assert eventually(lambda: master.ingest.proxy().facts_stored.get() == 1)
+    assert master.store.get("get_agent", agent_id).facts == {"marker": 1}
