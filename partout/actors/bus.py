@@ -175,7 +175,10 @@ class BusActor(pykka.ThreadingActor):
     @staticmethod
     def _check(finished: Any, future: pykka.Future[Any] | None) -> None:
         # a bug in a handler must surface: fail the caller's future rather than leave it hanging
-        if finished.cancelled() or finished.exception() is None:
+        if finished.cancelled():
+            _fail(future, BusError("the bus stopped before this operation finished"))
+            return
+        if finished.exception() is None:
             return
         error = finished.exception()
         log.error("bus operation failed", exc_info=(type(error), error, error.__traceback__))
@@ -545,6 +548,12 @@ class BusActor(pykka.ThreadingActor):
             except Exception:
                 pass
             await self._connection.close()
+        # what still waits (a first connection that never came, requests waiting for it):
+        # cancel it so the loop stops with nothing pending
+        others = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
 
 def __getattr__(name: str) -> Any:

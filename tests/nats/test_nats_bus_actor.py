@@ -244,3 +244,12 @@ def test_a_bus_started_while_the_server_is_down_connects_later_and_sends_what_it
         assert stats.published == 100
     finally:
         early.stop()
+
+
+def test_a_request_waiting_for_a_connection_fails_when_the_bus_stops(env: NatsEnv) -> None:
+    env.backbone.nodes[0].stop()
+    lonely = Bus.start(env.bus_options())
+    waiting = lonely.request(subjects.ENROL, b"anyone?", timeout=60)
+    lonely.stop()
+    with pytest.raises(BusError, match="stopped"):
+        waiting.get(timeout=5)
