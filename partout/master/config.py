@@ -83,6 +83,9 @@ class MasterConfig(BaseModel):
     environments: Path | None = Field(None, description="One directory per environment (default <state_dir>/environments).")
     store: str | None = Field(None, description="Store path or URL (default SQLite <state_dir>/store.sqlite).")
     auto_approve: tuple[AutoApproveRule, ...] = ()
+    max_pending: int = Field(
+        10_000, ge=1, description="New agents beyond this many waiting for approval are refused (enrolment floods)."
+    )
     default_environment: str = Field(
         "production", pattern=r"^[A-Za-z0-9_\-]+$",
         description="Environment of agents an operator approves without naming one (`partout agents approve ID`).",

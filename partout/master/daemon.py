@@ -116,7 +116,7 @@ class Master:
         assert self.store is not None
         config = self.config
         self.enrolment = EnrolmentActor.start(self.bus, self.store, master_public_key=self.public_key,
-                                              rules=config.auto_approve)
+                                              rules=config.auto_approve, max_pending=config.max_pending)
         self.ingest = IngestActor.start(self.store)
         self.publisher = PolicyPublisherActor.start(
             self.bus, self.store, environments=config.environments_dir,

@@ -10,6 +10,7 @@ forged or oversized one leaves no agent record behind.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +25,8 @@ from partout.wire.fleet import MAX_ENROL_BYTES, EnrolReply, EnrolRequest
 
 log = logging.getLogger(__name__)
 
+PENDING_RECOUNT = 10.0  # seconds
+
 
 def _attribute(record: Any, name: str, default: Any = None) -> Any:
     if record is None:
@@ -35,8 +38,11 @@ def _attribute(record: Any, name: str, default: Any = None) -> Any:
 
 class EnrolmentActor(pykka.ThreadingActor):
     def __init__(self, bus: Any, store: StoreHandle, *, master_public_key: str,
-                 rules: Sequence[AutoApproveRule]) -> None:
+                 rules: Sequence[AutoApproveRule], max_pending: int = 10_000) -> None:
         super().__init__()
+        self._max_pending = max_pending
+        self._pending = 0
+        self._pending_counted_at = -PENDING_RECOUNT
         self._bus = bus
         self._store = store
         self._master_public_key = master_public_key
@@ -53,6 +59,14 @@ class EnrolmentActor(pykka.ThreadingActor):
         if reply is not None and message.reply:
             self._bus.publish(message.reply, encode(reply))
         return None
+
+    def _pending_count(self) -> int:
+        # recounted now and then: other masters and operators change it too
+        now = time.monotonic()
+        if now - self._pending_counted_at >= PENDING_RECOUNT:
+            self._pending = len(self._store.get("agents", "pending"))
+            self._pending_counted_at = now
+        return self._pending
 
     def _log(self, public_key: str, hostname: str, outcome: str, reason: str) -> None:
         entry = EnrolmentLogEntry(public_key=public_key, hostname=hostname, outcome=outcome, reason=reason)
@@ -87,7 +101,11 @@ class EnrolmentActor(pykka.ThreadingActor):
             self._store.get("upsert_pending", key, hostname, request.facts)
             agent = self._store.get("approve", key, rule.environment)
             return self._approved(agent, key, hostname, rule.describe())
+        if agent is None and self._pending_count() >= self._max_pending:
+            return self._refuse(f"{self._max_pending} agents already wait for approval; approve or revoke "
+                                f"some first (partout agents list --status pending)")
         self._store.get("upsert_pending", key, hostname, request.facts)
+        self._pending += agent is None
         self._log(key, hostname, "pending", "waiting for an operator: partout agents approve")
         log.info("agent pending approval", extra={"public_key": key, "hostname": hostname})
         return EnrolReply(status="pending", reason="waiting for an operator to approve this agent",

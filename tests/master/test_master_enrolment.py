@@ -93,3 +93,16 @@ def test_a_facts_rule_approves_agents_whose_facts_match(master_env, tmp_path: Pa
         assert pending is not None and pending.status == "pending"
     finally:
         master.stop()
+
+
+def test_new_agents_beyond_max_pending_are_refused_and_known_ones_still_answered(master_env, tmp_path: Path) -> None:
+    master = master_env.master(max_pending=1)
+    try:
+        first, second = new_agent_key(tmp_path, "first"), new_agent_key(tmp_path, "second")
+        assert enrol(master_env.urls, first, hostname="a").status == "pending"
+        refused = enrol(master_env.urls, second, hostname="b")
+        assert refused is not None and refused.status == "refused" and "wait for approval" in refused.reason
+        assert enrol(master_env.urls, first, hostname="a").status == "pending"
+        assert master.store.get("agent_by_public_key", second.public) is None
+    finally:
+        master.stop()
