@@ -23,6 +23,7 @@ import nkeys
 from partout import subjects
 from partout.nats import permissions
 from partout.nats.callout import AuthorizationRequest, Decision, connect_responder
+from partout.nats.config import TlsFiles
 from partout.nats.jwt import create_key
 from partout.nats.launcher import Backbone, start_backbone
 from partout.nats.messages import BusOptions
@@ -66,9 +67,18 @@ class NatsEnv:
         self._thread.start()
         keys = self.backbone.keys
         future = asyncio.run_coroutine_threadsafe(
-            connect_responder(self.urls, keys.callout_service.seed(), keys.callout_issuer.signer(), self.authorize),
+            connect_responder(self.urls, keys.callout_service.seed(), keys.callout_issuer.signer(), self.authorize,
+                              **self.tls_options()),
             self._loop)
         self._connection, _ = future.result(timeout=10)
+
+    def tls_options(self) -> dict[str, Any]:
+        tls = self.backbone.nodes[0].config.tls
+        if tls is None:
+            return {}
+        import ssl
+
+        return {"tls": ssl.create_default_context(cafile=str(tls.ca or tls.cert))}
 
     def stop_responder(self) -> None:
         if self._connection is not None:
@@ -96,10 +106,10 @@ class NatsEnv:
 
 
 @contextmanager
-def secured_backbone(directory: Path, *, cluster_size: int = 1) -> Iterator[NatsEnv]:
+def secured_backbone(directory: Path, *, cluster_size: int = 1, tls: TlsFiles | None = None) -> Iterator[NatsEnv]:
     """Start a secured backbone (free ports, node output in <dir>/nats/logs) and a callout responder."""
     state = directory / "nats"
-    backbone = start_backbone(state, port=0, cluster_size=cluster_size, log_to_files=True)
+    backbone = start_backbone(state, port=0, cluster_size=cluster_size, log_to_files=True, tls=tls)
     key_dir = directory / "identities"
     key_dir.mkdir(mode=0o700, exist_ok=True)
     env = NatsEnv(backbone, key_dir)
@@ -111,3 +121,17 @@ def secured_backbone(directory: Path, *, cluster_size: int = 1) -> Iterator[Nats
             env.stop_responder()
         finally:
             backbone.stop()
+
+
+def self_signed_certificate(directory: Path) -> TlsFiles:
+    """A certificate for 127.0.0.1 and localhost, made with the openssl command."""
+    import subprocess
+
+    cert, key = directory / "server.pem", directory / "server.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return TlsFiles(cert=cert, key=key)

@@ -253,3 +253,19 @@ def test_a_request_waiting_for_a_connection_fails_when_the_bus_stops(env: NatsEn
     lonely.stop()
     with pytest.raises(BusError, match="stopped"):
         waiting.get(timeout=5)
+
+
+def test_the_bus_talks_tls_to_a_backbone_started_with_certificates(tmp_path: Path) -> None:
+    from natsenv import self_signed_certificate
+
+    tls = self_signed_certificate(tmp_path)
+    with secured_backbone(tmp_path, tls=tls) as secured:
+        assert secured.urls[0].startswith("tls://")
+        tls_bus = Bus.start(secured.bus_options(tls_ca=tls.cert))
+        try:
+            received: list[BusMessage] = []
+            tls_bus.subscribe(subjects.agent_facts("web1"), received.append).get(timeout=10)
+            tls_bus.publish(subjects.agent_facts("web1"), b"encrypted")
+            assert eventually(lambda: [message.data for message in received] == [b"encrypted"])
+        finally:
+            tls_bus.stop()
