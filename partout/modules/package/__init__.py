@@ -18,7 +18,9 @@ from pydantic import Field, field_validator
 
 from partout.errors import ResourceError
 from partout.modules.base import Change, Module, ModuleOptions, Outcome, RunContext
-from partout.modules.package.provider import Action, Provider, ToolError, choose, run, version_matches
+from partout.modules.package.provider import (
+    Action, Provider, ToolError, choose, run, version_matches, wanted_version,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +76,7 @@ def _wanted(provider: Provider, spec: PackageOptions) -> tuple[str, str | None]:
             raise ResourceError(f"package {spec.name}: source {spec.source} holds package {name!r}, not "
                                 f"{spec.name!r}; make the title the package's name")
         return provider.normalize(name), version
-    if spec.ensure in ("present", "latest", "absent"):
-        return provider.normalize(spec.name), None
-    return provider.normalize(spec.name), spec.ensure
+    return provider.normalize(spec.name), wanted_version(spec)
 
 
 def check(spec: PackageOptions, context: RunContext) -> Change | None:
@@ -112,7 +112,7 @@ def check(spec: PackageOptions, context: RunContext) -> Change | None:
 def _explain(provider: Provider, spec: PackageOptions, error: ResourceError) -> str:
     """The manager's own message, prefixed with what was asked, so a missing version reads clearly."""
     detail = error.output if isinstance(error, ToolError) else str(error)
-    version = spec.ensure if spec.ensure not in ("present", "latest", "absent") else None
+    version = wanted_version(spec)
     if spec.ensure == "absent":
         return f"{provider.name} could not remove {spec.name}: {detail}"
     if version is not None and spec.source is None:

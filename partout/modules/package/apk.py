@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from partout.errors import ResourceError
-from partout.modules.package.provider import Action, BaseProvider, run
+from partout.modules.package.provider import Action, BaseProvider, pinned, run
 
 if TYPE_CHECKING:
     from partout.modules.package import PackageOptions
@@ -42,12 +42,6 @@ def parse_version_list(output: str) -> dict[str, str]:
     return {name: newer for name, _, newer in _OUTDATED.findall(output)}
 
 
-def target(spec: PackageOptions) -> str:
-    if spec.ensure not in ("present", "latest", "absent"):
-        return f"{spec.name}={spec.ensure}"
-    return spec.name
-
-
 class ApkProvider(BaseProvider):
     name = "apk"
     tools = ("apk",)
@@ -73,7 +67,7 @@ class ApkProvider(BaseProvider):
         if action == "remove":
             return [*base, "del", *(spec.name for spec in specs)]
         upgrade = ["--upgrade"] if action == "upgrade" else []
-        return [*base, "add", *upgrade, *(target(spec) for spec in specs)]
+        return [*base, "add", *upgrade, *(pinned(spec) for spec in specs)]
 
 
 PROVIDERS = {"apk": ApkProvider()}

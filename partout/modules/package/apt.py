@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from partout.modules.package.dpkg import NONINTERACTIVE, admindir, read_status
-from partout.modules.package.provider import Action, BaseProvider, run
+from partout.modules.package.provider import Action, BaseProvider, pinned, run
 
 if TYPE_CHECKING:
     from partout.modules.package import PackageOptions
@@ -33,12 +33,6 @@ def apt_options(spec: PackageOptions) -> list[str]:
 def parse_simulation(output: str) -> dict[str, str]:
     """`apt-get -s dist-upgrade` -> name -> candidate version, for installed packages only."""
     return {name: candidate for name, _, candidate in _INST.findall(output)}
-
-
-def target(spec: PackageOptions) -> str:
-    if spec.ensure not in ("present", "latest", "absent"):
-        return f"{spec.name}={spec.ensure}"
-    return spec.name
 
 
 class AptProvider(BaseProvider):
@@ -65,7 +59,7 @@ class AptProvider(BaseProvider):
         if action == "remove":
             return [*base, "remove", *(spec.name for spec in specs)]
         upgrade = ["--only-upgrade"] if action == "upgrade" else []
-        return [*base, "install", *upgrade, *(target(spec) for spec in specs)]
+        return [*base, "install", *upgrade, *(pinned(spec) for spec in specs)]
 
 
 PROVIDERS = {"apt": AptProvider()}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from partout.modules.package.provider import Action, BaseProvider, run
+from partout.modules.package.provider import Action, BaseProvider, pinned, run
 from partout.modules.package.rpm import query_installed, rpm_scope
 
 if TYPE_CHECKING:
@@ -26,12 +26,6 @@ def parse_check_update(output: str) -> dict[str, str]:
         upgrades[name] = parts[1]
         upgrades[parts[0]] = parts[1]
     return upgrades
-
-
-def target(spec: PackageOptions) -> str:
-    if spec.ensure not in ("present", "latest", "absent"):
-        return f"{spec.name}-{spec.ensure}"
-    return spec.name
 
 
 class DnfProvider(BaseProvider):
@@ -55,7 +49,7 @@ class DnfProvider(BaseProvider):
     def command(self, action: Action, specs: Sequence[PackageOptions]) -> list[str]:
         base = [self.executable(), "--assumeyes", "--quiet", *self.root_options(specs[0])]
         verb = {"install": "install", "upgrade": "upgrade", "remove": "remove"}[action]
-        names = [spec.name if action == "remove" else target(spec) for spec in specs]
+        names = [spec.name if action == "remove" else pinned(spec, "-") for spec in specs]
         return [*base, verb, *names]
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from partout.errors import ResourceError
-from partout.modules.package.provider import Action, BaseProvider, run
+from partout.modules.package.provider import Action, LocalFileProvider, run
 
 if TYPE_CHECKING:
     from partout.modules.package import PackageOptions
@@ -61,9 +61,10 @@ def read_status(spec: PackageOptions) -> dict[str, str]:
                             f"(or set root=/admindir=)?") from error
 
 
-class DpkgProvider(BaseProvider):
+class DpkgProvider(LocalFileProvider):
     name = "dpkg"
     tools = ("dpkg",)
+    suffix = ".deb"
 
     def scope(self, spec: PackageOptions) -> str:
         return f"dpkg:{admindir(spec)}:{spec.root or '/'}"
@@ -71,13 +72,8 @@ class DpkgProvider(BaseProvider):
     def installed(self, spec: PackageOptions) -> dict[str, str]:
         return read_status(spec)
 
-    def upgrades(self, spec: PackageOptions) -> dict[str, str]:
-        return {}  # a local file is its own latest version
-
     def source_identity(self, spec: PackageOptions) -> tuple[str, str]:
-        if spec.source is None:
-            raise ResourceError(f"package {spec.name}: provider dpkg installs local files; set source= to a .deb")
-        fields = run(["dpkg-deb", "--field", str(spec.source), "Package", "Version"]).splitlines()
+        fields = run(["dpkg-deb", "--field", str(self.source_of(spec)), "Package", "Version"]).splitlines()
         values = dict(line.split(": ", 1) for line in fields if ": " in line)
         return values.get("Package", ""), values.get("Version", "")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from partout.errors import ResourceError
-from partout.modules.package.provider import Action, BaseProvider, run
+from partout.modules.package.provider import Action, BaseProvider, pinned, run
 
 if TYPE_CHECKING:
     from partout.modules.package import PackageOptions
@@ -67,9 +67,7 @@ def read_dist_info(directories: Sequence[Path]) -> dict[str, str]:
 def requirement(spec: PackageOptions) -> str:
     if spec.source is not None:
         return str(spec.source)
-    if spec.ensure not in ("present", "latest", "absent"):
-        return f"{spec.name}=={spec.ensure}"
-    return spec.name
+    return pinned(spec, "==")
 
 
 def index_options(spec: PackageOptions) -> list[str]:

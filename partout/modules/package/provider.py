@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from partout.errors import ResourceError
@@ -105,6 +106,21 @@ class BaseProvider:
         return self.tools[0]
 
 
+class LocalFileProvider(BaseProvider):
+    """Defaults shared by the providers that install local package files (`source=`)."""
+
+    suffix = ""  # what `source=` should end with, named in the error when it is unset
+
+    def upgrades(self, spec: PackageOptions) -> dict[str, str]:
+        return {}  # a local file is its own latest version
+
+    def source_of(self, spec: PackageOptions) -> Path:
+        if spec.source is None:
+            raise ResourceError(f"package {spec.name}: provider {self.name} installs local files; "
+                                f"set source= to a {self.suffix}")
+        return spec.source
+
+
 def run(argv: Sequence[str], *, environment: Mapping[str, str] | None = None,
         ok: tuple[int, ...] = (0,), timeout: float = 3600) -> str:
     """Run a tool, return its stdout; raise ToolError with its output when it fails."""
@@ -120,6 +136,17 @@ def run(argv: Sequence[str], *, environment: Mapping[str, str] | None = None,
         output = "\n".join(part for part in (completed.stderr.strip(), completed.stdout.strip()) if part)
         raise ToolError(argv, completed.returncode, output)
     return completed.stdout
+
+
+def wanted_version(spec: PackageOptions) -> str | None:
+    """The version `ensure` names, or None for present, latest and absent."""
+    return spec.ensure if spec.ensure not in ("present", "latest", "absent") else None
+
+
+def pinned(spec: PackageOptions, separator: str = "=") -> str:
+    """The name to hand the manager: `name<separator>version` when ensure names a version."""
+    version = wanted_version(spec)
+    return f"{spec.name}{separator}{version}" if version is not None else spec.name
 
 
 def version_matches(have: str, want: str) -> bool:

@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from partout.errors import ResourceError
-from partout.modules.package.provider import Action, BaseProvider, run
+from partout.modules.package.provider import Action, LocalFileProvider, run
 
 if TYPE_CHECKING:
     from partout.modules.package import PackageOptions
@@ -44,9 +43,10 @@ def rpm_scope(spec: PackageOptions) -> str:
     return f"rpm:{spec.root or '/'}"
 
 
-class RpmProvider(BaseProvider):
+class RpmProvider(LocalFileProvider):
     name = "rpm"
     tools = ("rpm",)
+    suffix = ".rpm"
 
     def scope(self, spec: PackageOptions) -> str:
         return rpm_scope(spec)
@@ -54,13 +54,8 @@ class RpmProvider(BaseProvider):
     def installed(self, spec: PackageOptions) -> dict[str, str]:
         return query_installed(spec)
 
-    def upgrades(self, spec: PackageOptions) -> dict[str, str]:
-        return {}  # a local file is its own latest version
-
     def source_identity(self, spec: PackageOptions) -> tuple[str, str]:
-        if spec.source is None:
-            raise ResourceError(f"package {spec.name}: provider rpm installs local files; set source= to a .rpm")
-        output = run(["rpm", "--query", "--package", str(spec.source), "--queryformat", QUERY_FORMAT])
+        output = run(["rpm", "--query", "--package", str(self.source_of(spec)), "--queryformat", QUERY_FORMAT])
         identity = parse_query(output)
         name = next(iter(identity), "")
         return name, identity.get(name, "")

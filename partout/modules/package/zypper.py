@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from partout.errors import ResourceError
-from partout.modules.package.provider import Action, BaseProvider, run
+from partout.modules.package.provider import Action, BaseProvider, pinned, run
 from partout.modules.package.rpm import query_installed, rpm_scope
 
 if TYPE_CHECKING:
@@ -25,12 +25,6 @@ def parse_list_updates(output: str) -> dict[str, str]:
         raise ResourceError(f"zypper list-updates printed something that is not XML: {error}") from error
     return {update.attrib["name"]: update.attrib.get("edition", "")
             for update in document.iter("update") if update.attrib.get("kind", "package") == "package"}
-
-
-def target(spec: PackageOptions) -> str:
-    if spec.ensure not in ("present", "latest", "absent"):
-        return f"{spec.name}={spec.ensure}"
-    return spec.name
 
 
 class ZypperProvider(BaseProvider):
@@ -56,7 +50,7 @@ class ZypperProvider(BaseProvider):
             return [*base, "remove", *(spec.name for spec in specs)]
         if action == "upgrade":
             return [*base, "update", *(spec.name for spec in specs)]
-        return [*base, "install", "--auto-agree-with-licenses", *(target(spec) for spec in specs)]
+        return [*base, "install", "--auto-agree-with-licenses", *(pinned(spec) for spec in specs)]
 
 
 PROVIDERS = {"zypper": ZypperProvider()}
