@@ -19,11 +19,11 @@ from pydantic import Field, field_validator
 
 from partout.errors import ResourceError
 from partout.modules.base import Change, Module, ModuleOptions, RunContext, Watch
+from partout.modules.fields import OCTAL_MODE, AbsolutePath
 from partout.modules.files import fileops
 from partout.modules.files.owners import gid_of, uid_of
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_MODE = re.compile(r"^0?[0-7]{3,4}$")
 _CHUNK = 1 << 16
 
 
@@ -32,7 +32,7 @@ class DownloadOptions(ModuleOptions):
 
     title_field = "path"
 
-    path: Path = Field(description="Absolute path to download to (the title).")
+    path: AbsolutePath = Field(description="Absolute path to download to (the title).")
     url: str = Field(description="http://, https://, ftp:// or file:// URL.")
     sha256: str | None = Field(
         None, description="Expected sha256 (hex). Without it the file is fetched only when missing."
@@ -41,13 +41,6 @@ class DownloadOptions(ModuleOptions):
     owner: str | int | None = Field(None, description="Owning user of the file.")
     group: str | int | None = Field(None, description="Owning group of the file.")
     timeout: float = Field(60, gt=0, description="Seconds of network silence before the download fails.")
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, path: Path) -> Path:
-        if not path.is_absolute():
-            raise ValueError(f"path {str(path)!r} must be absolute")
-        return path
 
     @field_validator("url")
     @classmethod
@@ -69,7 +62,7 @@ class DownloadOptions(ModuleOptions):
     @field_validator("mode")
     @classmethod
     def _octal(cls, mode: str | None) -> str | None:
-        if mode is not None and not _MODE.match(mode):
+        if mode is not None and not OCTAL_MODE.match(mode):
             raise ValueError(f"mode {mode!r} is not an octal mode such as '0644'")
         return mode
 

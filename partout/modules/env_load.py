@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from partout.errors import ResourceError
 from partout.modules.base import Change, Module, ModuleOptions, RunContext
+from partout.modules.fields import AbsolutePath
 from partout.modules.rolehelpers.envfile import parse
 from partout.modules.rolehelpers.textedit import read_text
 
@@ -31,15 +31,8 @@ class EnvLoadOptions(ModuleOptions):
 
     title_field = "path"
 
-    path: Path = Field(description="The file to read (the title), e.g. /etc/environment.")
+    path: AbsolutePath = Field(description="The file to read (the title), e.g. /etc/environment.")
     required: bool = Field(False, description="Fail when the file is missing (default: load nothing).")
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, path: Path) -> Path:
-        if not path.is_absolute():
-            raise ValueError(f"path {str(path)!r} must be absolute")
-        return path
 
 
 def load(spec: EnvLoadOptions) -> dict[str, str]:

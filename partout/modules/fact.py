@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 
 from partout.errors import ResourceError
 from partout.modules.base import Change, Module, ModuleOptions, RunContext
+from partout.modules.fields import must_be_absolute
 from partout.modules.files import fileops
 from partout.modules.files.diff import content_diff
 
@@ -61,9 +62,7 @@ class FactOptions(ModuleOptions):
     @field_validator("facts_d")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
-        if path is not None and not path.is_absolute():
-            raise ValueError(f"facts_d {str(path)!r} must be absolute")
-        return path
+        return must_be_absolute(path, field="facts_d") if path is not None else None
 
 
 def facts_dir(spec: FactOptions) -> Path:

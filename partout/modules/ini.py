@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from partout.errors import ResourceError
 from partout.modules.base import Change, Module, ModuleOptions, RunContext, Watch
+from partout.modules.fields import must_be_absolute
 from partout.modules.rolehelpers.inifile import remove_values, set_values
 from partout.modules.rolehelpers.textedit import read_text, text_change, write_text
 
@@ -42,9 +43,7 @@ class IniOptions(ModuleOptions):
     @field_validator("path")
     @classmethod
     def _absolute(cls, path: Path) -> Path:
-        if not path.is_absolute():
-            raise ValueError(f"path {str(path)!r} must be absolute, e.g. '/etc/app.ini'")
-        return path
+        return must_be_absolute(path, example="/etc/app.ini")
 
     @model_validator(mode="after")
     def _consistent(self) -> IniOptions:

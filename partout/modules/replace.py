@@ -12,12 +12,12 @@ replaced text, e.g. `foo(?!bar)`), before anything is written.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
 from partout.errors import ResourceError
 from partout.modules.base import Change, Module, ModuleOptions, RunContext, Watch
+from partout.modules.fields import AbsolutePath
 from partout.modules.rolehelpers.textedit import read_text, text_change, write_text
 
 _FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
@@ -27,19 +27,12 @@ class ReplaceOptions(ModuleOptions):
     """Replace every match of a regular expression in a text file; idempotent."""
 
     name: str = Field(description="A label (the title); the str_replace_infile role makes it from path and pattern.")
-    path: Path = Field(description="Absolute path of the file to edit; it must exist.")
+    path: AbsolutePath = Field(description="Absolute path of the file to edit; it must exist.")
     pattern: str = Field(description="Python regular expression (re module syntax).")
     replacement: str = Field(description=r"Replacement text; \1 or \g<name> insert groups.")
     flags: str = Field("m", description="Regex flags: any of i (ignore case), m (multiline, default), s (dotall), x (verbose).")
 
     title_field = "name"
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, path: Path) -> Path:
-        if not path.is_absolute():
-            raise ValueError(f"path {str(path)!r} must be absolute")
-        return path
 
     @field_validator("flags")
     @classmethod

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from partout.modules.base import ModuleOptions
-
-_MODE = re.compile(r"^0?[0-7]{3,4}$")
+from partout.modules.fields import OCTAL_MODE, must_be_absolute
 
 
 class FileOptions(ModuleOptions):
@@ -58,7 +56,7 @@ class FileOptions(ModuleOptions):
             "Octal permission bits as a string, e.g. '0644' or '644'. Kept as is when unset. "
             "A directory also gets the x bit wherever the mode has r ('0644' -> 0755)."
         ),
-        json_schema_extra={"pattern": _MODE.pattern},
+        json_schema_extra={"pattern": OCTAL_MODE.pattern},
     )
     owner: str | int | None = Field(None, description="Owning user, a name or a uid. Kept as is when unset.")
     group: str | int | None = Field(None, description="Owning group, a name or a gid. Kept as is when unset.")
@@ -88,14 +86,12 @@ class FileOptions(ModuleOptions):
     @field_validator("path")
     @classmethod
     def _absolute(cls, path: Path) -> Path:
-        if not path.is_absolute():
-            raise ValueError(f"path {str(path)!r} must be absolute, e.g. '/etc/motd'")
-        return path
+        return must_be_absolute(path, example="/etc/motd")
 
     @field_validator("mode")
     @classmethod
     def _octal(cls, mode: str | None) -> str | None:
-        if mode is not None and not _MODE.match(mode):
+        if mode is not None and not OCTAL_MODE.match(mode):
             raise ValueError(f"mode {mode!r} is not an octal mode; use 3 or 4 digits 0-7, e.g. '0644'")
         return mode
 
