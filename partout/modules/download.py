@@ -108,44 +108,32 @@ def _fetch(spec: DownloadOptions) -> str:
     import urllib.error
     import urllib.request
 
-    temporary = spec.path.with_name(f".{spec.path.name[:200]}.partout-{os.urandom(4).hex()}")
+    temporary = fileops.temporary_name(spec.path)
     digest = hashlib.sha256()
     size = 0
-    try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(descriptor, "wb") as out, urllib.request.urlopen(spec.url, timeout=spec.timeout) as response:
-            while chunk := response.read(_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-    except FileNotFoundError as exc:
-        _discard(temporary)
-        if not spec.path.parent.is_dir():
-            raise ResourceError(f"{spec.path}: parent directory {spec.path.parent} does not exist; declare it first") from exc
-        raise ResourceError(f"cannot download {spec.url}: {exc.strerror or exc}") from exc
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        _discard(temporary)
-        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
-        raise ResourceError(f"cannot download {spec.url}: {reason}; {spec.path} left as it was") from exc
-    except BaseException:
-        _discard(temporary)
-        raise
-    got = digest.hexdigest()
-    if spec.sha256 is not None and got != spec.sha256:
-        _discard(temporary)
-        raise ResourceError(
-            f"{spec.url}: sha256 is {got}, expected {spec.sha256}; {spec.path} left as it was"
-        )
+    with fileops.discarded_on_failure(temporary):
+        try:
+            descriptor = fileops.create_private(temporary)
+            with os.fdopen(descriptor, "wb") as out, urllib.request.urlopen(spec.url, timeout=spec.timeout) as response:
+                while chunk := response.read(_CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        except FileNotFoundError as exc:
+            if not spec.path.parent.is_dir():
+                raise ResourceError(f"{spec.path}: parent directory {spec.path.parent} does not exist; declare it first") from exc
+            raise ResourceError(f"cannot download {spec.url}: {exc.strerror or exc}") from exc
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+            raise ResourceError(f"cannot download {spec.url}: {reason}; {spec.path} left as it was") from exc
+        got = digest.hexdigest()
+        if spec.sha256 is not None and got != spec.sha256:
+            raise ResourceError(
+                f"{spec.url}: sha256 is {got}, expected {spec.sha256}; {spec.path} left as it was"
+            )
     return str(temporary)
-
-
-def _discard(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def apply(spec: DownloadOptions, change: Change, context: RunContext) -> str | None:
@@ -156,13 +144,10 @@ def apply(spec: DownloadOptions, change: Change, context: RunContext) -> str | N
         if change.data.get("fetch", True):
             state = fileops.inspect(spec.path)
             temporary = Path(_fetch(spec))
-            try:
+            with fileops.discarded_on_failure(temporary):
                 keep_mode = state.mode if state.kind == "file" else fileops.default_file_mode()
                 fileops.set_attributes(temporary, mode=mode if mode is not None else keep_mode, uid=uid, gid=gid)
                 os.rename(temporary, spec.path)
-            except BaseException:
-                _discard(temporary)
-                raise
             fileops.fsync_directory(spec.path.parent)
             return None
         fileops.set_attributes(spec.path, mode=mode, uid=uid, gid=gid)

@@ -7,8 +7,10 @@ So the path never shows partial content nor, for a moment, wrong permissions.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,16 +104,40 @@ def default_directory_mode() -> int:
     return 0o777 & ~umask()
 
 
-def _temporary_name(path: Path) -> Path:
+def temporary_name(path: Path) -> Path:
+    """A fresh hidden name beside path, so a rename onto path stays on one filesystem."""
     # NAME_MAX is 255: keep the temp name short whatever the target's name.
     return path.with_name(f".{path.name[:200]}.partout-{os.urandom(4).hex()}")
 
 
+def create_private(path: Path) -> int:
+    """A write descriptor on a new 0600 file; fails when anything, even a link, is there."""
+    return os.open(path, _CREATE_FLAGS, 0o600)
+
+
+def discard(path: Path) -> None:
+    """Remove path; one already gone is fine."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+@contextlib.contextmanager
+def discarded_on_failure(temporary: Path) -> Iterator[None]:
+    """Remove `temporary` when the block fails in any way (Ctrl-C too), then re-raise."""
+    try:
+        yield
+    except BaseException:
+        discard(temporary)
+        raise
+
+
 def write_atomically(path: Path, data: bytes, *, mode: int, uid: int = -1, gid: int = -1) -> None:
     """Replace path (a missing path, a regular file, or a symlink itself) with data."""
-    temporary = _temporary_name(path)
-    descriptor = os.open(temporary, _CREATE_FLAGS, 0o600)
-    try:
+    temporary = temporary_name(path)
+    descriptor = create_private(temporary)
+    with discarded_on_failure(temporary):
         try:
             view = memoryview(data)
             while view:
@@ -125,29 +151,17 @@ def write_atomically(path: Path, data: bytes, *, mode: int, uid: int = -1, gid: 
         finally:
             os.close(descriptor)
         os.rename(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
     fsync_directory(path.parent)
 
 
 def symlink_atomically(target: str, path: Path, *, uid: int = -1, gid: int = -1) -> None:
     """Point path at target, replacing a file or symlink there in one rename."""
-    temporary = _temporary_name(path)
+    temporary = temporary_name(path)
     os.symlink(target, temporary)
-    try:
+    with discarded_on_failure(temporary):
         if uid != -1 or gid != -1:
             os.lchown(temporary, uid, gid)
         os.rename(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
     fsync_directory(path.parent)
 
 
