@@ -225,15 +225,8 @@ def _remove(spec: FileOptions, context: RunContext, state: fileops.PathState) ->
 def apply(spec: FileOptions, change: Change, context: RunContext) -> str | None:
     try:
         return _apply(spec, context)
-    except FileNotFoundError as exc:
-        if spec.ensure != "absent" and not spec.path.parent.is_dir():
-            raise ResourceError(
-                f"{spec.path}: parent directory {spec.path.parent} does not exist; declare it first "
-                f"with p2.file({str(spec.path.parent)!r}, ensure='directory')"
-            ) from exc
-        raise ResourceError(f"{spec.path}: {exc.strerror or exc}") from exc
     except OSError as exc:
-        raise ResourceError(f"{spec.path}: {exc.strerror or exc}") from exc
+        raise fileops.write_error(spec.path, exc, creates=spec.ensure != "absent") from exc
 
 
 def _apply(spec: FileOptions, context: RunContext) -> str | None:

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from partout.errors import ResourceError
+
 # Reading a FIFO or device must not block a run, and a symlink must not be followed.
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -163,6 +165,17 @@ def symlink_atomically(target: str, path: Path, *, uid: int = -1, gid: int = -1)
             os.lchown(temporary, uid, gid)
         os.rename(temporary, path)
     fsync_directory(path.parent)
+
+
+def write_error(path: Path, error: OSError, *, creates: bool = True) -> ResourceError:
+    """The ResourceError for a failed change of path. A missing parent directory, the usual
+    policy mistake, is named with its fix when the change `creates` the path."""
+    if creates and isinstance(error, FileNotFoundError) and not path.parent.is_dir():
+        return ResourceError(
+            f"{path}: parent directory {path.parent} does not exist; declare it first "
+            f"with p2.file({str(path.parent)!r}, ensure='directory')"
+        )
+    return ResourceError(f"{path}: {error.strerror or error}")
 
 
 def fsync_directory(directory: Path) -> None:

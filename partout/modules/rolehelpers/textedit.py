@@ -57,13 +57,6 @@ def write_text(path: Path, new: str, context: RunContext, *, mode: int | None = 
             fileops.write_atomically(
                 path, new.encode("utf-8"), mode=mode if mode is not None else fileops.default_file_mode()
             )
-    except FileNotFoundError as exc:
-        if not path.parent.is_dir():
-            raise ResourceError(
-                f"{path}: parent directory {path.parent} does not exist; declare it first "
-                f"with p2.file({str(path.parent)!r}, ensure='directory')"
-            ) from exc
-        raise ResourceError(f"{path}: {exc.strerror or exc}") from exc
     except OSError as exc:
-        raise ResourceError(f"{path}: {exc.strerror or exc}") from exc
+        raise fileops.write_error(path, exc) from exc
 
