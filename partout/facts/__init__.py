@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from partout.facts.model import (
     ServiceFacts,
     UserFacts,
 )
+from partout.facts.parsing import parse_json, parse_yaml
 
 __all__ = [
     "DiskFacts", "DmiFacts", "FactDict", "Facts", "GroupFacts", "MountFacts", "NicFacts",
@@ -136,18 +136,8 @@ def load(path: Path) -> Facts:
 
 def _parse(path: Path, text: str) -> Any:
     if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FactsError(f"facts file {path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    import yaml  # YAML is a superset of JSON: it reads both
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise FactsError(f"facts file {path}{where}: not valid YAML: {exc}") from None
+        return parse_json(text, f"facts file {path}")
+    return parse_yaml(text, f"facts file {path}")  # YAML is a superset of JSON: it reads both
 
 
 def _describe(error: ValidationError, data: dict[str, Any]) -> str:

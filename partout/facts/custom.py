@@ -9,13 +9,13 @@ naming the file: wrong facts would silently steer the policy.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from partout.errors import FactsError
+from partout.facts.parsing import parse_json, parse_yaml
 
 DEFAULT_FACTS_D = Path("/etc/partout/facts.d")
 EXECUTABLE_TIMEOUT = 30.0
@@ -38,11 +38,11 @@ def custom_facts(folder: Path) -> dict[str, Any]:
             continue
         suffix = entry.suffix.lower()
         if suffix == ".json":
-            value = _parse_json(entry, _read(entry))
+            value = parse_json(_read(entry), f"custom facts file {entry}")
         elif suffix in (".yaml", ".yml"):
-            value = _parse_yaml(entry, _read(entry))
+            value = parse_yaml(_read(entry), f"custom facts file {entry}")
         elif os.access(entry, os.X_OK):
-            value = _parse_json(entry, _run(entry))
+            value = parse_json(_run(entry), f"custom facts file {entry}")
         else:
             continue  # README, editor backups: not facts
         if isinstance(value, dict):
@@ -57,24 +57,6 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise FactsError(f"custom facts file {path}: cannot read it: {exc}") from exc
-
-
-def _parse_json(path: Path, text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FactsError(f"custom facts file {path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-
-
-def _parse_yaml(path: Path, text: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise FactsError(f"custom facts file {path}{where}: not valid YAML: {exc}") from None
 
 
 def _run(path: Path) -> str:

@@ -82,6 +82,23 @@ def test_bad_calls_are_policy_errors(roles: Roles, call: str, message: str) -> N
     assert f"{roles.policy}:1" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("broken.json", '{\n  "cpu": 4,\n}\n', "broken.json:3: not valid JSON"),
+        ("broken.yaml", "team: web\noncall: [ann\n", "broken.yaml:3: not valid YAML"),
+    ],
+)
+def test_a_broken_value_file_is_a_policy_error_naming_its_line(
+    roles: Roles, tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    (tmp_path / name).write_text(text)
+    with pytest.raises(PolicyError) as caught:
+        roles.compile(f'p2.add_fact("tier", file="{name}")\n')
+    assert f"add_fact: {tmp_path / name}" in str(caught.value)
+    assert message in str(caught.value)
+
+
 def test_the_default_folder_is_the_nodes_at_run_time(roles: Roles, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # The catalog may be compiled elsewhere (the master): the folder is decided where it runs.
     monkeypatch.setenv("PARTOUT_FACTS_D", str(root / "compiled-here"))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from partout.errors import FactsError
+from partout.facts.parsing import parse_json, parse_yaml
 
 
 def read_value(role: str, path: Path) -> Any:
@@ -15,17 +17,11 @@ def read_value(role: str, path: Path) -> Any:
         raise ValueError(f"{role}: file {str(path)!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{role}: cannot read {path}: {exc}") from None
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{role}: {path} is not valid YAML: {exc}") from None
+    parse = parse_yaml if path.suffix.lower() in (".yaml", ".yml") else parse_json
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{role}: {path}:{exc.lineno} is not valid JSON: {exc.msg}") from None
+        return parse(text, f"{role}: {path}")
+    except FactsError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def remember(facts: Any, name: str, value: Any) -> bool:
