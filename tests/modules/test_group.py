@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from helpers import snapshot
+from module_support import account_root, check_then_apply
 
 from partout.errors import ResourceError
 from partout.modules.accounts import read_accounts
@@ -17,20 +17,11 @@ from partout.modules.group import MODULE, GroupOptions
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    root = tmp_path / "root"
-    (root / "etc").mkdir(parents=True)
-    for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
-        shutil.copy2(Path("/etc") / name, root / "etc" / name)
-    return root
+    return account_root(tmp_path)
 
 
 def converge(spec: GroupOptions, tmp_path: Path) -> str | None:
-    run = RunContext(facts=SimpleNamespace(), state_dir=tmp_path / "state")
-    change = MODULE.check(spec, run)
-    if change is None:
-        return None
-    MODULE.apply(spec, change, run)
-    return change.summary
+    return check_then_apply(MODULE, spec, RunContext(facts=SimpleNamespace(), state_dir=tmp_path / "state"))
 
 
 def test_group_is_created_with_its_gid(root: Path, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from module_support import check_then_apply
 
 from partout.errors import ResourceError
 from partout.modules.base import RunContext
@@ -39,12 +40,7 @@ def context(tmp_path: Path) -> RunContext:
 
 
 def converge(spec: PowershellOptions, tmp_path: Path) -> str | None:
-    run = context(tmp_path)
-    change = MODULE.check(spec, run)
-    if change is None:
-        return None
-    MODULE.apply(spec, change, run)
-    return change.summary
+    return check_then_apply(MODULE, spec, context(tmp_path))
 
 
 def test_an_inline_script_runs_through_the_interpreter(pwsh: str, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from helpers import snapshot
+from module_support import account_root, check_then_apply
 
 from partout.errors import ResourceError
 from partout.modules.accounts import read_accounts
@@ -21,10 +22,7 @@ HASH = "$6$saltsalt$hz0aK7t0Ngp0k3hVvD6n4nF0n8K0z1GzqX2dJ0mC8y6rB5e3uQ9wS4vT7pL1
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     """A system root whose etc/ holds what useradd --root needs."""
-    root = tmp_path / "root"
-    (root / "etc").mkdir(parents=True)
-    for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
-        shutil.copy2(Path("/etc") / name, root / "etc" / name)
+    root = account_root(tmp_path)
     if Path("/etc/default/useradd").exists():
         (root / "etc" / "default").mkdir()
         shutil.copy2("/etc/default/useradd", root / "etc" / "default" / "useradd")
@@ -37,12 +35,7 @@ def context(tmp_path: Path) -> RunContext:
 
 
 def converge(spec: UserOptions, tmp_path: Path) -> str | None:
-    run = context(tmp_path)
-    change = MODULE.check(spec, run)
-    if change is None:
-        return None
-    MODULE.apply(spec, change, run)
-    return change.summary
+    return check_then_apply(MODULE, spec, context(tmp_path))
 
 
 def add_group(root: Path, name: str, gid: int) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from module_support import check_then_apply
+
 from partout.modules.base import RunContext
 from partout.modules.package import MODULE, PackageOptions
 from partout.modules.package.npm import PROVIDERS as NPM, parse_outdated, read_node_modules
@@ -16,9 +18,7 @@ def npm_spec(prefix: Path, tarball: Path, **options: object) -> PackageOptions:
 
 
 def apply_if_changed(spec: PackageOptions, context: RunContext) -> None:
-    change = MODULE.check(spec, context)
-    if change is not None:
-        MODULE.apply(spec, change, context)
+    check_then_apply(MODULE, spec, context)
 
 
 def test_npm_installs_a_local_tarball_globally_under_the_prefix(tmp_path: Path, npm_tarball: Path,

@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from module_support import check_then_apply
 
 from partout.errors import ResourceError
 from partout.modules.base import RunContext
@@ -46,12 +47,7 @@ def context(tmp_path: Path) -> RunContext:
 
 
 def converge(spec: ServiceOptions, tmp_path: Path) -> str | None:
-    run = context(tmp_path)
-    change = MODULE.check(spec, run)
-    if change is None:
-        return None
-    MODULE.apply(spec, change, run)
-    return change.summary
+    return check_then_apply(MODULE, spec, context(tmp_path))
 
 
 def calls(root: Path) -> list[str]:
