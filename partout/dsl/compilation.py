@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from partout.dsl.catalog import Catalog, SourceLocation
-from partout.dsl.declare import META_OPTIONS, check_action, declare, default_action, events_of, flag, guard, ids_of
+from partout.dsl.declare import (
+    META_OPTIONS, check_action, declare, default_action, events_of, flag, guard, ids_of, title_text,
+)
 from partout.dsl.graph import check_graph
 from partout.dsl.locations import compile_code
 from partout.dsl.roles import RoleBook
@@ -152,10 +154,7 @@ class Compilation:
         def fail(message: str) -> PolicyError:
             return PolicyError(f"{label}: {message}{outer.context}", file=location.file, line=location.line)
 
-        if isinstance(title, Path):
-            title = str(title)
-        if not isinstance(title, str):
-            raise fail(f"the title must be a string or a list of strings, not {type(title).__name__}")
+        title = title_text(title, fail)
         meta = {key: options.pop(key) for key in META_OPTIONS if key in options}
         if not outer.active:
             # Left out on this node: a role's body may depend on facts of the nodes it is for.

@@ -50,6 +50,16 @@ def check_action(module: Module[Any], action: str, label: str, location: SourceL
     )
 
 
+def title_text(title: Any, fail: Callable[[str], PolicyError]) -> str:
+    """The title of one directive or role call as text (a Path gives its string); the
+    error `fail` makes for anything else (a list is split into calls before this)."""
+    if isinstance(title, Path):
+        return str(title)
+    if not isinstance(title, str):
+        raise fail(f"the title must be a string or a list of strings, not {type(title).__name__}")
+    return title
+
+
 def declare(
     name: str,
     module: Module[Any],
@@ -69,10 +79,7 @@ def declare(
     def fail(message: str) -> PolicyError:
         return PolicyError(f"{describe_call(name, title)}: {message}{context}", file=location.file, line=location.line)
 
-    if isinstance(title, Path):
-        title = str(title)
-    if not isinstance(title, str):
-        raise fail(f"the title must be a string or a list of strings, not {type(title).__name__}")
+    title = title_text(title, fail)
     model = module.options
     fields = model.model_fields
     meta: dict[str, Any] = {}
