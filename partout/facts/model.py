@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, computed_field, model_validator
 
@@ -163,6 +163,7 @@ class Facts(BaseModel):
                 self._values[name] = _adapter(name).validate_python(value)
             return self._values[name]
 
+    # mypy refuses any decorator above @property; pydantic documents this ignore for computed_field.
     @computed_field  # type: ignore[prop-decorator]
     @property
     def fqdn(self) -> str:
@@ -173,43 +174,43 @@ class Facts(BaseModel):
     @property
     def nics(self) -> dict[str, NicFacts]:
         """Network interfaces by name, with MAC, MTU, state and addresses."""
-        return self._section("nics")  # type: ignore[no-any-return]
+        return cast("dict[str, NicFacts]", self._section("nics"))
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def disks(self) -> dict[str, DiskFacts]:
         """Block devices by name (sda, nvme0n1), with size in bytes."""
-        return self._section("disks")  # type: ignore[no-any-return]
+        return cast("dict[str, DiskFacts]", self._section("disks"))
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def mounts(self) -> list[MountFacts]:
         """Mounted filesystems backed by a device or network."""
-        return self._section("mounts")  # type: ignore[no-any-return]
+        return cast("list[MountFacts]", self._section("mounts"))
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def packages(self) -> dict[str, str]:
         """Installed packages, name -> version (dpkg, rpm or apk)."""
-        return self._section("packages")  # type: ignore[no-any-return]
+        return cast("dict[str, str]", self._section("packages"))
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def services(self) -> dict[str, ServiceFacts]:
         """Services by name (systemd units without '.service', or /etc/init.d scripts)."""
-        return self._section("services")  # type: ignore[no-any-return]
+        return cast("dict[str, ServiceFacts]", self._section("services"))
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def users(self) -> dict[str, UserFacts]:
         """Local users from /etc/passwd."""
-        return self._section("users")  # type: ignore[no-any-return]
+        return cast("dict[str, UserFacts]", self._section("users"))
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def groups(self) -> dict[str, GroupFacts]:
         """Local groups from /etc/group."""
-        return self._section("groups")  # type: ignore[no-any-return]
+        return cast("dict[str, GroupFacts]", self._section("groups"))
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -77,7 +77,7 @@ def set_values(text: str, values: Mapping[str, Mapping[str, object]], *, separat
             if matches:
                 for index, current in matches:
                     if current != value:
-                        indent = re.match(r"\s*", lines[index]).group(0)  # type: ignore[union-attr]
+                        indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
                         lines[index] = indent + wanted
                 continue
             if section.keys:
