@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 import click
 
@@ -16,15 +16,16 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-F = TypeVar("F", bound=Callable[..., Any])
+Parameters = ParamSpec("Parameters")
+Result = TypeVar("Result")
 
 
-def reports_errors(function: F) -> F:
+def reports_errors(function: Callable[Parameters, Result]) -> Callable[Parameters, Result]:
     """Print a PartoutError as one line on stderr (traceback under --debug) and exit:
     2 for policy errors, 1 for the rest."""
 
     @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: Parameters.args, **kwargs: Parameters.kwargs) -> Result:
         try:
             return function(*args, **kwargs)
         except PartoutError as exc:
@@ -35,4 +36,4 @@ def reports_errors(function: F) -> F:
             click.echo(f"partout: error: {exc}", err=True)
             sys.exit(EXIT_USAGE if isinstance(exc, PolicyError) else EXIT_FAILED)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
