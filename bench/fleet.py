@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import queue
 import signal
@@ -40,11 +41,24 @@ SITE = 'p2.file(facts.custom.get("root", "/tmp/partout-bench") + "/motd", conten
 # -- worker process: runs a slice of the agents and prints one JSON line per event ------------
 
 
+class ExtrasFormatter(logging.Formatter):
+    """Shows the `extra=` fields Partout logs with (the error of a retry, the agent...)."""
+
+    STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        extras = {key: value for key, value in vars(record).items() if key not in self.STANDARD}
+        return super().format(record) + (f" {extras}" if extras else "")
+
+
 def worker(arguments: argparse.Namespace) -> None:
     from partout.agent.config import AgentConfig
     from partout.agent.daemon import Agent
     from partout.facts import Facts
 
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(ExtrasFormatter("%(asctime)s %(levelname)s %(name)s %(threadName)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     output = threading.Lock()
 
     def emit(**event: Any) -> None:
@@ -67,7 +81,10 @@ def worker(arguments: argparse.Namespace) -> None:
             emit(agent=index, sequence=report.sequence, at=time.time(), failed=report.report.failed,
                  trigger=report.report.trigger)
 
-        agent = Agent(config, on_report=on_report)
+        def on_policy(revision: int, index: int = index) -> None:
+            emit(agent=index, received=revision, at=time.time())
+
+        agent = Agent(config, on_report=on_report, on_policy=on_policy)
         agent.start()
         agents.append(agent)
     emit(started=arguments.count, at=time.time())
@@ -202,7 +219,8 @@ def run(arguments: argparse.Namespace, directory: Path) -> None:
         while (initial := clock.current()) == 0:  # the master is up once it published the environment
             time.sleep(0.05)
             if master.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the master did not start; see {directory / 'master.log'}")
+                log_tail = (directory / "master.log").read_text(errors="replace")[-3000:]
+                raise SystemExit(f"the master did not publish the environment in 60 s:\n{log_tail}")
             time.sleep(0.05)
         cpu_idle, rss_idle, _ = proc_stats(master.pid)
         print(f"fleet bench: {total} agents in {procs} processes, master pid {master.pid} "
@@ -220,6 +238,7 @@ def run(arguments: argparse.Namespace, directory: Path) -> None:
             workers.append(process)
             first += count
         applied: dict[int, dict[int, float]] = {}  # sequence -> agent -> time applied
+        received: dict[int, dict[int, float]] = {}  # KV revision -> agent -> time the bundle arrived
         failed = 0
 
         def collect(until: Any, limit: float) -> bool:
@@ -233,7 +252,9 @@ def run(arguments: argparse.Namespace, directory: Path) -> None:
                     event = events.get(timeout=min(1.0, remaining))
                 except queue.Empty:
                     continue
-                if "agent" in event:
+                if "received" in event:
+                    received.setdefault(event["received"], {}).setdefault(event["agent"], event["at"])
+                elif "agent" in event:
                     failed += bool(event["failed"])
                     applied.setdefault(event["sequence"], {}).setdefault(event["agent"], event["at"])
             return True
@@ -262,6 +283,14 @@ def run(arguments: argparse.Namespace, directory: Path) -> None:
             published = clock.published.get(sequence, saved)
             from_publish = [at - published for at in times.values()]
             from_save = [at - saved for at in times.values()]
+            arrived = received.get(max(received), {}) if received else {}
+            from_publish_received = [at - published for at in arrived.values()]
+            if from_publish_received:
+                print(f"policy {sequence}: bundle received by {len(arrived)} agents; from KV publish p50 "
+                      f"{percentile(from_publish_received, 0.5) * 1000:.0f} ms, p99 "
+                      f"{percentile(from_publish_received, 0.99) * 1000:.0f} ms, "
+                      f"max {max(from_publish_received) * 1000:.0f} ms (distribution, before verify and apply)",
+                      flush=True)
             if from_publish:
                 rounds.append(from_publish)
                 print(f"policy {sequence}: applied on {len(times)}/{enrolled} agents; from KV publish "

@@ -52,9 +52,11 @@ class _Event:
 class Agent:
     """One agent identity with its own state dir, connection and engine."""
 
-    def __init__(self, config: AgentConfig, *, on_report: Callable[[RunReport], None] | None = None) -> None:
+    def __init__(self, config: AgentConfig, *, on_report: Callable[[RunReport], None] | None = None,
+                 on_policy: Callable[[int], None] | None = None) -> None:
         self.config = config
         self.on_report = on_report
+        self.on_policy = on_policy  # told the KV revision of each policy value as it arrives (benches)
         self.state = "created"  # pending, running, refused, failed, stopped
         self.error: str | None = None
         self.applied_sequence = 0
@@ -222,8 +224,7 @@ class Agent:
         self.state = "running"
         bus.watch_connection(self._on_connection)
         bus.subscribe(subjects.agent_control(credentials.agent_id), self._on_control)
-        self._feed = PolicyFeed(bus, credentials.agent_id, credentials.environment,
-                                lambda change: self._events.put(_Event("policy", change)))
+        self._feed = PolicyFeed(bus, credentials.agent_id, credentials.environment, self._on_policy_value)
         self._start_feed()
         self._publish_facts(force=True)
         assert self._policies is not None
@@ -265,13 +266,19 @@ class Agent:
                 self._feed.start()
                 return
             except Exception as error:
-                log.warning("cannot follow the policy yet, retrying", extra={"error": str(error)})
+                log.warning("cannot follow the policy yet, retrying",
+                            extra={"agent_id": self.agent_id, "error": f"{type(error).__name__}: {error}"})
                 self._stopping.wait(1.0)
         raise Stopped("agent stopped")
 
     def _next_due(self) -> float:
         interval = self.config.interval
         return time.monotonic() + interval * (1 + random.uniform(0, self.config.splay))
+
+    def _on_policy_value(self, value: PolicyValue) -> None:
+        if self.on_policy is not None:
+            self.on_policy(value.revision)
+        self._events.put(_Event("policy", value))
 
     def _on_connection(self, state: Any) -> None:
         if state.state == "reconnected":
