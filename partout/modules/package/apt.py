@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from partout.modules.package.dpkg import NONINTERACTIVE, admindir, read_status
+from partout.modules.package.dpkg import NONINTERACTIVE, admindir, dpkg_scope, read_status
 from partout.modules.package.provider import Action, BaseProvider, pinned, run
 
 if TYPE_CHECKING:
@@ -40,8 +40,7 @@ class AptProvider(BaseProvider):
     tools = ("apt-get",)
 
     def scope(self, spec: PackageOptions) -> str:
-        # the same database as dpkg's, so both share one cached read
-        return f"dpkg:{admindir(spec)}:{spec.root or '/'}"
+        return dpkg_scope(spec)  # the same database as dpkg's, so both share one cached read
 
     def installed(self, spec: PackageOptions) -> dict[str, str]:
         return read_status(spec)

@@ -61,13 +61,18 @@ def read_status(spec: PackageOptions) -> dict[str, str]:
                             f"(or set root=/admindir=)?") from error
 
 
+def dpkg_scope(spec: PackageOptions) -> str:
+    """The cache key of one dpkg database: apt and dpkg must agree on it to share one read."""
+    return f"dpkg:{admindir(spec)}:{spec.root or '/'}"
+
+
 class DpkgProvider(LocalFileProvider):
     name = "dpkg"
     tools = ("dpkg",)
     suffix = ".deb"
 
     def scope(self, spec: PackageOptions) -> str:
-        return f"dpkg:{admindir(spec)}:{spec.root or '/'}"
+        return dpkg_scope(spec)
 
     def installed(self, spec: PackageOptions) -> dict[str, str]:
         return read_status(spec)
