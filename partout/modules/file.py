@@ -152,13 +152,8 @@ def check(spec: FileOptions, context: RunContext) -> Change | None:
         return Change(summary=", ".join(parts), data={"kind": "directory"}) if parts else None
     # ensure == "link"
     if state.kind == "link":
-        parts = []
-        if state.target != spec.target:
-            parts.append(f"target {state.target} -> {spec.target}")
-        if uid != -1 and state.uid != uid:
-            parts.append(f"owner {user_name(state.uid)} -> {user_name(uid)}")
-        if gid != -1 and state.gid != gid:
-            parts.append(f"group {group_name(state.gid)} -> {group_name(gid)}")
+        parts = [f"target {state.target} -> {spec.target}"] if state.target != spec.target else []
+        parts += _attribute_changes(spec, state, None, uid, gid)  # a link has no mode of its own
         return Change(summary=", ".join(parts), data={"kind": "link"}) if parts else None
     if state.kind == "missing":
         return Change(summary=f"link -> {spec.target} created", data={"kind": "missing"})
