@@ -15,7 +15,7 @@ from pathlib import Path
 import nkeys
 import pytest
 
-from partout.bundle import MAX_BUNDLE_BYTES, BundleError, build_bundle, peek_manifest, verify_bundle
+from partout.bundle import MAX_BUNDLE_BYTES, BundleError, VerifiedBundle, build_bundle, peek_manifest, verify_bundle
 
 
 def new_seed() -> bytes:
@@ -48,7 +48,7 @@ def build(directory: Path, seed: bytes, sequence: int = 5, environment: str = "p
     return build_bundle(directory, environment=environment, signing_seed=seed, sequence=sequence)
 
 
-def verify(data: bytes, seed: bytes, *, environment: str = "production", min_sequence: int = 1) -> object:
+def verify(data: bytes, seed: bytes, *, environment: str = "production", min_sequence: int = 1) -> VerifiedBundle:
     return verify_bundle(data, master_public_key=public_key(seed), environment=environment, min_sequence=min_sequence)
 
 
@@ -105,12 +105,7 @@ def regular(name: str, content: bytes) -> tarfile.TarInfo:
 
 
 def test_a_bundle_round_trips_to_the_same_files(environment_dir: Path, master_seed: bytes, tmp_path: Path) -> None:
-    bundle = verify_bundle(
-        build(environment_dir, master_seed),
-        master_public_key=public_key(master_seed),
-        environment="production",
-        min_sequence=5,
-    )
+    bundle = verify(build(environment_dir, master_seed), master_seed, min_sequence=5)
     assert bundle.sequence == 5
     assert sorted(bundle.manifest.files) == ["files/check.sh", "site.p2", "templates/motd.j2"]
     out = bundle.extract(tmp_path / "policy")
@@ -122,12 +117,7 @@ def test_a_bundle_round_trips_to_the_same_files(environment_dir: Path, master_se
 
 
 def test_extract_refuses_an_existing_destination(environment_dir: Path, master_seed: bytes, tmp_path: Path) -> None:
-    bundle = verify_bundle(
-        build(environment_dir, master_seed),
-        master_public_key=public_key(master_seed),
-        environment="production",
-        min_sequence=1,
-    )
+    bundle = verify(build(environment_dir, master_seed), master_seed)
     (tmp_path / "policy").mkdir()
     with pytest.raises(BundleError, match="exists already"):
         bundle.extract(tmp_path / "policy")
@@ -152,23 +142,13 @@ def test_dotfiles_and_pycache_are_left_out(environment_dir: Path, master_seed: b
     (environment_dir / ".swp").write_text("x")
     (environment_dir / "__pycache__").mkdir()
     (environment_dir / "__pycache__" / "site.cpython-311.pyc").write_bytes(b"\0")
-    bundle = verify_bundle(
-        build(environment_dir, master_seed),
-        master_public_key=public_key(master_seed),
-        environment="production",
-        min_sequence=1,
-    )
+    bundle = verify(build(environment_dir, master_seed), master_seed)
     assert sorted(bundle.manifest.files) == ["files/check.sh", "site.p2", "templates/motd.j2"]
 
 
 def test_a_symlink_inside_the_environment_is_stored_as_its_file(environment_dir: Path, master_seed: bytes) -> None:
     (environment_dir / "alias.p2").symlink_to("site.p2")
-    bundle = verify_bundle(
-        build(environment_dir, master_seed),
-        master_public_key=public_key(master_seed),
-        environment="production",
-        min_sequence=1,
-    )
+    bundle = verify(build(environment_dir, master_seed), master_seed)
     assert bundle.file("alias.p2") == (environment_dir / "site.p2").read_bytes()
 
 
@@ -274,12 +254,7 @@ def test_install_switches_the_current_policy_in_one_step(tmp_path: Path, master_
     policies = tmp_path / "policies"
     for sequence in (1, 2, 3):
         (source / "site.p2").write_text(f"# version {sequence}\n")
-        bundle = verify_bundle(
-            build(source, master_seed, sequence=sequence),
-            master_public_key=public_key(master_seed),
-            environment="production",
-            min_sequence=sequence,
-        )
+        bundle = verify(build(source, master_seed, sequence=sequence), master_seed, min_sequence=sequence)
         current = bundle.install(policies)
         assert (current / "site.p2").read_text() == f"# version {sequence}\n"
     assert current.is_symlink()
@@ -287,12 +262,7 @@ def test_install_switches_the_current_policy_in_one_step(tmp_path: Path, master_
 
 
 def test_installing_the_same_bundle_again_keeps_it(tmp_path: Path, environment_dir: Path, master_seed: bytes) -> None:
-    bundle = verify_bundle(
-        build(environment_dir, master_seed),
-        master_public_key=public_key(master_seed),
-        environment="production",
-        min_sequence=1,
-    )
+    bundle = verify(build(environment_dir, master_seed), master_seed)
     first = bundle.install(tmp_path / "policies").resolve()
     assert bundle.install(tmp_path / "policies").resolve() == first
 
