@@ -22,3 +22,12 @@ def facts() -> SimpleNamespace:
 @pytest.fixture
 def roles(tmp_path: Path, facts: SimpleNamespace) -> Roles:
     return Roles(tmp_path, facts)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """An empty folder standing for the managed machine's /; a test file whose roles need
+    files there defines its own `root`."""
+    path = tmp_path / "root"
+    path.mkdir()
+    return path

@@ -12,13 +12,6 @@ from partout import facts as partout_facts
 from partout.errors import PolicyError
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "root"
-    path.mkdir()
-    return path
-
-
 def test_writes_a_facts_d_file_that_the_next_run_reads(roles: Roles, root: Path) -> None:
     facts_d = root / "facts.d"
     _, first = converge(roles, f'p2.add_fact("rack", value={{"row": 3, "slot": "b"}}, facts_d="{facts_d}")\n', root)

@@ -12,13 +12,6 @@ from partout.errors import PolicyError
 from partout.report import Status
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "root"
-    path.mkdir()
-    return path
-
-
 def test_logmsg_puts_the_message_in_the_report_and_the_log(roles: Roles, root: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="partout.modules.message")
     converge(roles, 'p2.logmsg("disk is nearly full", level="warning")\n', root)

@@ -13,13 +13,6 @@ from partout.errors import PolicyError
 from partout.report import Status
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "root"
-    path.mkdir()
-    return path
-
-
 def policy(root: Path, **extra: str) -> str:
     options = "".join(f", {name}={value}" for name, value in extra.items())
     return (

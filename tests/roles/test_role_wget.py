@@ -54,13 +54,6 @@ def served(tmp_path: Path) -> Iterator[Served]:
         thread.join(5)
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    path = tmp_path / "root"
-    path.mkdir()
-    return path
-
-
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 
