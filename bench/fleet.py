@@ -230,7 +230,8 @@ def run(arguments: argparse.Namespace, directory: Path) -> None:
         first = 0
         for count in per_worker:
             process = subprocess.Popen(
-                [sys.executable, __file__, "--worker", "--directory", str(directory), "--first", str(first),
+                [sys.executable, *([os.environ["PARTOUT_BENCH_WRAPPER"]] if os.environ.get("PARTOUT_BENCH_WRAPPER") else []),
+                 __file__, "--worker", "--directory", str(directory), "--first", str(first),
                  "--count", str(count), "--nats", backbone.urls[0], "--master-key", backbone.keys.master.public,
                  *(["--watch"] if arguments.watch else [])],
                 stdout=subprocess.PIPE, stderr=(directory / f"worker-{first}.log").open("ab"), text=True)

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 ACK_TIMEOUT = 30.0
+ACK_POLL, IDLE_POLL = 1.0, 60.0
+RECONNECT_AFTER_FAILURES = 3
 
 
 @dataclass(frozen=True)
@@ -189,17 +191,20 @@ class Agent:
                             given_key=self.config.master_key)
         log.info("agent approved", extra={"agent_id": reply.agent_id, "environment": reply.environment})
 
-    def _connect(self) -> None:
-        from partout.engine import Engine
+    def _open_bus(self) -> Any:
         from partout.nats.client import Bus
         from partout.nats.messages import BusOptions
 
         credentials = self._load_credentials()
         assert credentials.agent_id is not None
-        self._bus = Bus.start(BusOptions(servers=self.config.servers,
-                                         name=f"partout-agent-{credentials.agent_id}",
-                                         seed_file=credentials.seed_path,
-                                         inbox_prefix=subjects.inbox_prefix(credentials.agent_id)))
+        return Bus.start(BusOptions(servers=self.config.servers, name=f"partout-agent-{credentials.agent_id}",
+                                    seed_file=credentials.seed_path,
+                                    inbox_prefix=subjects.inbox_prefix(credentials.agent_id)))
+
+    def _connect(self) -> None:
+        from partout.engine import Engine
+
+        self._bus = self._open_bus()
         self._policies = PolicyCache(self.config.state_dir, keep=self.config.keep_policies)
         self._engine = Engine(self.config.state_dir, self._facts)
 
@@ -219,13 +224,8 @@ class Agent:
     def _follow(self) -> None:
         credentials = self._load_credentials()
         assert credentials.agent_id is not None and credentials.environment is not None
-        bus = self._bus
-        ConnectionWaiter(bus).wait(self._stopping, None)
+        self._subscribe()
         self.state = "running"
-        bus.watch_connection(self._on_connection)
-        bus.subscribe(subjects.agent_control(credentials.agent_id), self._on_control)
-        self._feed = PolicyFeed(bus, credentials.agent_id, credentials.environment, self._on_policy_value)
-        self._start_feed()
         self._publish_facts(force=True)
         assert self._policies is not None
         if self._policies.current() is not None:  # the last good policy stays in force while offline
@@ -235,7 +235,9 @@ class Agent:
         due = self._next_due()
         while True:
             try:
-                event = self._events.get(timeout=max(0.0, min(due - time.monotonic(), 1.0)))
+                # wake up each second only while reports await their ack
+                wait = ACK_POLL if self._unacked else IDLE_POLL
+                event = self._events.get(timeout=max(0.0, min(due - time.monotonic(), wait)))
             except queue.Empty:
                 self._check_acks()
                 if time.monotonic() >= due:
@@ -258,16 +260,37 @@ class Agent:
                     self._publish_facts(force=True)
             self._check_acks()
 
+    def _subscribe(self) -> None:
+        """Wait for the connection, then follow the control subject and the policy key."""
+        credentials = self._load_credentials()
+        assert credentials.agent_id is not None and credentials.environment is not None
+        bus = self._bus
+        ConnectionWaiter(bus).wait(self._stopping, None)
+        bus.watch_connection(self._on_connection)
+        bus.subscribe(subjects.agent_control(credentials.agent_id), self._on_control)
+        self._feed = PolicyFeed(bus, credentials.agent_id, credentials.environment, self._on_policy_value)
+        self._start_feed()
+
     def _start_feed(self) -> None:
-        """Follow the policy key; on failure (no connection yet, JetStream busy) try again later."""
+        """Follow the policy key; on failure (no connection yet, JetStream busy) try again later.
+        After a few failures, connect anew: the server re-asks the master's auth callout, so a
+        connection let in with the wrong permissions (e.g. while the master was overloaded)
+        does not stay stuck."""
         assert self._feed is not None
+        failures = 0
         while not self._stopping.is_set():
             try:
                 self._feed.start()
                 return
             except Exception as error:
+                failures += 1
                 log.warning("cannot follow the policy yet, retrying",
                             extra={"agent_id": self.agent_id, "error": f"{type(error).__name__}: {error}"})
+                if failures >= RECONNECT_AFTER_FAILURES:
+                    old, self._bus = self._bus, self._open_bus()
+                    old.stop()
+                    self._subscribe()
+                    return
                 self._stopping.wait(1.0)
         raise Stopped("agent stopped")
 

@@ -74,14 +74,16 @@ def test_a_master_killed_mid_run_and_restarted_loses_no_report(tmp_path: Path) -
         master.start()
         try:
             agent = fleet.agent("prod-1", master_key=None)
-            assert eventually(lambda: agent.content() == "production 1\n", timeout=30)
+            # the first report is sent once the file is watched: drift before it would go unseen
+            assert eventually(lambda: agent.content() == "production 1\n" and len(agent.runs()) == 1, timeout=30)
             for number in range(6):  # repairs keep coming while the master dies and comes back
                 if number == 2:
                     master.kill()
                 if number == 4:
                     master.start()
                 agent.motd.write_text(f"drift {number}\n")
-                assert eventually(lambda n=number: len(agent.runs()) >= 2 + n and agent.content() == "production 1\n")
+                assert eventually(lambda n=number: len(agent.runs()) >= 2 + n and agent.content() == "production 1\n"), \
+                    (number, [(r.report.trigger, r.report.results[0].summary) for r in agent.runs()], agent.content(), agent.agent.state)
             ids = {report.report_id for report in agent.runs()}
             assert eventually(lambda: _stored_report_ids(fleet) >= ids, timeout=30)
         finally:
