@@ -392,7 +392,7 @@ class Agent:
         return str(getattr(self._facts, "hostname", "") or "")
 
     def _refresh_facts(self) -> None:
-        if self.config.facts is None and self.config.facts_file is None:
+        if self.config.facts is None:  # gathered (or read from the facts file) again each run
             self._facts = load_facts(self.config)
         self._publish_facts(force=False)
 

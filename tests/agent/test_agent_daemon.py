@@ -181,3 +181,24 @@ def test_a_state_dir_others_can_write_is_refused(env: NatsEnv, tmp_path: Path) -
     os.chmod(config.state_dir, 0o777)
     with pytest.raises(StateError, match="chmod 700"):
         Agent(config).start()
+
+
+def test_changed_facts_are_published_at_the_next_run(env: NatsEnv, publisher: Publisher, inbox: Inbox,
+                                                     tmp_path: Path) -> None:
+    facts = tmp_path / "facts.json"
+    facts.write_text('{"hostname": "web1", "custom": {"rack": "a1"}}')
+    agent = Agent(approved_agent(env, tmp_path / "agent", "web1", facts_file=facts))
+    agent.start()
+    try:
+        publisher.put(publisher.bundle({"site.p2": file_policy(tmp_path / "motd", "x\n")}))
+        assert eventually(lambda: len(inbox.runs("run")) == 1)
+        assert inbox.facts[-1].facts["custom"] == {"rack": "a1"}
+        sent = len(inbox.facts)
+        agent.apply_now()
+        assert eventually(lambda: len(inbox.runs("control")) == 1)
+        assert len(inbox.facts) == sent  # unchanged facts are not sent again
+        facts.write_text('{"hostname": "web1", "custom": {"rack": "b2"}}')
+        agent.apply_now()
+        assert eventually(lambda: inbox.facts[-1].facts["custom"] == {"rack": "b2"})
+    finally:
+        agent.stop()

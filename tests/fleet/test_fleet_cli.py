@@ -60,3 +60,28 @@ def test_up_applies_the_example_policy_and_stops_cleanly_on_sigint(tmp_path: Pat
     nats_pids = [line for line in subprocess.run(["pgrep", "-f", str(directory / "nats")], capture_output=True,
                                                   text=True).stdout.split()]
     assert nats_pids == []
+
+
+def test_agent_daemon_applies_with_a_token_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    from fleetenv import TOKEN, running_fleet
+
+    with running_fleet(tmp_path) as fleet:
+        config = fleet.agent_config("anyhost-3")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "partout", "agent", "--nats", fleet.urls[0], "--state-dir", str(config.state_dir),
+             "--hostname", "anyhost-3", "--facts", str(config.facts_file), "--token", TOKEN,
+             "--master-key", str(config.master_key), "--enrol-interval", "0.1"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            motd = tmp_path / "roots" / "anyhost-3" / "motd"
+            assert eventually(lambda: motd.exists() and motd.read_text() == "production 1\n", timeout=30)
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+        assert process.returncode == 0, stderr
+        approved = fleet.operator.agents(status="approved")
+        assert [agent["hostname"] for agent in approved] == ["anyhost-3"]
+        assert fleet.operator.reports(approved[0]["agent_id"])
