@@ -27,7 +27,7 @@ from typing import Any
 from partout import subjects
 from partout.agent.config import AgentConfig
 from partout.agent.credentials import Credentials
-from partout.agent.enrolment import ConnectionWaiter, EnrolmentRefused, EnrolmentTimeout, Stopped, enrol
+from partout.agent.enrolment import ConnectionLost, ConnectionWaiter, EnrolmentRefused, EnrolmentTimeout, Stopped, enrol
 from partout.agent.feed import PolicyFeed, PolicyValue
 from partout.agent.facts import facts_hash, facts_payload, load_facts
 from partout.agent.policy import PolicyCache, PolicyRefused
@@ -43,6 +43,7 @@ EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 ACK_TIMEOUT = 30.0
 ACK_POLL, IDLE_POLL = 1.0, 60.0
 RECONNECT_AFTER_FAILURES = 3
+RECONNECT_FIRST_PAUSE, RECONNECT_MAX_PAUSE = 1.0, 30.0
 
 
 @dataclass(frozen=True)
@@ -176,15 +177,22 @@ class Agent:
                                    token=self.config.token)
             return request.signed_by(credentials.signer())  # type: ignore[return-value]
 
-        bus = Bus.start(BusOptions(servers=self.config.servers, name=f"partout-agent-{hostname}",
-                                   seed_file=credentials.seed_path,
-                                   inbox_prefix=subjects.inbox_prefix(credentials.public_key)))
-        try:
-            reply = enrol(bus, make_request, stopping=self._stopping, first_interval=self.config.enrol_interval,
-                          max_interval=self.config.enrol_max_interval,
-                          request_timeout=self.config.request_timeout, deadline=deadline)
-        finally:
-            bus.stop()  # the pending connection: the next one gets the agent's permissions
+        options = BusOptions(servers=self.config.servers, name=f"partout-agent-{hostname}",
+                             seed_file=credentials.seed_path,
+                             inbox_prefix=subjects.inbox_prefix(credentials.public_key))
+        attempt = 0
+        while True:
+            bus = Bus.start(options)
+            try:
+                reply = enrol(bus, make_request, stopping=self._stopping, first_interval=self.config.enrol_interval,
+                              max_interval=self.config.enrol_max_interval,
+                              request_timeout=self.config.request_timeout, deadline=deadline)
+                break
+            except ConnectionLost:
+                attempt += 1
+                self._pause_before_reconnect(attempt)
+            finally:
+                bus.stop()  # the pending connection: the next one gets the agent's permissions
         if not reply.agent_id or not reply.environment:
             raise EnrolmentRefused("the master approved us without an agent id or environment")
         credentials.approve(reply.agent_id, reply.environment, reply.master_public_key,
@@ -255,18 +263,41 @@ class Agent:
                     due = self._next_due()
                 case "drift":
                     self._send(event.payload)
-                case "reconnected":
+                case "reconnected" if event.payload is self._bus:
                     self._start_feed()
                     self._publish_facts(force=True)
+                case "closed" if event.payload is self._bus:
+                    self._reopen(1)
+                    self._subscribe()
+                    self._publish_facts(force=True)
             self._check_acks()
+
+    def _pause_before_reconnect(self, attempt: int) -> None:
+        pause = min(RECONNECT_MAX_PAUSE, RECONNECT_FIRST_PAUSE * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+        log.warning("NATS connection closed, connecting again", extra={"agent_id": self.agent_id, "pause": pause})
+        if self._stopping.wait(pause):
+            raise Stopped("agent stopped")
+
+    def _reopen(self, attempt: int) -> None:
+        """Replace a closed (or useless) connection with a new one."""
+        self._pause_before_reconnect(attempt)
+        old, self._bus = self._bus, self._open_bus()
+        old.stop()
 
     def _subscribe(self) -> None:
         """Wait for the connection, then follow the control subject and the policy key."""
         credentials = self._load_credentials()
         assert credentials.agent_id is not None and credentials.environment is not None
+        attempt = 0
+        while True:
+            try:
+                ConnectionWaiter(self._bus).wait(self._stopping, None)
+                break
+            except ConnectionLost:
+                attempt += 1
+                self._reopen(attempt)
         bus = self._bus
-        ConnectionWaiter(bus).wait(self._stopping, None)
-        bus.watch_connection(self._on_connection)
+        bus.watch_connection(lambda state: self._on_connection(bus, state))
         bus.subscribe(subjects.agent_control(credentials.agent_id), self._on_control)
         self._feed = PolicyFeed(bus, credentials.agent_id, credentials.environment, self._on_policy_value)
         self._start_feed()
@@ -287,8 +318,7 @@ class Agent:
                 log.warning("cannot follow the policy yet, retrying",
                             extra={"agent_id": self.agent_id, "error": f"{type(error).__name__}: {error}"})
                 if failures >= RECONNECT_AFTER_FAILURES:
-                    old, self._bus = self._bus, self._open_bus()
-                    old.stop()
+                    self._reopen(1)
                     self._subscribe()
                     return
                 self._stopping.wait(1.0)
@@ -303,9 +333,13 @@ class Agent:
             self.on_policy(value.revision)
         self._events.put(_Event("policy", value))
 
-    def _on_connection(self, state: Any) -> None:
+    def _on_connection(self, bus: Any, state: Any) -> None:
+        if bus is not self._bus:
+            return  # a connection already replaced (its "closed" is ours)
         if state.state == "reconnected":
-            self._events.put(_Event("reconnected"))
+            self._events.put(_Event("reconnected", bus))
+        elif state.state == "closed" and not self._stopping.is_set():
+            self._events.put(_Event("closed", bus))
 
     def _on_control(self, message: Any) -> None:
         control = decode(Control, message.data)

@@ -33,6 +33,11 @@ class Stopped(PartoutError):
     """The agent was asked to stop while it waited."""
 
 
+class ConnectionLost(PartoutError):
+    """The connection is closed for good (nats-py gives up after an authorization error on
+    reconnect, e.g. when the auth callout was too slow): the caller must connect anew."""
+
+
 class ConnectionWaiter:
     """Follows a Bus's connection state so that requests are sent only once connected
     (a request sent before would wait for the connection and fire long after its caller gave up)."""
@@ -53,6 +58,8 @@ class ConnectionWaiter:
         while not self.connected.wait(0.05):
             if stopping.is_set():
                 raise Stopped("agent stopped")
+            if self.state == "closed":
+                raise ConnectionLost("the NATS connection was closed")
             if deadline is not None and time.monotonic() > deadline:
                 raise EnrolmentTimeout("could not reach NATS (or the master's auth callout) in time")
 
@@ -117,4 +124,4 @@ def check_master_key(offered: str | None, *, given: str | None, pinned: str | No
     return offered  # trust on first use: the identity pins it and says so loudly
 
 
-__all__ = ["ConnectionWaiter", "EnrolmentRefused", "EnrolmentTimeout", "Stopped", "check_master_key", "enrol"]
+__all__ = ["ConnectionLost", "ConnectionWaiter", "EnrolmentRefused", "EnrolmentTimeout", "Stopped", "check_master_key", "enrol"]
