@@ -30,6 +30,7 @@ from partout.agent.credentials import Credentials
 from partout.agent.enrolment import ConnectionLost, ConnectionWaiter, EnrolmentRefused, EnrolmentTimeout, Stopped, enrol
 from partout.agent.feed import PolicyFeed, PolicyValue
 from partout.agent.facts import facts_hash, facts_payload, load_facts
+from partout.agent.outbox import ACK_TIMEOUT, ReportOutbox
 from partout.agent.policy import PolicyCache, PolicyRefused
 from partout.agent.reports import BUNDLE_RESULT, COMPILE_RESULT, policy_failure, wrap
 from partout.errors import PartoutError, PolicyError, StateError
@@ -40,7 +41,6 @@ from partout.wire.fleet import Control, EnrolRequest, FactsUpdate, RunReport
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
-ACK_TIMEOUT = 30.0
 ACK_POLL, IDLE_POLL = 1.0, 60.0
 RECONNECT_AFTER_FAILURES = 3
 RECONNECT_FIRST_PAUSE, RECONNECT_MAX_PAUSE = 1.0, 30.0
@@ -73,7 +73,7 @@ class Agent:
         self._facts: Any = None
         self._sent_facts_hash = ""
         self._digest = ""
-        self._unacked: list[tuple[Any, RunReport, bytes]] = []
+        self._outbox = ReportOutbox(lambda: self._bus)
         self._feed: PolicyFeed | None = None
 
     # -- public ----------------------------------------------------------------------
@@ -221,7 +221,7 @@ class Agent:
             self._engine.stop()
             self._engine = None
         if self._bus is not None:
-            self._wait_for_acks(5.0)
+            self._outbox.wait(5.0)
             self._bus.stop()
             self._bus = None
         if self.state not in ("refused", "failed"):
@@ -244,10 +244,10 @@ class Agent:
         while True:
             try:
                 # wake up each second only while reports await their ack
-                wait = ACK_POLL if self._unacked else IDLE_POLL
+                wait = ACK_POLL if len(self._outbox) else IDLE_POLL
                 event = self._events.get(timeout=max(0.0, min(due - time.monotonic(), wait)))
             except queue.Empty:
-                self._check_acks()
+                self._outbox.check()
                 if time.monotonic() >= due:
                     self._apply("interval")
                     due = self._next_due()
@@ -270,7 +270,7 @@ class Agent:
                     self._reopen(1)
                     self._subscribe()
                     self._publish_facts(force=True)
-            self._check_acks()
+            self._outbox.check()
 
     def _pause_before_reconnect(self, attempt: int) -> None:
         pause = min(RECONNECT_MAX_PAUSE, RECONNECT_FIRST_PAUSE * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
@@ -417,7 +417,7 @@ class Agent:
         code = self._on_policy(entry)
         if code is None:
             code = self._apply("run")
-        self._wait_for_acks(ACK_TIMEOUT)
+        self._outbox.wait(ACK_TIMEOUT)
         return code
 
     # -- facts and reports --------------------------------------------------------------
@@ -448,44 +448,12 @@ class Agent:
         run_report = wrap(report, agent_id=credentials.agent_id, environment=credentials.environment,
                           sequence=self.applied_sequence if self.applied_sequence > 0 else credentials.last_sequence,
                           digest=self._digest)
-        self._publish_report(run_report, encode(run_report))
+        self._outbox.send(run_report)
         if self.on_report is not None:
             try:
                 self.on_report(run_report)
             except Exception:
                 log.exception("on_report callback failed")
-
-    def _publish_report(self, run_report: RunReport, data: bytes) -> None:
-        # JetStream with the report id as message id: stored once even when retried
-        future = self._bus.jetstream_publish(subjects.agent_report(run_report.agent_id), data,
-                                             message_id=run_report.report_id, timeout=ACK_TIMEOUT)
-        self._unacked.append((future, run_report, data))
-
-    def _check_acks(self) -> None:
-        import pykka
-
-        pending: list[tuple[Any, RunReport, bytes]] = []
-        for future, run_report, data in self._unacked:
-            try:
-                future.get(timeout=0)
-            except pykka.Timeout:
-                pending.append((future, run_report, data))
-            except Exception as error:  # not stored: try again with the same id
-                log.warning("report not acknowledged, retrying", extra={"report_id": run_report.report_id,
-                                                                       "error": str(error)})
-                future = self._bus.jetstream_publish(subjects.agent_report(run_report.agent_id), data,
-                                                     message_id=run_report.report_id, timeout=ACK_TIMEOUT)
-                pending.append((future, run_report, data))
-        self._unacked = pending
-
-    def _wait_for_acks(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        for future, run_report, _ in self._unacked:
-            try:
-                future.get(timeout=max(0.0, deadline - time.monotonic()))
-            except Exception as error:
-                log.warning("report may be lost", extra={"report_id": run_report.report_id, "error": str(error)})
-        self._unacked = []
 
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_REFUSED", "Agent", "EnrolmentRefused", "EnrolmentTimeout"]

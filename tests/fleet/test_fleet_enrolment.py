@@ -29,7 +29,7 @@ def test_an_unknown_agent_waits_pending_until_an_operator_approves_it(fleet: Fle
 
 def test_an_agent_with_the_enrolment_token_is_approved_at_once(fleet: Fleet) -> None:
     agent = fleet.agent("anyhost-7", token=TOKEN)
-    assert eventually(lambda: agent.content() == "production 1\n", timeout=15)
+    assert eventually(lambda: agent.content() == "production 1\n" and len(agent.runs()) == 1, timeout=15)
     report = agent.runs()[0]
     assert (report.environment, report.report.trigger) == ("production", "run")
     assert report.sequence >= 1

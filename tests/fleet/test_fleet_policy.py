@@ -29,7 +29,7 @@ def test_an_edited_environment_is_reapplied_on_its_agents_and_no_other(fleet: Fl
     assert eventually(lambda: web1.content() == web2.content() == "production 2\n", timeout=15)
     assert stage.content() == "staging 1\n"
     assert len(stage.runs()) == staging_runs
-    assert web1.runs()[-1].sequence > web1.runs()[0].sequence
+    assert eventually(lambda: web1.runs()[-1].sequence > web1.runs()[0].sequence)
 
 
 def test_a_tampered_bundle_in_the_kv_is_refused_and_the_last_good_policy_stays(fleet: Fleet) -> None:
