@@ -21,13 +21,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from partout import subjects
 from partout.agent.config import AgentConfig
 from partout.agent.credentials import Credentials
-from partout.agent.enrolment import ConnectionLost, ConnectionWaiter, EnrolmentRefused, EnrolmentTimeout, Stopped, enrol
+from partout.agent.enrolment import (
+    ConnectionLost, ConnectionWaiter, EnrolmentRefused, EnrolmentTimeout, Stopped, enrol_agent,
+)
 from partout.agent.feed import PolicyFeed, PolicyValue
 from partout.agent.facts import facts_hash, facts_payload, load_facts
 from partout.agent.outbox import ACK_TIMEOUT, ReportOutbox
@@ -36,7 +37,7 @@ from partout.agent.reports import BUNDLE_RESULT, COMPILE_RESULT, policy_failure,
 from partout.errors import PartoutError, PolicyError, StateError
 from partout.report import Report
 from partout.wire import decode, encode
-from partout.wire.fleet import Control, EnrolRequest, FactsUpdate, RunReport
+from partout.wire.fleet import Control, FactsUpdate, RunReport
 
 log = logging.getLogger(__name__)
 
@@ -160,39 +161,14 @@ class Agent:
             self._shutdown()
 
     def _enrol_if_needed(self, deadline: float | None) -> None:
-        from partout.nats.client import Bus
-        from partout.nats.messages import BusOptions
-
         credentials = self._load_credentials()
         self._facts = load_facts(self.config)
         if credentials.agent_id and credentials.master_public_key:
             credentials.confirm_master_key(self.config.master_key)
             return
         self.state = "pending"
-        payload = facts_payload(self._facts)
-        hostname = str(self._facts.hostname)
-
-        def make_request() -> EnrolRequest:
-            request = EnrolRequest(public_key=credentials.public_key, hostname=hostname, facts=payload,
-                                   token=self.config.token)
-            return request.signed_by(credentials.signer())  # type: ignore[return-value]
-
-        options = BusOptions(servers=self.config.servers, name=f"partout-agent-{hostname}",
-                             seed_file=credentials.seed_path,
-                             inbox_prefix=subjects.inbox_prefix(credentials.public_key))
-        attempt = 0
-        while True:
-            bus = Bus.start(options)
-            try:
-                reply = enrol(bus, make_request, stopping=self._stopping, first_interval=self.config.enrol_interval,
-                              max_interval=self.config.enrol_max_interval,
-                              request_timeout=self.config.request_timeout, deadline=deadline)
-                break
-            except ConnectionLost:
-                attempt += 1
-                self._pause_before_reconnect(attempt)
-            finally:
-                bus.stop()  # the pending connection: the next one gets the agent's permissions
+        reply = enrol_agent(self.config, credentials, self._facts, stopping=self._stopping, deadline=deadline,
+                            pause=self._pause_before_reconnect)
         if not reply.agent_id or not reply.environment:
             raise EnrolmentRefused("the master approved us without an agent id or environment")
         credentials.approve(reply.agent_id, reply.environment, reply.master_public_key,

@@ -102,6 +102,38 @@ def enrol(
         interval = min(interval * 2, max_interval)
 
 
+def enrol_agent(config: Any, credentials: Any, facts: Any, *, stopping: threading.Event, deadline: float | None,
+                pause: Callable[[int], None]) -> EnrolReply:
+    """Connect with the pending identity (inbox `_INBOX_<public key>`) and enrol until
+    approved; a connection nats-py closes for good is replaced after `pause(attempt)`."""
+    from partout.agent.facts import facts_payload
+    from partout.nats.client import Bus
+    from partout.nats.messages import BusOptions
+
+    payload = facts_payload(facts)
+    hostname = str(facts.hostname)
+
+    def make_request() -> EnrolRequest:
+        request = EnrolRequest(public_key=credentials.public_key, hostname=hostname, facts=payload,
+                               token=config.token)
+        return request.signed_by(credentials.signer())  # type: ignore[return-value]
+
+    options = BusOptions(servers=config.servers, name=f"partout-agent-{hostname}", seed_file=credentials.seed_path,
+                         inbox_prefix=subjects.inbox_prefix(credentials.public_key))
+    attempt = 0
+    while True:
+        bus = Bus.start(options)
+        try:
+            return enrol(bus, make_request, stopping=stopping, first_interval=config.enrol_interval,
+                         max_interval=config.enrol_max_interval, request_timeout=config.request_timeout,
+                         deadline=deadline)
+        except ConnectionLost:
+            attempt += 1
+            pause(attempt)
+        finally:
+            bus.stop()  # the pending connection: the next one gets the agent's permissions
+
+
 def check_master_key(offered: str | None, *, given: str | None, pinned: str | None) -> str:
     """The master key to pin, or EnrolmentRefused when it contradicts what we trust.
 
@@ -124,4 +156,4 @@ def check_master_key(offered: str | None, *, given: str | None, pinned: str | No
     return offered  # trust on first use: the identity pins it and says so loudly
 
 
-__all__ = ["ConnectionLost", "ConnectionWaiter", "EnrolmentRefused", "EnrolmentTimeout", "Stopped", "check_master_key", "enrol"]
+__all__ = ["ConnectionLost", "ConnectionWaiter", "EnrolmentRefused", "EnrolmentTimeout", "Stopped", "check_master_key", "enrol", "enrol_agent"]

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fleetenv import TOKEN, Fleet, approved, running_fleet
+from fleetenv import TOKEN, Fleet, running_fleet
 from helpers import eventually, run_partout
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fleetenv import Fleet, approved, running_fleet
+from fleetenv import Fleet, running_fleet
 from helpers import eventually
 
 from partout import subjects
