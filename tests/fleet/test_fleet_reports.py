@@ -88,3 +88,16 @@ def test_a_master_killed_mid_run_and_restarted_loses_no_report(tmp_path: Path) -
             assert eventually(lambda: _stored_report_ids(fleet) >= ids, timeout=30)
         finally:
             master.stop()
+
+
+@pytest.mark.slow
+def test_agents_carry_on_after_nats_restarts(fleet: Fleet) -> None:
+    agent = fleet.agent("prod-1")
+    assert eventually(lambda: agent.content() == "production 1\n" and len(agent.runs()) == 1, timeout=15)
+    node = fleet.backbone.nodes[0]
+    node.stop()
+    node.start()
+    fleet.write_policy("production", "production 2\n")  # published once the master is back
+    assert eventually(lambda: agent.content() == "production 2\n", timeout=30)
+    ids = {report.report_id for report in agent.runs()}
+    assert eventually(lambda: _stored_report_ids(fleet) >= ids, timeout=30)
