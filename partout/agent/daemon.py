@@ -34,7 +34,7 @@ from partout.agent.facts import facts_hash, facts_payload, load_facts
 from partout.agent.outbox import ACK_TIMEOUT, ReportOutbox
 from partout.agent.policy import PolicyCache, PolicyRefused
 from partout.agent.reports import BUNDLE_RESULT, COMPILE_RESULT, policy_failure, wrap
-from partout.errors import PartoutError, PolicyError, StateError
+from partout.errors import PolicyError, StateError
 from partout.report import Report
 from partout.wire import decode, encode
 from partout.wire.fleet import Control, FactsUpdate, RunReport
@@ -387,8 +387,9 @@ class Agent:
         finally:
             feed.stop()
         if entry is None:
-            raise PartoutError(f"no policy published yet for environment {credentials.environment!r}; "
-                               f"put a site.p2 in that environment's folder on the master")
+            # a PolicyError: the CLI exits 2, "no usable policy", like a refused or broken one
+            raise PolicyError(f"no policy published yet for environment {credentials.environment!r}; "
+                              f"put a site.p2 in that environment's folder on the master")
         self.applied_sequence = -1  # always run: that is what --once is for
         code = self._on_policy(entry)
         if code is None:

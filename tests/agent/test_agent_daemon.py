@@ -202,3 +202,11 @@ def test_changed_facts_are_published_at_the_next_run(env: NatsEnv, publisher: Pu
         assert eventually(lambda: inbox.facts[-1].facts["custom"] == {"rack": "b2"})
     finally:
         agent.stop()
+
+
+def test_run_once_without_a_published_policy_says_so(env: NatsEnv, bus: Bus, tmp_path: Path) -> None:
+    from partout.errors import PolicyError
+
+    config = approved_agent(env, tmp_path / "agent", "web1")
+    with pytest.raises(PolicyError, match="no policy published yet for environment 'production'"):
+        Agent(config).run_once(wait=10)
