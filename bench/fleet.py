@@ -174,6 +174,8 @@ def main() -> None:
     parser.add_argument("--procs", type=int, default=4, help="worker processes running the agents")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up waiting after this many seconds")
     parser.add_argument("--watch", action="store_true", help="agents also watch their file (inotify each)")
+    parser.add_argument("--tmp", help="where the agents' state dirs and roots go (default: the system temp dir); "
+                        "/dev/shm takes the shared disk's fsyncs out, as if each agent had its own machine")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--directory", help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
@@ -184,7 +186,7 @@ def main() -> None:
     if arguments.worker:
         worker(arguments)
         return
-    with tempfile.TemporaryDirectory(prefix="partout-bench-fleet-") as temporary:
+    with tempfile.TemporaryDirectory(prefix="partout-bench-fleet-", dir=arguments.tmp) as temporary:
         run(arguments, Path(temporary))
 
 
@@ -223,7 +225,7 @@ def run(arguments: argparse.Namespace, directory: Path) -> None:
                 raise SystemExit(f"the master did not publish the environment in 60 s:\n{log_tail}")
             time.sleep(0.05)
         cpu_idle, rss_idle, _ = proc_stats(master.pid)
-        print(f"fleet bench: {total} agents in {procs} processes, master pid {master.pid} "
+        print(f"fleet bench: {total} agents in {procs} processes, state under {directory}, master pid {master.pid} "
               f"(idle: {cpu_idle:.2f} s CPU, {rss_idle / 2**20:.0f} MB RSS)", flush=True)
         started = time.time()
         per_worker = [total // procs + (1 if index < total % procs else 0) for index in range(procs)]
