@@ -131,7 +131,14 @@ class Agent:
         try:
             self._enrol_if_needed(deadline)
             self._connect()
-            ConnectionWaiter(self._bus).wait(self._stopping, deadline)
+            attempt = 0
+            while True:
+                try:
+                    ConnectionWaiter(self._bus).wait(self._stopping, deadline)
+                    break
+                except ConnectionLost:
+                    attempt += 1
+                    self._reopen(attempt)
             return self._apply_once()
         finally:
             self._shutdown()

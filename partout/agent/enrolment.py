@@ -33,6 +33,9 @@ class Stopped(PartoutError):
     """The agent was asked to stop while it waited."""
 
 
+CONNECT_STALL = 20.0
+
+
 class ConnectionLost(PartoutError):
     """The connection is closed for good (nats-py gives up after an authorization error on
     reconnect, e.g. when the auth callout was too slow): the caller must connect anew."""
@@ -42,9 +45,10 @@ class ConnectionWaiter:
     """Follows a Bus's connection state so that requests are sent only once connected
     (a request sent before would wait for the connection and fire long after its caller gave up)."""
 
-    def __init__(self, bus: Any) -> None:
+    def __init__(self, bus: Any, *, stall: float = CONNECT_STALL) -> None:
         self.connected = threading.Event()
         self.state = "connecting"
+        self.stall_deadline = time.monotonic() + stall
         bus.watch_connection(self._on_state)
 
     def _on_state(self, state: Any) -> None:
@@ -60,6 +64,10 @@ class ConnectionWaiter:
                 raise Stopped("agent stopped")
             if self.state == "closed":
                 raise ConnectionLost("the NATS connection was closed")
+            if time.monotonic() > self.stall_deadline:
+                # a connection attempt can hang when the server drops it mid-handshake (seen
+                # with a thousand agents connecting at once): start over with a new one
+                raise ConnectionLost("no NATS connection yet; connecting anew")
             if deadline is not None and time.monotonic() > deadline:
                 raise EnrolmentTimeout("could not reach NATS (or the master's auth callout) in time")
 
