@@ -29,8 +29,10 @@ def _children(pid: int) -> list[int]:
 
 def test_partout_nats_starts_one_server_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
+    # a file, not a pipe: nobody reads the server logs while it runs, and a full pipe blocks it
+    log = (tmp_path / "partout-nats.log").open("w")
     process = subprocess.Popen(partout_nats("--state-dir", str(tmp_path / "nats"), "--port", str(port)),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         wait_for_port(port)
         servers = _children(process.pid)
@@ -120,9 +122,10 @@ def test_partout_nats_runs_a_three_node_cluster_and_stops_every_node(tmp_path: P
     process = subprocess.Popen(
         partout_nats("--state-dir", str(tmp_path / "nats"), "--port", "0", "--cluster", "3",
                      "--cluster-port", str(cluster_port)),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=(tmp_path / "partout-nats.log").open("w"), stderr=subprocess.STDOUT, text=True)
     try:
-        assert eventually(lambda: (tmp_path / "nats" / "backbone.json").exists(), timeout=20)
+        ready = eventually(lambda: (tmp_path / "nats" / "backbone.json").exists(), timeout=20)
+        assert ready, (tmp_path / "partout-nats.log").read_text()[-3000:]
         details = json.loads((tmp_path / "nats" / "backbone.json").read_text())
         assert len(details["servers"]) == 3 and details["replicas"] == 3
         servers = _children(process.pid)
