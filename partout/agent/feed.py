@@ -1,18 +1,19 @@
-"""Follow one environment's policy key with an ephemeral JetStream consumer made by hand.
+"""Follow one environment's policy key without a JetStream consumer per agent.
 
-nats-py's KV watch also asks for consumer info and reads through STREAM.MSG.GET, which
-an agent may not do (it could read other environments' keys). This asks for exactly what
-an agent's permissions allow: `$JS.API.CONSUMER.CREATE.<stream>.<name>.<its key subject>`,
-delivering the key's last value and every later one into the agent's own inbox. After a
-reconnect (a restarted server forgets memory consumers) it is made again; the agent
-ignores a bundle it already applied, so the redelivery is harmless.
+The policy bucket republishes every change of a key to core NATS
+(`subjects.policy_updates(environment)`), and allows direct gets that name the key in
+the subject. An agent subscribes to its environment's updates first, then reads the
+current value with `$JS.API.DIRECT.GET.<stream>.<its key subject>`: nothing published in
+between is missed, and both are exactly what its permissions allow (it cannot read other
+environments). After a reconnect the current value is read again, in case an update went
+by while disconnected; the agent ignores a bundle it already applied, so repeats are
+harmless. (A consumer per agent would not scale: the server refuses the 1001st consumer
+on a stream.)
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,6 @@ from partout.errors import BusError
 
 log = logging.getLogger(__name__)
 
-INACTIVE_THRESHOLD_NS = 120 * 1_000_000_000
 STREAM = f"KV_{subjects.POLICY_BUCKET}"
 
 
@@ -41,13 +41,10 @@ def _operation(headers: Any) -> str:
     return {"DEL": "delete", "PURGE": "purge"}.get(str(marker), "put")
 
 
-def _revision(reply: str) -> int:
-    # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>
-    # (newer servers add domain and account hash tokens in front: count from the end)
-    tokens = reply.split(".")
+def _revision(headers: Any) -> int:
     try:
-        return int(tokens[-4]) if len(tokens) >= 9 else 0
-    except ValueError:
+        return int((headers or {}).get("Nats-Sequence", 0))
+    except (TypeError, ValueError):
         return 0
 
 
@@ -60,37 +57,29 @@ class PolicyFeed:
         self._environment = environment
         self._target = target
         self._subscription: str | None = None
-        self.pending = 0  # values the consumer had to deliver when made (0: no policy yet)
+        self.pending = 0  # 1 when a policy was there at start, 0 when none is published yet
 
     def start(self, timeout: float = 10.0) -> None:
-        """Make the consumer (and the subscription it delivers to); BusError when refused."""
-        if self._subscription is not None:
-            try:
-                self._bus.unsubscribe(self._subscription).get(timeout=timeout)
-            except Exception:  # the old subscription may be gone with the old connection
-                pass
-            self._subscription = None
-        name = f"agent-{self._agent_id}-{secrets.token_hex(4)}"
-        deliver = f"{subjects.inbox_prefix(self._agent_id)}.policy.{secrets.token_hex(6)}"
-        self._subscription = self._bus.subscribe(deliver, self._deliver).get(timeout=timeout)
-        filter_subject = subjects.policy_kv_subject(self._environment)
-        request = {
-            "stream_name": STREAM,
-            "config": {
-                "name": name, "deliver_subject": deliver, "deliver_policy": "last_per_subject",
-                "ack_policy": "none", "filter_subject": filter_subject, "replay_policy": "instant",
-                "inactive_threshold": INACTIVE_THRESHOLD_NS, "mem_storage": True, "num_replicas": 1,
-            },
-            "action": "create",
-        }
-        api = f"$JS.API.CONSUMER.CREATE.{STREAM}.{name}.{filter_subject}"
-        reply = self._bus.request(api, json.dumps(request).encode(), timeout=timeout).get(timeout=timeout + 5)
-        answer = json.loads(reply.data or b"{}")
-        if "error" in answer:
-            error = answer["error"]
-            raise BusError(f"cannot follow the policy of environment {self._environment!r}: "
-                           f"{error.get('description', error)}")
-        self.pending = int(answer.get("num_pending", 0) or 0)
+        """Subscribe (once) and read the current value; BusError when refused or unanswered."""
+        if self._subscription is None:
+            self._subscription = self._bus.subscribe(subjects.policy_updates(self._environment),
+                                                     self._deliver).get(timeout=timeout)
+        self.refresh(timeout)
+
+    def refresh(self, timeout: float = 10.0) -> None:
+        """Read the current value now (after a reconnect) and deliver it if there is one."""
+        api = f"$JS.API.DIRECT.GET.{STREAM}.{subjects.policy_kv_subject(self._environment)}"
+        reply = self._bus.request(api, b"", timeout=timeout).get(timeout=timeout + 5)
+        headers = reply.headers or {}
+        status = str(headers.get("Status", ""))
+        if status == "404":
+            self.pending = 0
+            return
+        if status:
+            raise BusError(f"cannot read the policy of environment {self._environment!r}: "
+                           f"status {status} {headers.get('Description', '')}".strip())
+        self.pending = 1
+        self._deliver_value(reply.data, headers)
 
     def stop(self) -> None:
         if self._subscription is not None:
@@ -98,10 +87,11 @@ class PolicyFeed:
             self._subscription = None
 
     def _deliver(self, message: Any) -> None:
-        if not message.data and (message.headers or {}).get("Status"):
-            return  # heartbeat or flow control (not asked for; ignore if a server sends one)
-        self._target(PolicyValue(subjects.policy_key(self._environment), message.data,
-                                 _revision(message.reply), _operation(message.headers)))
+        self._deliver_value(message.data, message.headers)
+
+    def _deliver_value(self, data: bytes, headers: Any) -> None:
+        self._target(PolicyValue(subjects.policy_key(self._environment), data, _revision(headers),
+                                 _operation(headers)))
 
 
 __all__ = ["PolicyFeed", "PolicyValue"]
