@@ -87,6 +87,7 @@ def worker(arguments: argparse.Namespace) -> None:
         agent = Agent(config, on_report=on_report, on_policy=on_policy)
         agent.start()
         agents.append(agent)
+        time.sleep(arguments.start_interval)
     emit(started=arguments.count, at=time.time())
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -176,6 +177,10 @@ def main() -> None:
     parser.add_argument("--watch", action="store_true", help="agents also watch their file (inotify each)")
     parser.add_argument("--tmp", help="where the agents' state dirs and roots go (default: the system temp dir); "
                         "/dev/shm takes the shared disk's fsyncs out, as if each agent had its own machine")
+    parser.add_argument("--start-rate", type=float, default=200.0,
+                        help="agents started per second in all (a fleet does not boot in the same millisecond; "
+                        "0: all at once)")
+    parser.add_argument("--start-interval", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--directory", help=argparse.SUPPRESS)
     parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
@@ -225,7 +230,8 @@ def run(arguments: argparse.Namespace, directory: Path) -> None:
                 raise SystemExit(f"the master did not publish the environment in 60 s:\n{log_tail}")
             time.sleep(0.05)
         cpu_idle, rss_idle, _ = proc_stats(master.pid)
-        print(f"fleet bench: {total} agents in {procs} processes, state under {directory}, master pid {master.pid} "
+        print(f"fleet bench: {total} agents in {procs} processes, started at {arguments.start_rate:.0f}/s, "
+              f"state under {directory}, master pid {master.pid} "
               f"(idle: {cpu_idle:.2f} s CPU, {rss_idle / 2**20:.0f} MB RSS)", flush=True)
         started = time.time()
         per_worker = [total // procs + (1 if index < total % procs else 0) for index in range(procs)]
@@ -235,6 +241,7 @@ def run(arguments: argparse.Namespace, directory: Path) -> None:
                 [sys.executable, *([os.environ["PARTOUT_BENCH_WRAPPER"]] if os.environ.get("PARTOUT_BENCH_WRAPPER") else []),
                  __file__, "--worker", "--directory", str(directory), "--first", str(first),
                  "--count", str(count), "--nats", backbone.urls[0], "--master-key", backbone.keys.master.public,
+                 "--start-interval", str(procs / arguments.start_rate if arguments.start_rate > 0 else 0.0),
                  *(["--watch"] if arguments.watch else [])],
                 stdout=subprocess.PIPE, stderr=(directory / f"worker-{first}.log").open("ab"), text=True)
             threading.Thread(target=_reader, args=(process.stdout, events), daemon=True).start()

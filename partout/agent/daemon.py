@@ -27,7 +27,7 @@ from partout import subjects
 from partout.agent.config import AgentConfig
 from partout.agent.credentials import Credentials
 from partout.agent.enrolment import (
-    ConnectionLost, ConnectionWaiter, EnrolmentRefused, EnrolmentTimeout, Stopped, enrol_agent,
+    ConnectionLost, ConnectionWaiter, EnrolmentRefused, EnrolmentTimeout, Stopped, enrol_agent, stop_quietly,
 )
 from partout.agent.feed import PolicyFeed, PolicyValue
 from partout.agent.facts import facts_hash, facts_payload, load_facts
@@ -205,7 +205,7 @@ class Agent:
             self._engine = None
         if self._bus is not None:
             self._outbox.wait(5.0)
-            self._bus.stop()
+            stop_quietly(self._bus)
             self._bus = None
         if self.state not in ("refused", "failed"):
             self.state = "stopped"
@@ -265,7 +265,7 @@ class Agent:
         """Replace a closed (or useless) connection with a new one."""
         self._pause_before_reconnect(attempt)
         old, self._bus = self._bus, self._open_bus()
-        old.stop()
+        stop_quietly(old)
 
     def _subscribe(self) -> None:
         """Wait for the connection, then follow the control subject and the policy key."""

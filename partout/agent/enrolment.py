@@ -33,7 +33,16 @@ class Stopped(PartoutError):
     """The agent was asked to stop while it waited."""
 
 
-CONNECT_STALL = 20.0
+CONNECT_STALL = 30.0
+
+
+def stop_quietly(bus: Any) -> None:
+    """Stop a bus; one stuck in a hung connection attempt may not stop cleanly, and must not
+    take the agent down with it (its threads are daemons)."""
+    try:
+        bus.stop()
+    except Exception as error:
+        log.warning("NATS connection did not close cleanly", extra={"error": f"{type(error).__name__}: {error}"})
 
 
 class ConnectionLost(PartoutError):
@@ -139,7 +148,7 @@ def enrol_agent(config: Any, credentials: Any, facts: Any, *, stopping: threadin
             attempt += 1
             pause(attempt)
         finally:
-            bus.stop()  # the pending connection: the next one gets the agent's permissions
+            stop_quietly(bus)  # the pending connection: the next one gets the agent's permissions
 
 
 def check_master_key(offered: str | None, *, given: str | None, pinned: str | None) -> str:
@@ -164,4 +173,4 @@ def check_master_key(offered: str | None, *, given: str | None, pinned: str | No
     return offered  # trust on first use: the identity pins it and says so loudly
 
 
-__all__ = ["ConnectionLost", "ConnectionWaiter", "EnrolmentRefused", "EnrolmentTimeout", "Stopped", "check_master_key", "enrol", "enrol_agent"]
+__all__ = ["stop_quietly", "ConnectionLost", "ConnectionWaiter", "EnrolmentRefused", "EnrolmentTimeout", "Stopped", "check_master_key", "enrol", "enrol_agent"]
