@@ -56,6 +56,9 @@ def worker(arguments: argparse.Namespace) -> None:
     from partout.agent.daemon import Agent
     from partout.facts import Facts
 
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <worker>`: every thread's stack
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(ExtrasFormatter("%(asctime)s %(levelname)s %(name)s %(threadName)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
