@@ -34,6 +34,7 @@ class Stopped(PartoutError):
 
 
 CONNECT_STALL = 30.0
+REQUESTS_BEFORE_RECONNECT = 4
 
 
 def stop_quietly(bus: Any) -> None:
@@ -91,6 +92,7 @@ def enrol(
     waiter = ConnectionWaiter(bus)
     interval = first_interval
     said_pending = False
+    failures = 0
     while True:
         waiter.wait(stopping, deadline)
         reply: EnrolReply | None = None
@@ -98,10 +100,15 @@ def enrol(
             message = bus.request(subjects.ENROL, encode(make_request()), timeout=request_timeout)
             received = message.get(timeout=request_timeout + 5)
             reply = decode(EnrolReply, received.data)
+            failures = 0
             if reply is None:
                 log.warning("malformed enrolment reply ignored")
         except Exception as error:  # no responder (master down), timeout: try again later
+            failures += 1
             log.info("enrolment request failed, retrying", extra={"error": str(error)})
+            if failures >= REQUESTS_BEFORE_RECONNECT:
+                # replies may be lost on a connection the server half-closed: start over
+                raise ConnectionLost("enrolment requests keep failing; connecting anew") from error
         if reply is not None:
             if reply.status == "approved":
                 return reply
