@@ -61,13 +61,6 @@ class MasterResponder(CalloutResponder):
         return jwt.encode(body, self._issuer)
 
 
-def unscoped_consumer_create() -> tuple[str, ...]:
-    """`$JS.API.CONSUMER.CREATE.<policy stream>` carries its filter in the payload, so it
-    would let an agent read every environment's policy: agents must use the filtered form
-    `...CREATE.<stream>.<name>.<their key subject>` (partout.agent.feed does)."""
-    return (f"$JS.API.CONSUMER.CREATE.KV_{subjects.POLICY_BUCKET}",)
-
-
 # (status, agent_id, environment) of a public key, or None when unknown
 AgentLookup = Callable[[str], "tuple[str, str, str] | None"]
 
@@ -100,8 +93,6 @@ class Authorizer:
             # its public-key inbox too: an approved agent that lost its enrolment reply does not
             # know its id yet, and must still be able to enrol again to learn it
             granted = granted.model_copy(update={
-                "publish_allow": tuple(subject for subject in granted.publish_allow
-                                       if subject not in unscoped_consumer_create()),
                 "subscribe_allow": (*granted.subscribe_allow, subjects.inbox_all(key))})
             return AccountDecision(Role.AGENT, granted, name=agent_id, expires_in=self._agent_ttl)
         if status == "revoked":

@@ -77,14 +77,13 @@ def agent(agent_id: str, environment: str) -> Permissions:
         publish_allow=(
             subjects.agent_all(agent_id),
             subjects.ENROL,
-            # reading its environment's policy key through the KV API
+            # its environment's current policy, by a direct get that names the key in the
+            # subject; changes arrive on the bucket's republished subject below. No consumer
+            # rights: CONSUMER.CREATE.<stream> carries its filter in the payload and would
+            # expose every environment's policy.
+            # (STREAM.INFO: nats-py's key_value() looks the bucket up first; it shows the
+            # bucket's configuration, no environment's content)
             *_js_api(f"STREAM.INFO.{stream}", f"DIRECT.GET.{stream}.$KV.{bucket}.{key}"),
-            # following it: a consumer filtered on its key, by the API form that names the filter
-            # in the subject (the server checks it matches the config); never the unfiltered
-            # CONSUMER.CREATE.<stream> of nats-py's kv.watch, which would expose every environment.
-            # Or, simpler: subscribe to subjects.policy_updates(environment) (the bucket republishes).
-            *_js_api(f"CONSUMER.CREATE.{stream}.*.$KV.{bucket}.{key}"),
-            *_js_api(f"CONSUMER.INFO.{stream}.*", f"CONSUMER.DELETE.{stream}.*"),
         ),
         subscribe_allow=(
             subjects.agent_control(agent_id),

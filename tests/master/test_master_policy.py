@@ -97,7 +97,19 @@ def test_an_agent_can_read_its_environment_policy_only(master_env, master, tmp_p
     agent_id = master.store.get("approve", agent.public, "production").agent_id
     stream = f"KV_{subjects.POLICY_BUCKET}"
 
-    async def read(environment: str, *, scoped: bool = True) -> bytes | None:
+    async def read(environment: str) -> bytes | None:
+        """The environment's policy by a direct get, as partout.agent.feed reads it."""
+        connection = await connect_as(master_env.urls, agent, agent_id)
+        try:
+            api = f"$JS.API.DIRECT.GET.{stream}.{subjects.policy_kv_subject(environment)}"
+            return (await connection.request(api, b"", timeout=0.5)).data
+        except Exception:
+            return None
+        finally:
+            await connection.close()
+
+    async def follow_with_a_consumer(environment: str) -> bytes | None:
+        """A consumer on the policy stream, unfiltered or filtered: agents may create neither."""
         connection = await connect_as(master_env.urls, agent, agent_id)
         try:
             inbox = f"{subjects.inbox_prefix(agent_id)}.policy"
@@ -105,9 +117,12 @@ def test_an_agent_can_read_its_environment_policy_only(master_env, master, tmp_p
             key_subject = subjects.policy_kv_subject(environment)
             config = {"name": "test", "deliver_subject": inbox, "deliver_policy": "last_per_subject",
                       "ack_policy": "none", "filter_subject": key_subject, "mem_storage": True}
-            api = f"$JS.API.CONSUMER.CREATE.{stream}" + (f".test.{key_subject}" if scoped else "")
-            await connection.request(api, json.dumps({"stream_name": stream, "config": config}).encode(),
-                                     timeout=0.5)
+            for api in (f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.API.CONSUMER.CREATE.{stream}.test.{key_subject}"):
+                try:
+                    await connection.request(api, json.dumps({"stream_name": stream, "config": config}).encode(),
+                                             timeout=0.5)
+                except Exception:
+                    continue  # refused: try the other form
             return (await subscription.next_msg(timeout=2)).data
         except Exception:
             return None
@@ -116,4 +131,5 @@ def test_an_agent_can_read_its_environment_policy_only(master_env, master, tmp_p
 
     assert asyncio.run(read("production")) == current_bundle(master, "production")
     assert asyncio.run(read("staging")) is None
-    assert asyncio.run(read("staging", scoped=False)) is None
+    assert asyncio.run(follow_with_a_consumer("production")) is None
+    assert asyncio.run(follow_with_a_consumer("staging")) is None
