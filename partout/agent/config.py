@@ -46,26 +46,10 @@ __all__ = ["DEFAULT_INTERVAL", "AgentConfig", "default_agent_state_dir", "load_a
 def load_agent_config(path: Path | None, **overrides: Any) -> AgentConfig:
     """The config from a TOML file (its [agent] table, or the top level), with `overrides`
     (command-line options) on top; None overrides are ignored."""
-    import tomllib
+    from partout.config_file import load_config_file
 
-    from pydantic import ValidationError
+    def servers_as_tuple(data: dict[str, Any]) -> None:
+        if isinstance(data.get("servers"), list):
+            data["servers"] = tuple(data["servers"])
 
-    from partout.errors import StateError
-
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(path.read_text())
-        except OSError as exc:
-            raise StateError(f"agent config {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise StateError(f"agent config {path}: {exc}") from exc
-        data = dict(data.get("agent", data))
-    data.update({key: value for key, value in overrides.items() if value is not None})
-    if isinstance(data.get("servers"), list):
-        data["servers"] = tuple(data["servers"])
-    try:
-        return AgentConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise StateError(f"agent config {path or '(options)'}: {problems}") from exc
+    return load_config_file(AgentConfig, path, table="agent", overrides=overrides, adjust=servers_as_tuple)

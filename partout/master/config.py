@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import fnmatch
 import hmac
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from partout.errors import StateError
 from partout.state import default_state_dir
@@ -133,18 +132,6 @@ class MasterConfig(BaseModel):
 
 def load_config(path: Path | None, **overrides: Any) -> MasterConfig:
     """The config from a TOML file (or none), with `overrides` (CLI options) on top; None values ignored."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            data = tomllib.loads(path.read_text())
-        except OSError as exc:
-            raise StateError(f"master config {path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise StateError(f"master config {path}: {exc}") from exc
-        data = data.get("master", data)
-    data.update({key: value for key, value in overrides.items() if value is not None})
-    try:
-        return MasterConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise StateError(f"master config {path or '(options)'}: {problems}") from exc
+    from partout.config_file import load_config_file
+
+    return load_config_file(MasterConfig, path, table="master", overrides=overrides)
