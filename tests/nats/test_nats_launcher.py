@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -118,10 +117,11 @@ def test_cluster_configs_for_real_hosts_are_valid_nats_server_configs(tmp_path: 
 
 
 def test_partout_nats_runs_a_three_node_cluster_and_stops_every_node(tmp_path: Path) -> None:
-    cluster_port = free_port()  # routes on cluster_port + i; client ports picked free (--port 0)
+    # --port 0 alone: client and route ports are each picked free. (A fixed --cluster-port
+    # from free_port() + 1, + 2 lies in the ephemeral range, where another socket's source
+    # port can take it before the node starts.)
     process = subprocess.Popen(
-        partout_nats("--state-dir", str(tmp_path / "nats"), "--port", "0", "--cluster", "3",
-                     "--cluster-port", str(cluster_port)),
+        partout_nats("--state-dir", str(tmp_path / "nats"), "--port", "0", "--cluster", "3"),
         stdout=(tmp_path / "partout-nats.log").open("w"), stderr=subprocess.STDOUT, text=True)
     try:
         ready = eventually(lambda: (tmp_path / "nats" / "backbone.json").exists(), timeout=20)
