@@ -41,10 +41,16 @@ class Engine:
     """Applies catalogs on this machine. Not thread-safe: drive it from one thread."""
 
     def __init__(self, state_dir: Path, facts: object, *, noop: bool = False,
-                 pool: WorkerPool | None = None) -> None:
+                 facts_d: Path | None = None, pool: WorkerPool | None = None) -> None:
+        """`facts_d`: this node's custom facts folder, where the `fact` module writes; pass
+        the one facts were gathered from. None: the node's default ($PARTOUT_FACTS_D, else
+        /etc/partout/facts.d), the same folder `partout.facts.gather()` reads by default."""
+        from partout.facts.custom import default_facts_d
+
         self.state_dir = state_dir
         self.facts = facts
         self.noop = noop
+        self.facts_d = facts_d if facts_d is not None else default_facts_d()
         self._pool = pool if pool is not None else shared_pool()
         # resource id -> (the resource it was started for, its actor)
         self._actors: dict[str, tuple[Resource, pykka.ActorRef[Any]]] = {}
@@ -52,7 +58,7 @@ class Engine:
         self._watching: list[pykka.ActorRef[Any]] = []
 
     def context(self) -> RunContext:
-        return RunContext(facts=self.facts, state_dir=self.state_dir, noop=self.noop)
+        return RunContext(facts=self.facts, state_dir=self.state_dir, noop=self.noop, facts_d=self.facts_d)
 
     def run(self, catalog: Catalog, *, trigger: str = "run") -> Report:
         """Apply (or, with noop, check) every resource; returns when all are done."""

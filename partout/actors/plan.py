@@ -18,7 +18,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from partout.dsl.catalog import Catalog, split_event
+from partout.dsl.catalog import Catalog
+from partout.dsl.dependencies import hard_dependencies
 from partout.errors import PolicyError
 from partout.modules.base import Module
 
@@ -113,17 +114,7 @@ def make_plan(catalog: Catalog, modules: dict[str, Module[Any]]) -> Plan:
     else:
         order = linearise(catalog, graph)
     by_id = catalog.by_id()
-    hard: dict[str, set[str]] = {}
-    for resource in catalog.resources:
-        hard[resource.id] = set(resource.require)
-    for resource in catalog.resources:
-        for later in resource.before:
-            hard[later].add(resource.id)
-        listens_failed = {split_event(event)[0] for event in resource.on if event.endswith(":failed")}
-        for event in resource.on:
-            source = split_event(event)[0]
-            if source not in listens_failed:
-                hard[resource.id].add(source)
+    hard = hard_dependencies(catalog.resources)
 
     waits = {rid: set(dependencies) for rid, dependencies in graph.items()}
     groups: dict[str, tuple[str, ...]] = {}

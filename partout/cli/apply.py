@@ -4,7 +4,6 @@ and watchdog only with --watch; never NATS or the master."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -52,7 +51,8 @@ def command(policy: Path, noop: bool, watch: bool, as_json: bool, state_dir: Pat
     state = ensure_state_dir(state_dir if state_dir is not None else default_state_dir())
     facts = _facts(facts_file, facts_d)
     catalog = compile_policy(policy, facts)
-    engine = Engine(state, facts, noop=noop)
+    # add_fact writes where facts are read from: the run context carries the one folder
+    engine = Engine(state, facts, noop=noop, facts_d=facts_d)
     try:
         report = engine.run(catalog)
     except KeyboardInterrupt:
@@ -68,9 +68,6 @@ def command(policy: Path, noop: bool, watch: bool, as_json: bool, state_dir: Pat
 def _facts(facts_file: Path | None, facts_d: Path | None) -> Any:
     from partout import facts
 
-    if facts_d is not None:
-        # add_fact writes where facts are read from: one folder for both, in this process
-        os.environ["PARTOUT_FACTS_D"] = str(facts_d)
     if facts_file is not None:
         return facts.load(facts_file)
     return facts.gather(facts_d=facts_d)

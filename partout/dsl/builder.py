@@ -19,8 +19,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from partout.dsl.catalog import SourceLocation, split_event
+from partout.dsl.catalog import SourceLocation
 from partout.dsl.declare import Declared
+from partout.dsl.dependencies import split_event
 from partout.dsl.locations import caller_location
 from partout.dsl.roles import DslRole
 from partout.dsl.state import Entry, Scope

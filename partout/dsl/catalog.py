@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
+from partout.dsl.dependencies import dependency_graph
 from partout.modules.base import ModuleOptions
 
-EVENT_STATUSES = ("changed", "failed", "ok")
 
 # The action every module accepts in `on=`, whatever its own `actions`: check and apply the
 # resource as a normal run would. `p2.on(event)` handlers default to the module's first
@@ -33,16 +33,6 @@ class SourceLocation(BaseModel):
 
 def resource_id(module: str, title: str) -> str:
     return f"{module}:{title}"
-
-
-def split_event(event: str) -> tuple[str, str]:
-    """'file:/etc/x:changed' -> ('file:/etc/x', 'changed'). Titles may contain ':'."""
-    resource, _, status = event.rpartition(":")
-    if not resource or status not in EVENT_STATUSES:
-        raise ValueError(
-            f"event {event!r} must be 'module:title:changed', ':failed' or ':ok'"
-        )
-    return resource, status
 
 
 class Resource(BaseModel):
@@ -84,16 +74,8 @@ class Catalog(BaseModel):
         return {resource.id: resource for resource in self.resources}
 
     def dependencies(self) -> dict[str, set[str]]:
-        """id -> the ids that must finish before it: require, the reverse of before,
-        and the sources of the events it listens to."""
-        graph: dict[str, set[str]] = {resource.id: set() for resource in self.resources}
-        for resource in self.resources:
-            graph[resource.id].update(resource.require)
-            for later in resource.before:
-                graph[later].add(resource.id)
-            for event in resource.on:
-                graph[resource.id].add(split_event(event)[0])
-        return graph
+        """id -> the ids that must finish before it (see `partout.dsl.dependencies`)."""
+        return {rid: set(firsts) for rid, firsts in dependency_graph(self.resources).items()}
 
     def summary(self) -> dict[str, Any]:
         return {"policy": self.policy, "resources": len(self.resources)}

@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from partout.dsl.catalog import APPLY_ACTION, SourceLocation, resource_id, split_event
+from partout.dsl.catalog import APPLY_ACTION, SourceLocation, resource_id
+from partout.dsl.dependencies import split_event
 from partout.dsl.state import Entry, Guard, Scope, both_guards, describe_call
 from partout.errors import PartoutError, PolicyError
 from partout.modules.base import CompileContext, Module, ModuleOptions

@@ -1,12 +1,13 @@
 """Whole-catalog checks once every resource is declared: references name declared
-resources, and require/before/on form no cycle."""
+resources, and require/before/on form no cycle. The edges come from
+`partout.dsl.dependencies`, as the run plan's do."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
 
-from partout.dsl.catalog import split_event
+from partout.dsl.dependencies import dependency_graph, edges
 from partout.dsl.state import Entry
 from partout.errors import PolicyError
 
@@ -17,34 +18,22 @@ def check_graph(entries: Sequence[Entry], by_id: Mapping[str, Entry]) -> None:
 
 
 def check_references(entries: Sequence[Entry], by_id: Mapping[str, Entry]) -> None:
-    for entry in entries:
-        named = [("require", target) for target in entry.require]
-        named += [("before", target) for target in entry.before]
-        named += [("on", split_event(event)[0]) for event in entry.on]
-        for option, target in named:
-            if target not in by_id:
-                message = f"{option} names {target!r}, which is not declared for this node"
-                others = [known for known in by_id if known != entry.id]
-                close = difflib.get_close_matches(target, others, n=1)
-                if close:
-                    message += f"; did you mean {close[0]!r}?"
-                raise entry.error(message)
-
-
-def dependencies(entries: Sequence[Entry]) -> dict[str, list[str]]:
-    """id -> ids that must finish first, the same edges as `Catalog.dependencies`."""
-    graph: dict[str, list[str]] = {entry.id: [] for entry in entries}
-    for entry in entries:
-        graph[entry.id].extend(entry.require)
-        for later in entry.before:
-            graph[later].append(entry.id)
-        graph[entry.id].extend(split_event(event)[0] for event in entry.on)
-    return graph
+    for edge in edges(entries):
+        target = edge.named
+        if target in by_id:
+            continue
+        declared_by = by_id[edge.declared_by]
+        message = f"{edge.option} names {target!r}, which is not declared for this node"
+        others = [known for known in by_id if known != declared_by.id]
+        close = difflib.get_close_matches(target, others, n=1)
+        if close:
+            message += f"; did you mean {close[0]!r}?"
+        raise declared_by.error(message)
 
 
 def check_cycles(entries: Sequence[Entry], by_id: Mapping[str, Entry]) -> None:
     """Depth-first search without recursion (a 10,000-resource chain must not overflow)."""
-    graph = dependencies(entries)
+    graph = dependency_graph(entries)
     done: set[str] = set()
     for root in graph:
         if root in done:

@@ -74,6 +74,9 @@ class RunContext:
     facts: Any
     state_dir: Path
     noop: bool = False
+    # The custom facts folder of this node (the `fact` module writes there, facts are read
+    # from there). None: the system default, /etc/partout/facts.d. Set by the engine.
+    facts_d: Path | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -24,12 +24,6 @@ from partout.modules.files.diff import content_diff
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def default_facts_dir() -> Path:
-    from partout.facts.custom import default_facts_d
-
-    return default_facts_d()
-
-
 class FactOptions(ModuleOptions):
     """A custom fact kept in the facts.d folder for later runs."""
 
@@ -38,8 +32,9 @@ class FactOptions(ModuleOptions):
     facts_d: Path | None = Field(
         None,
         description=(
-            "The custom facts folder. Default: the node's $PARTOUT_FACTS_D or /etc/partout/facts.d, "
-            "decided when the resource runs (not where the policy compiles). Created 0755 if missing."
+            "The custom facts folder. Default: the running node's (`partout apply --facts-d`, else "
+            "$PARTOUT_FACTS_D, else /etc/partout/facts.d), decided when the resource runs (not where "
+            "the policy compiles). Created 0755 if missing."
         ),
     )
 
@@ -65,12 +60,18 @@ class FactOptions(ModuleOptions):
         return must_be_absolute(path, field="facts_d") if path is not None else None
 
 
-def facts_dir(spec: FactOptions) -> Path:
-    return spec.facts_d if spec.facts_d is not None else default_facts_dir()
+def facts_dir(spec: FactOptions, context: RunContext) -> Path:
+    if spec.facts_d is not None:
+        return spec.facts_d
+    if context.facts_d is not None:
+        return context.facts_d
+    from partout.facts.custom import DEFAULT_FACTS_D
+
+    return DEFAULT_FACTS_D
 
 
-def fact_file(spec: FactOptions) -> Path:
-    return facts_dir(spec) / f"{spec.name}.json"
+def fact_file(spec: FactOptions, context: RunContext) -> Path:
+    return facts_dir(spec, context) / f"{spec.name}.json"
 
 
 def rendered(spec: FactOptions) -> bytes:
@@ -78,7 +79,7 @@ def rendered(spec: FactOptions) -> bytes:
 
 
 def check(spec: FactOptions, context: RunContext) -> Change | None:
-    path = fact_file(spec)
+    path = fact_file(spec, context)
     state = fileops.inspect(path, read_content=True)
     wanted = rendered(spec)
     if state.kind == "file" and state.content == wanted:
@@ -90,9 +91,9 @@ def check(spec: FactOptions, context: RunContext) -> Change | None:
 
 
 def apply(spec: FactOptions, change: Change, context: RunContext) -> str | None:
-    path = fact_file(spec)
+    path = fact_file(spec, context)
     try:
-        folder = facts_dir(spec)
+        folder = facts_dir(spec, context)
         if not folder.is_dir():
             os.makedirs(folder, mode=0o755, exist_ok=True)
         fileops.write_atomically(path, rendered(spec), mode=0o644)

@@ -44,7 +44,7 @@ def resolve(spec: FileOptions, context: CompileContext) -> FileOptions:
             update = {"content_base64": base64.b64encode(data).decode("ascii")}
         return spec.model_copy(update={**update, "source": None})
     if spec.template is not None or spec.is_template:
-        from partout.dsl.templates import render_file, render_template
+        from partout.modules.files.templates import render_file, render_template
 
         variables = spec.vars or {}
         if spec.template is not None:

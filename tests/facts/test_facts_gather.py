@@ -185,7 +185,7 @@ def test_missing_facts_d_means_no_custom_facts(tmp_path: Path) -> None:
 
 
 def test_facts_are_attribute_access_in_templates(tmp_path: Path) -> None:
-    from partout.dsl.templates import render_template
+    from partout.modules.files.templates import render_template
 
     facts = Facts.model_validate({"hostname": "web1", "os": {"family": "debian"}, "custom": {"role": "db"}})
     text = render_template(

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import run_partout
 from role_support import Roles, changed, converge, result
 
 from partout import facts as partout_facts
@@ -106,3 +107,36 @@ def test_the_default_folder_is_the_nodes_at_run_time(roles: Roles, root: Path, m
         engine.stop()
     assert json.loads((root / "runs-here" / "zone.json").read_text()) == {"zone": "eu"}
     assert not (root / "compiled-here").exists()
+
+
+def test_the_run_contexts_folder_wins_over_the_environment(roles: Roles, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The engine's facts_d (partout apply --facts-d, the agent's facts_d) reaches the fact
+    # module through the run context; $PARTOUT_FACTS_D is only the default when none is given.
+    monkeypatch.setenv("PARTOUT_FACTS_D", str(root / "from-environment"))
+    catalog = roles.compile('p2.add_fact("zone", value="eu")\n')
+    from partout.engine import Engine
+
+    engine = Engine(roles.state_dir, roles.facts, facts_d=root / "from-context")
+    try:
+        report = engine.run(catalog)
+    finally:
+        engine.stop()
+    assert changed(report) == ["fact:zone"]
+    assert json.loads((root / "from-context" / "zone.json").read_text()) == {"zone": "eu"}
+    assert not (root / "from-environment").exists()
+
+
+def test_partout_apply_facts_d_is_where_add_fact_writes_without_touching_the_environment(
+    tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PARTOUT_FACTS_D", raising=False)
+
+    facts_d = root / "facts.d"
+    seen = root / "seen-environment"
+    policy = tmp_path / "site.p2"
+    # the command runs after add_fact, in the apply process's environment
+    policy.write_text(f'p2.add_fact("zone", value="eu")\np2.command("env > {seen}", require="fact:zone")\n')
+    result = run_partout("apply", str(policy), "--facts-d", str(facts_d), env={"PARTOUT_STATE_DIR": str(tmp_path / "state")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads((facts_d / "zone.json").read_text()) == {"zone": "eu"}
+    assert "PARTOUT_FACTS_D=" not in seen.read_text()
