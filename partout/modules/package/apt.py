@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from partout.modules.package.dpkg import NONINTERACTIVE, admindir, dpkg_scope, read_status
+from partout.modules.package.dpkg import NONINTERACTIVE, admindir, dpkg_scope, log_path, read_status
 from partout.modules.package.provider import Action, BaseProvider, pinned, run
 
 if TYPE_CHECKING:
@@ -23,7 +23,8 @@ def apt_options(spec: PackageOptions) -> list[str]:
     """Point apt and the dpkg it runs at another root or database."""
     options: list[str] = []
     if spec.root is not None:
-        options += ["-o", f"Dir={spec.root}", "-o", f"DPkg::Options::=--root={spec.root}"]
+        options += ["-o", f"Dir={spec.root}", "-o", f"DPkg::Options::=--root={spec.root}",
+                    "-o", f"DPkg::Options::=--log={log_path(spec.root)}"]
     if spec.root is not None or spec.admindir is not None:
         options += ["-o", f"Dir::State::status={admindir(spec) / 'status'}",
                     "-o", f"DPkg::Options::=--admindir={admindir(spec)}"]

@@ -25,10 +25,16 @@ def admindir(spec: PackageOptions) -> Path:
     return (spec.root or Path("/")) / "var" / "lib" / "dpkg"
 
 
+def log_path(root: Path) -> Path:
+    """dpkg's log inside the root: --root moves the database, not the log, so without
+    this a temp-root run would append to the host's /var/log/dpkg.log."""
+    return root / "var" / "log" / "dpkg.log"
+
+
 def dpkg_options(spec: PackageOptions) -> list[str]:
     options: list[str] = []
     if spec.root is not None:
-        options.append(f"--root={spec.root}")
+        options += [f"--root={spec.root}", f"--log={log_path(spec.root)}"]
     if spec.admindir is not None:
         options.append(f"--admindir={spec.admindir}")
     return options

@@ -140,3 +140,16 @@ def test_a_missing_source_file_fails_but_noop_reports_it_would_install(dpkg_root
         MODULE.check(spec, context)
     change = MODULE.check(spec, RunContext(facts=context.facts, state_dir=tmp_path, noop=True))
     assert change is not None and "not there yet" in change.summary
+
+
+def test_a_temp_root_install_logs_inside_the_root_and_leaves_the_host_log_alone(
+        dpkg_root: Path, debs: dict[str, Path], context: RunContext) -> None:
+    (dpkg_root / "var/log").mkdir()  # as on a real system; without it dpkg logs nothing, still not on the host
+    host_log = Path("/var/log/dpkg.log")
+    before = host_log.read_bytes() if host_log.exists() else None
+    assert converge([PackageOptions(name="tinydeb", source=debs["tinydeb-1"], root=dpkg_root)], context) == [None]
+    assert status_of(dpkg_root)["tinydeb"] == "1.0-1"
+    assert (host_log.read_bytes() if host_log.exists() else None) == before
+    assert "tinydeb" in (dpkg_root / "var/log/dpkg.log").read_text()
+    argv = APT["apt"].command("install", [PackageOptions(name="curl", root=dpkg_root)])
+    assert f"DPkg::Options::=--log={dpkg_root}/var/log/dpkg.log" in argv
