@@ -4,6 +4,7 @@ options, options validated by the module's pydantic model once, resolved at comp
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,12 @@ def describe_validation(exc: ValidationError, known: list[str]) -> str:
             else:
                 subject = f"option '{option}'" + (f" ({where})" if where else "")
                 problem = f"{subject}: {text} (got {error['input']!r})"
+                if error["type"] == "literal_error" and isinstance(error["input"], str):
+                    # "'running' or 'stopped'": the words this enum takes
+                    words = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+                    close = difflib.get_close_matches(error["input"].lower(), words, n=1, cutoff=0.6)
+                    if close:
+                        problem += f"; did you mean '{close[0]}'?"
         problems.append(problem)
     return "; ".join(problems)
 
