@@ -24,9 +24,12 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from partout.dsl.catalog import Catalog
 
 
 class ModuleOptions(BaseModel):
@@ -81,6 +84,9 @@ class RunContext:
     facts: Any
     state_dir: Path
     noop: bool = False
+    # The catalog being applied, for the rare check that depends on other resources
+    # (under --noop, a missing service that a package of the same policy would install).
+    catalog: Catalog | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
