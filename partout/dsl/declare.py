@@ -142,7 +142,8 @@ def declare(
 def describe_validation(exc: ValidationError, known: list[str]) -> str:
     """Pydantic's errors as one sentence per problem, naming the option."""
     problems = []
-    for error in exc.errors():
+    # A misspelt option first: it usually explains the "missing required option" after it.
+    for error in sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden"):
         option = str(error["loc"][0]) if error["loc"] else "?"
         where = ".".join(str(part) for part in error["loc"][1:])
         if error["type"] == "extra_forbidden":
