@@ -117,7 +117,7 @@ def differences(spec: UserOptions, accounts: Accounts) -> list[tuple[str, str]]:
     # usermod --move-home moves an existing old home; a missing one must be made afresh
     moved = home != user.home and not homedir.is_missing(spec.root, user.home)
     if spec.manage_home and not moved and homedir.is_missing(spec.root, home):
-        found.append(("create_home", f"home {home} created"))
+        found.append(("create_home", f"create home {home}"))
     return found
 
 

@@ -163,7 +163,7 @@ def test_an_existing_user_without_home_gets_it_from_the_skeleton(root: Path, tmp
     home = root / "home" / "bob"
     assert not home.exists()
     summary = converge(UserOptions(name="bob", uid=1600, root=root), tmp_path)
-    assert summary == "home /home/bob created"
+    assert summary == "create home /home/bob"
     assert (home / ".profile").read_text() == "umask 022\n"
     assert (home / ".config" / "app").read_text() == "x\n"
     bob = read_accounts(root).users["bob"]
