@@ -186,3 +186,12 @@ def test_a_home_that_is_a_regular_file_is_refused_before_useradd_runs(root: Path
         MODULE.check(UserOptions(name="carol", home=Path("/srv/carol"), root=root), context(tmp_path))
     assert snapshot(root) == before
     assert "carol" not in read_accounts(root).users
+
+
+def test_a_new_home_is_created_when_the_old_one_to_move_is_missing(root: Path, tmp_path: Path) -> None:
+    converge(UserOptions(name="bob", manage_home=False, root=root), tmp_path)
+    summary = converge(UserOptions(name="bob", home=Path("/home/robert"), root=root), tmp_path)
+    assert summary == "home /home/bob -> /home/robert, create home /home/robert"
+    assert read_accounts(root).users["bob"].home == "/home/robert"
+    assert (root / "home" / "robert").is_dir()
+    assert converge(UserOptions(name="bob", home=Path("/home/robert"), root=root), tmp_path) is None
