@@ -79,8 +79,26 @@ class BackupStore:
             raise StateError(f"cannot back up {path} into {self.root}: {exc.strerror or exc}") from exc
         return sha
 
+    def save_tree(self, directory: Path) -> int:
+        """Back up every regular file under directory (symlinks are not followed, other
+        entries hold no content); the number of files saved."""
+        from partout.modules.files.fileops import read_nofollow
+
+        saved = 0
+        try:
+            for parent, _, files in os.walk(directory, followlinks=False):
+                for name in files:
+                    path = Path(parent) / name
+                    info = os.lstat(path)
+                    if stat.S_ISREG(info.st_mode):
+                        self.save(path, read_nofollow(path, info.st_size), info.st_mode)
+                        saved += 1
+        except OSError as exc:
+            raise StateError(f"cannot back up the files under {directory}: {exc.strerror or exc}") from exc
+        return saved
+
     def entries(self, path: Path | None = None) -> list[BackupEntry]:
-        """Backups, oldest first; only those of path when given."""
+        """Backups, oldest first; only those of path (or of files under it) when given."""
         try:
             text = self.index.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -96,7 +114,7 @@ class BackupStore:
                 entry = BackupEntry.model_validate(json.loads(line))
             except ValueError as exc:
                 raise StateError(f"{self.index}:{number}: malformed backup entry: {exc}") from exc
-            if wanted is None or entry.path == wanted:
+            if wanted is None or entry.path == wanted or entry.path.startswith(wanted.rstrip("/") + "/"):
                 found.append(entry)
         return found
 
@@ -136,6 +154,8 @@ class BackupStore:
         if current.kind == "file" and current.content is not None and current.content != content:
             self.save(destination, current.content, current.mode)
         try:
+            # A file of a removed directory tree goes back into a fresh copy of its directory.
+            destination.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(
                 destination, content, mode=entry.mode,
                 uid=current.uid if current.kind == "file" else -1,

@@ -57,8 +57,10 @@ class Engine:
         self._watcher: pykka.ActorRef[Any] | None = None
         self._watching: list[pykka.ActorRef[Any]] = []
 
-    def context(self) -> RunContext:
-        return RunContext(facts=self.facts, state_dir=self.state_dir, noop=self.noop, facts_d=self.facts_d)
+    def context(self, catalog: Catalog | None = None) -> RunContext:
+        return RunContext(
+            facts=self.facts, state_dir=self.state_dir, noop=self.noop, facts_d=self.facts_d, catalog=catalog
+        )
 
     def run(self, catalog: Catalog, *, trigger: str = "run") -> Report:
         """Apply (or, with noop, check) every resource; returns when all are done."""
@@ -72,7 +74,7 @@ class Engine:
             reports.append(report)
             done.set()
 
-        coordinator = RunCoordinator.start(catalog, plan, modules, refs, self.context(),
+        coordinator = RunCoordinator.start(catalog, plan, modules, refs, self.context(catalog),
                                            trigger=trigger, pool=self._pool)
         try:
             coordinator.tell(StartRun(on_done))
@@ -94,7 +96,7 @@ class Engine:
         if self._watcher is None:
             self._watcher = WatcherActor.start(pool=self._pool)
         self._watcher.tell(UnregisterAll())
-        context = self.context()
+        context = self.context(catalog)
         hostname = str(getattr(self.facts, "hostname", "") or "")
 
         listeners = _listeners(catalog)

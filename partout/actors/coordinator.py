@@ -17,7 +17,7 @@ from partout.actors.messages import Check, Finished, Run
 from partout.actors.plan import Plan
 from partout.actors.pool import PooledActor, WorkerPool
 from partout.dsl.catalog import Catalog, Resource
-from partout.modules.base import Change, Module, RunContext
+from partout.modules.base import Change, Module, RunContext, reported
 from partout.report import Report, ResourceResult, Status
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,9 @@ class RunCoordinator(PooledActor):
         share = (time.perf_counter() - started) / len(items)
         results = []
         for (member, found), outcome in zip(items, outcomes, strict=True):
-            update: dict[str, Any] = {"duration": found.result.duration + share, "output": outcome.output}
+            assert found.change is not None
+            update: dict[str, Any] = {"duration": found.result.duration + share, "output": outcome.output,
+                                      "summary": reported(found.change, noop=False)}
             if outcome.error is not None:
                 update.update(status=Status.FAILED, summary=outcome.error)
             results.append((member, found.result.model_copy(update=update)))

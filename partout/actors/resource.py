@@ -25,7 +25,7 @@ from partout.actors.pool import PooledActor, WorkerPool
 from partout.actors.redact import redact, secret_values
 from partout.dsl.catalog import Resource
 from partout.errors import ResourceError
-from partout.modules.base import Change, Module, RunContext
+from partout.modules.base import Change, Module, RunContext, reported
 from partout.report import ResourceResult, Status
 
 log = logging.getLogger(__name__)
@@ -85,14 +85,24 @@ class ResourceActor(PooledActor):
                 return self._result(Status.SKIPPED, refusal, started)
             change: Change | None = None
             output: str | None = None
-            if not self.resource.refresh_only:
+            # A resource that is not refresh-only checks and applies itself on every run;
+            # an event's "apply"-like action then has nothing left to do (at most once per run).
+            applied_itself = not self.resource.refresh_only
+            if applied_itself:
                 change = self._module.check(self.resource.options, context)
                 if change is not None and not context.noop:
                     output = self._module.apply(self.resource.options, change, context)
-            summaries = [change.summary] if change is not None else []
+            summaries = [reported(change, noop=context.noop)] if change is not None else []
             outputs = [output] if output else []
             for action in _distinct_actions(triggers):
-                summary, action_output, action_change = self._act(action, triggers, context)
+                events = ", ".join(event for event, name in triggers if name == action)
+                if applied_itself and self._applies(action):
+                    if summaries:
+                        summaries[0] += f" (on {events})"
+                    continue
+                summary, action_output, action_change = self._act(action, events, context)
+                if summary is None:
+                    continue
                 summaries.append(summary)
                 outputs.extend([action_output] if action_output else [])
                 change = change or action_change
@@ -104,16 +114,18 @@ class ResourceActor(PooledActor):
         except Exception as exc:
             return self._failure(exc, started)
 
-    def _act(self, action: str, triggers: tuple[tuple[str, str], ...],
-             context: RunContext) -> tuple[str, str | None, Change | None]:
-        """Run one action named by `on=`; returns summary, output and any change."""
-        events = ", ".join(event for event, name in triggers if name == action)
-        if action not in self._module.actions and action in SYNC_ACTIONS:
+    def _applies(self, action: str) -> bool:
+        """Whether an action means "check and apply" rather than a module action of its own."""
+        return action in self._module.apply_actions or (action in SYNC_ACTIONS and action not in self._module.actions)
+
+    def _act(self, action: str, events: str, context: RunContext) -> tuple[str | None, str | None, Change | None]:
+        """Run one action named by `on=`; returns summary (None: nothing to do), output and any change."""
+        if self._applies(action):
             change = self._module.check(self.resource.options, context)
             if change is None:
-                return f"{action} on {events}: nothing to do", None, None
+                return None, None, None
             output = None if context.noop else self._module.apply(self.resource.options, change, context)
-            return f"{change.summary} (on {events})", output, change
+            return f"{reported(change, noop=context.noop)} (on {events})", output, change
         if context.noop:
             return f"would {action} (on {events})", None, None
         output = self._module.actions[action](self.resource.options, context)
@@ -130,7 +142,7 @@ class ResourceActor(PooledActor):
             return Finished(self._failure(exc, started))
         if change is None:
             return Finished(self._result(Status.OK, "", started))
-        return Finished(self._result(Status.CHANGED, change.summary, started, diff=change.diff), change)
+        return Finished(self._result(Status.CHANGED, reported(change, noop=True), started, diff=change.diff), change)
 
     def _apply_only(self, context: RunContext, change: Change) -> ResourceResult:
         started = time.perf_counter()
@@ -138,7 +150,8 @@ class ResourceActor(PooledActor):
             output = None if context.noop else self._module.apply(self.resource.options, change, context)
         except Exception as exc:
             return self._failure(exc, started)
-        return self._result(Status.CHANGED, change.summary, started, diff=change.diff, output=output)
+        return self._result(Status.CHANGED, reported(change, noop=context.noop), started, diff=change.diff,
+                            output=output)
 
     def _result(self, status: Status, summary: str, started: float, *, diff: str | None = None,
                 output: str | None = None) -> ResourceResult:

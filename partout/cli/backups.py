@@ -38,13 +38,13 @@ def command() -> None:
 
 
 @command.command(name="list")
-@click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON lines.")
 @_state_dir_option
 @reports_errors
 def list_backups(path: Path | None, as_json: bool, state_dir: Path | None) -> None:
-    """List backups, oldest first, of every file or of PATH:
-    time, sha256 prefix, size, mode and path."""
+    """List backups, oldest first, of every file, of PATH, or of the files that
+    were under directory PATH: time, sha256 prefix, size, mode and path."""
     wanted = path.absolute() if path is not None else None
     entries = _store(state_dir).entries(wanted)
     if as_json:

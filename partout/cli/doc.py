@@ -3,6 +3,7 @@ so a module added to the registry is documented without touching this file."""
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
 import textwrap
@@ -26,11 +27,18 @@ META_OPTIONS = {
 def load_modules(only: str | None) -> tuple[dict[str, Any], list[str]]:
     """The modules to document, and notes about those that cannot be loaded."""
     from partout.modules import registry
+    from partout.roles.schemas import ROLE_OPTIONS
 
     names = registry.names()
     if only is not None:
+        if only in ROLE_OPTIONS and not registry.is_module(only):
+            return {}, []
         if not registry.is_module(only):
-            raise click.BadParameter(f"no module {only!r}; modules: {', '.join(names)}", param_hint="MODULE")
+            close = difflib.get_close_matches(only, [*names, *ROLE_OPTIONS], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise click.BadParameter(f"no module {only!r} and no built-in role of that name{hint} "
+                                     f"(modules: {', '.join(names)}; roles: {', '.join(ROLE_OPTIONS)})",
+                                     param_hint="MODULE")
         names = [only]
     modules: dict[str, Any] = {}
     notes = []
@@ -72,10 +80,31 @@ def describe_type(schema: dict[str, Any], definitions: dict[str, Any]) -> str:
     return str(kind) if kind else "any"
 
 
-def module_document(name: str, module: Any) -> dict[str, Any]:
-    options = module.options
-    description = inspect.cleandoc(options.__doc__ or "")
-    schema = options.model_json_schema()
+def load_roles(only: str | None) -> dict[str, Any]:
+    """The built-in roles to document: their options models."""
+    from partout.roles.schemas import ROLE_OPTIONS
+
+    if only is None:
+        return dict(ROLE_OPTIONS)
+    return {only: ROLE_OPTIONS[only]} if only in ROLE_OPTIONS else {}
+
+
+def role_document(name: str, options: Any) -> dict[str, Any]:
+    summary, _, description = inspect.cleandoc(options.__doc__ or "").partition("\n")
+    return {
+        "name": name,
+        "kind": "role",
+        "module": options.module,
+        "summary": summary,
+        "description": description.strip(),
+        "title_field": options.title_field,
+        "actions": [],
+        "schema": _schema(options),
+    }
+
+
+def _schema(options: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = options.model_json_schema()
     # default_factory defaults (returns=[0]) are not in the JSON schema: add them.
     for field, info in options.model_fields.items():
         property_schema = schema.get("properties", {}).get(field)
@@ -84,14 +113,21 @@ def module_document(name: str, module: Any) -> dict[str, Any]:
                 property_schema["default"] = json.loads(json.dumps(info.get_default(call_default_factory=True)))
             except (TypeError, ValueError):
                 pass
+    return schema
+
+
+def module_document(name: str, module: Any) -> dict[str, Any]:
+    options = module.options
+    description = inspect.cleandoc(options.__doc__ or "")
     return {
         "name": name,
+        "kind": "module",
         "summary": module.summary or (description.splitlines() or [""])[0],
         "description": description,
         "title_field": options.title_field,
         "actions": sorted(module.actions),
         "concurrent": module.concurrent,
-        "schema": schema,
+        "schema": _schema(options),
     }
 
 
@@ -104,6 +140,9 @@ def render_text(document: dict[str, Any]) -> str:
     lines.append(f"  p2.{document['name']}(TITLE, **options)    TITLE sets `{title}`; a list of titles makes one each")
     if document["description"] and document["description"] != document["summary"]:
         lines += ["", *textwrap.indent(document["description"], "  ").splitlines()]
+    if document["kind"] == "role":
+        lines += ["", f"  a built-in role: its resources are reported as `{document['module']}:...` "
+                  f"(partout doc {document['module']})"]
     if document["actions"]:
         lines += ["", f"  actions (for on=): {', '.join(document['actions'])}"]
     lines += ["", "  options:"]
@@ -128,17 +167,20 @@ def render_text(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command(name="doc", short_help="Show the options of every directive, from the module schemas.")
+@click.command(name="doc", short_help="Show the options of every directive and built-in role, from their schemas.")
 @click.argument("module", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON schemas instead of text.")
 @reports_errors
 def command(module: str | None, as_json: bool) -> None:
-    """Show every directive (or MODULE) with each option's type, default and meaning.
+    """Show every directive and built-in role (or MODULE, a module or role name) with each
+    option's type, default and meaning.
 
-    Generated from the modules' option models: what you read is what the compiler checks.
+    Generated from the option models: what you read is what the compiler checks.
     """
     modules, notes = load_modules(module)
     documents = [module_document(name, loaded) for name, loaded in modules.items()]
+    documents += [role_document(name, options) for name, options in load_roles(module).items()
+                  if name not in modules]
     if as_json:
         click.echo(json.dumps({document["name"]: document for document in documents}, indent=2))
     else:

@@ -107,6 +107,9 @@ class P2:
             p2.on("file:/etc/x:changed", lambda: p2.command("..."))       # callables
 
         In the second form the command is declared first, then turned into a handler.
+        Compare `on={event: action}` on a directive: that resource still applies itself on
+        every run, and an "apply"-like action (a command's "run") coalesces with that apply,
+        so a command runs at most once per apply.
         """
         compilation = self._compilation
         location = caller_location(compilation.policy_files)

@@ -4,6 +4,7 @@ options, options validated by the module's pydantic model once, resolved at comp
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -142,7 +143,8 @@ def declare(
 def describe_validation(exc: ValidationError, known: list[str]) -> str:
     """Pydantic's errors as one sentence per problem, naming the option."""
     problems = []
-    for error in exc.errors():
+    # A misspelt option first: it usually explains the "missing required option" after it.
+    for error in sorted(exc.errors(), key=lambda error: error["type"] != "extra_forbidden"):
         option = str(error["loc"][0]) if error["loc"] else "?"
         where = ".".join(str(part) for part in error["loc"][1:])
         if error["type"] == "extra_forbidden":
@@ -159,6 +161,12 @@ def describe_validation(exc: ValidationError, known: list[str]) -> str:
             else:
                 subject = f"option '{option}'" + (f" ({where})" if where else "")
                 problem = f"{subject}: {text} (got {error['input']!r})"
+                if error["type"] == "literal_error" and isinstance(error["input"], str):
+                    # "'running' or 'stopped'": the words this enum takes
+                    words = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+                    close = difflib.get_close_matches(error["input"].lower(), words, n=1, cutoff=0.6)
+                    if close:
+                        problem += f"; did you mean '{close[0]}'?"
         problems.append(problem)
     return "; ".join(problems)
 

@@ -24,9 +24,12 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from partout.dsl.catalog import Catalog
 
 
 class ModuleOptions(BaseModel):
@@ -46,7 +49,14 @@ class Change(BaseModel):
 
     summary: str = Field(description="One line: what differs, e.g. 'mode 0600 -> 0644'.")
     diff: str | None = Field(None, description="Unified diff of content, if content differs.")
+    done: str | None = Field(None, description="The summary once applied, when it reads differently "
+                             "(a command's 'would run: make' becomes 'ran: make').")
     data: dict[str, Any] = Field(default_factory=dict, description="Private to the module.")
+
+
+def reported(change: Change, *, noop: bool) -> str:
+    """What the report says of a change: what would be done, or what was done."""
+    return change.summary if noop or change.done is None else change.done
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,9 @@ class RunContext:
     # The custom facts folder of this node (the `fact` module writes there, facts are read
     # from there). None: the system default, /etc/partout/facts.d. Set by the engine.
     facts_d: Path | None = None
+    # The catalog being applied, for the rare check that depends on other resources
+    # (under --noop, a missing service that a package of the same policy would install).
+    catalog: Catalog | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -120,6 +133,9 @@ class Module(Generic[O]):
     watch: Callable[[O], Watch | None] = _no_watch
     resolve: Callable[[O, CompileContext], O] = _unchanged
     actions: Mapping[str, Callable[[O, RunContext], str | None]] = field(default_factory=dict)
+    # Actions that mean "check and apply again" (a command's "run"): a resource that
+    # already checked and applied itself in this run does not do it a second time.
+    apply_actions: frozenset[str] = frozenset()
     prepare: Callable[[Sequence[O], RunContext], None] | None = None
     apply_batch: Callable[[Sequence[tuple[O, Change]], RunContext], list[Outcome]] | None = None
     # False for modules whose resources touch shared system state (packages, commands,

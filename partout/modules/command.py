@@ -61,7 +61,7 @@ class CommandOptions(ModuleOptions):
 def check(spec: CommandOptions, context: RunContext) -> Change | None:
     if spec.creates is not None and os.path.lexists(spec.creates):
         return None
-    return Change(summary=f"would run: {spec.cmd}")
+    return Change(summary=f"would run: {spec.cmd}", done=f"ran: {spec.cmd}")
 
 
 def apply(spec: CommandOptions, change: Change, context: RunContext) -> str | None:
@@ -189,6 +189,7 @@ MODULE = Module(
     check=check,
     apply=apply,
     actions={"run": run_action},
+    apply_actions=frozenset({"run"}),
     concurrent=False,
     summary="Run a command (never in noop); creates=, onlyif= and unless= make it idempotent.",
 )

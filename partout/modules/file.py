@@ -116,7 +116,8 @@ def check(spec: FileOptions, context: RunContext) -> Change | None:
             return None
         if state.kind == "directory" and not spec.force:
             raise _wrong_type(spec, state, "file to remove")
-        return Change(summary=f"{state.kind} removed", data={"kind": state.kind})
+        kept = " (its files kept in the backup store)" if state.kind == "directory" and spec.backup else ""
+        return Change(summary=f"{state.kind} removed{kept}", data={"kind": state.kind})
     if spec.ensure == "present" and state.kind not in ("missing", "file"):
         return None
     if spec.ensure in ("file", "present"):
@@ -211,6 +212,13 @@ def _backup(spec: FileOptions, context: RunContext, state: fileops.PathState) ->
 
 def _remove(spec: FileOptions, context: RunContext, state: fileops.PathState) -> None:
     if state.kind == "directory":
+        if spec.backup:
+            from partout.backup import BackupStore
+
+            try:
+                BackupStore(context.state_dir).save_tree(spec.path)
+            except StateError as exc:
+                raise ResourceError(f"{spec.path}: cannot back up the files of the tree, nothing removed: {exc}") from exc
         shutil.rmtree(spec.path)
     elif state.kind != "missing":
         _backup(spec, context, state)

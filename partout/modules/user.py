@@ -14,8 +14,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 
 from partout.errors import ResourceError
+from partout.modules import homedir
 from partout.modules.accounts import (
-    Accounts, cached_accounts, etc, forget_accounts, root_options, run_tool, validate_name,
+    Accounts, cached_accounts, etc, forget_accounts, read_accounts, root_options, run_tool, validate_name,
 )
 from partout.modules.base import Change, Module, ModuleOptions, RunContext
 
@@ -112,6 +113,11 @@ def differences(spec: UserOptions, accounts: Accounts) -> list[tuple[str, str]]:
         found.append(("password", f"password {SECRET}"))
     if spec.expiry is not None and (shadow is None or shadow.expiry != _expiry_days(spec.expiry)):
         found.append(("expiry", f"expiry {spec.expiry}"))
+    home = str(spec.home) if spec.home is not None else user.home
+    # usermod --move-home moves an existing old home; a missing one must be made afresh
+    moved = home != user.home and not homedir.is_missing(spec.root, user.home)
+    if spec.manage_home and not moved and homedir.is_missing(spec.root, home):
+        found.append(("create_home", f"create home {home}"))
     return found
 
 
@@ -121,6 +127,8 @@ def check(spec: UserOptions, context: RunContext) -> Change | None:
     if spec.ensure == "absent":
         return Change(summary=f"remove user {spec.name}", data={"action": "remove"}) if exists else None
     _check_uid(spec, accounts)
+    if spec.home is not None:
+        homedir.refuse_non_directory(spec.name, spec.root, spec.home)
     if not exists:
         details = [f"uid {spec.uid}" if spec.uid is not None else "", f"shell {spec.shell}" if spec.shell else "",
                    f"password {SECRET}" if spec.password is not None else ""]
@@ -177,6 +185,9 @@ def apply(spec: UserOptions, change: Change, context: RunContext) -> str | None:
             if "groups" in fields and spec.append:
                 options.append("--append")
             output = run_tool(["usermod", *root, *options, spec.name]) if options else ""
+            if "create_home" in fields:
+                user = read_accounts(spec.root).users[spec.name]
+                homedir.create(spec.root, user.home, user.uid, user.gid)
         if spec.password is not None and (action == "create" or "password" in change.data.get("fields", [])):
             run_tool(["chpasswd", "--encrypted", *root], input=f"{spec.name}:{spec.password.get_secret_value()}\n")
         return output or None

@@ -167,3 +167,23 @@ def test_diff_flag_shows_diffs_on_a_real_run(tmp_path: Path, state_dir: Path) ->
     assert completed.returncode == 0, completed.stderr
     assert "-old" in completed.stdout and "+hello" in completed.stdout
     assert (root / "motd").read_text() == "hello\n"
+
+
+def test_a_command_that_ran_says_ran_and_only_noop_says_would(tmp_path: Path, state_dir: Path) -> None:
+    marker = tmp_path / "marker"
+    policy = write_policy(tmp_path, f'p2.command("touch {marker}", creates="{marker}")\n')
+    noop = run_partout("apply", "--noop", "--state-dir", str(state_dir), str(policy))
+    assert f"would    command:touch {marker}  would run: touch {marker}" in noop.stdout
+    noop_json = Report.model_validate_json(
+        run_partout("apply", "--noop", "--json", "--state-dir", str(state_dir), str(policy)).stdout)
+    assert noop_json.results[0].summary == f"would run: touch {marker}"
+    assert not marker.exists()
+    real = run_partout("apply", "--state-dir", str(state_dir), str(policy))
+    assert real.returncode == 0, real.stderr
+    assert f"changed  command:touch {marker}  ran: touch {marker}" in real.stdout
+    assert "would" not in real.stdout
+    marker.unlink()
+    real_json = Report.model_validate_json(
+        run_partout("apply", "--json", "--state-dir", str(state_dir), str(policy)).stdout)
+    assert real_json.results[0].summary == f"ran: touch {marker}"
+    assert marker.exists()

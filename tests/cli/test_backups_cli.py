@@ -6,7 +6,10 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
 from helpers import run_partout
+
+from partout.errors import ResourceError
 from partout.modules.base import RunContext
 from partout.modules.file import MODULE, FileOptions
 
@@ -107,3 +110,45 @@ def test_backups_list_json_gives_full_entries(tmp_path: Path) -> None:
     result = run_partout("backups", "list", "--json", "--state-dir", str(state))
     [entry] = [json.loads(line) for line in result.stdout.splitlines()]
     assert entry["path"] == str(target) and entry["size"] == 4 and len(entry["sha256"]) == 64
+
+
+def test_a_directory_removed_with_force_is_restorable_file_by_file(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    tree = tmp_path / "site"
+    (tree / "conf.d").mkdir(parents=True)
+    (tree / "index.html").write_text("<h1>hi</h1>\n")
+    (tree / "conf.d" / "app.conf").write_text("port = 80\n")
+    (tree / "conf.d" / "app.conf").chmod(0o600)
+    (tree / "link").symlink_to("/etc/passwd")  # not followed, not backed up
+    policy = tmp_path / "site.p2"
+    policy.write_text(f'p2.file("{tree}", ensure="absent", force=True)\n')
+    applied = run_partout("apply", "--state-dir", str(state), str(policy))
+    assert applied.returncode == 0, applied.stderr
+    assert f"file:{tree}  directory removed (its files kept in the backup store)" in applied.stdout
+    assert not tree.exists()
+
+    listed = run_partout("backups", "list", str(tree), "--state-dir", str(state))
+    assert listed.returncode == 0, listed.stderr
+    by_path = {line.split()[-1]: line.split()[1] for line in listed.stdout.splitlines()}
+    assert set(by_path) == {str(tree / "index.html"), str(tree / "conf.d" / "app.conf")}
+    for path, sha in by_path.items():
+        restored = run_partout("backups", "restore", sha, "--state-dir", str(state))
+        assert restored.returncode == 0, restored.stderr
+    assert (tree / "index.html").read_text() == "<h1>hi</h1>\n"
+    assert (tree / "conf.d" / "app.conf").read_text() == "port = 80\n"
+    assert stat.S_IMODE((tree / "conf.d" / "app.conf").stat().st_mode) == 0o600
+
+
+def test_a_tree_that_cannot_be_backed_up_is_not_removed(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.write_text("a file where the state dir should be\n")
+    tree = tmp_path / "site"
+    tree.mkdir()
+    (tree / "keep").write_text("x\n")
+    context = RunContext(facts=None, state_dir=state)
+    spec = FileOptions(path=tree, ensure="absent", force=True)
+    change = MODULE.check(spec, context)
+    assert change is not None
+    with pytest.raises(ResourceError, match="cannot back up the files of the tree, nothing removed"):
+        MODULE.apply(spec, change, context)
+    assert (tree / "keep").read_text() == "x\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -73,3 +74,41 @@ def test_doc_of_an_unknown_module_is_a_usage_error() -> None:
 @pytest.mark.parametrize("name", ["file", "command"])
 def test_doc_text_is_deterministic(name: str) -> None:
     assert run_partout("doc", name).stdout == run_partout("doc", name).stdout
+
+
+def test_doc_of_a_role_shows_its_options_like_a_module() -> None:
+    from partout.roles.schemas import ROLE_OPTIONS
+
+    result = run_partout("doc", "ini_file")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ini_file: Set or remove keys in sections of an INI file")
+    assert "p2.ini_file(TITLE, **options)    TITLE sets `path`" in result.stdout
+    assert "reported as `ini:...` (partout doc ini)" in result.stdout
+    assert 'ensure: "present" | "absent"  (default "present")' in result.stdout
+    assert "section: string  (default \"\")" in result.stdout
+    for field in ROLE_OPTIONS["ini_file"].model_fields:
+        assert f"    {field}: " in result.stdout
+
+
+def test_doc_covers_every_option_of_every_built_in_role() -> None:
+    from partout.roles import BUILTIN_ROLES_DIR
+    from partout.roles.schemas import ROLE_OPTIONS
+
+    assert set(ROLE_OPTIONS) == {path.stem for path in BUILTIN_ROLES_DIR.glob("*.p2")}
+    result = run_partout("doc")
+    assert result.returncode == 0, result.stderr
+    documents = json.loads(run_partout("doc", "--json").stdout)
+    for name, options in ROLE_OPTIONS.items():
+        section = result.stdout[result.stdout.index(f"\n{name}: "):]
+        assert f"p2.{name}(TITLE" in section
+        for field in options.model_fields:
+            assert f"    {field}: " in section, f"{name}.{field} is missing from partout doc"
+        assert documents[name]["kind"] == "role" and documents[name]["module"] == options.module
+
+
+def test_a_role_refuses_what_its_documented_schema_refuses(tmp_path: Path) -> None:
+    policy = tmp_path / "site.p2"
+    policy.write_text('p2.ini_file("/tmp/x.ini", section="a", key="b", value="c", ensure="gone")\n')
+    completed = run_partout("apply", "--noop", "--state-dir", str(tmp_path / "state"), str(policy))
+    assert completed.returncode == 2
+    assert "ini_file: option 'ensure': Input should be 'present' or 'absent' (got 'gone')" in completed.stderr

@@ -110,3 +110,23 @@ def test_compiled_resources_equal_fully_validated_ones(compile_text: Compile, tm
         again = Resource(**{name: getattr(resource, name) for name in Resource.model_fields})
         assert again == resource
         assert again.model_dump() == resource.model_dump()
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    ('p2.package("nginx", ensure="purge")', "option 'ensure': ensure must be present (or installed), latest, absent, "
+                                            "purged or a version starting with a digit, not 'purge'; did you mean 'purged'?"),
+    ('p2.service("nginx", ensure="runing")', "option 'ensure': Input should be 'running' or 'stopped' (got 'runing'); "
+                                             "did you mean 'running'?"),
+    ('p2.file("/tmp/x", ensure="directroy")', "(got 'directroy'); did you mean 'directory'?"),
+    ('p2.user("deploy", ensure="Absent")', "(got 'Absent'); did you mean 'absent'?"),
+    ('p2.group("deploy", ensure="presnet")', "(got 'presnet'); did you mean 'present'?"),
+])
+def test_an_ensure_word_that_is_not_known_is_refused_with_a_hint(compile_text: Compile, call: str, message: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        compile_text(call + "\n")
+    assert message in str(caught.value)
+
+
+def test_package_ensure_installed_compiles_to_present(compile_text: Compile) -> None:
+    resource = compile_text('p2.package("nginx", ensure="installed")\n').resources[0]
+    assert resource.options.ensure == "present"  # type: ignore[attr-defined]

@@ -152,3 +152,46 @@ def test_home_is_moved_and_expiry_cleared(root: Path, tmp_path: Path) -> None:
     assert accounts.shadow["alice"].expiry == ""
     assert (root / "home" / "alice2" / "notes").read_text() == "keep me\n"
     assert converge(UserOptions(name="alice", home=Path("/home/alice2"), expiry="never", root=root), tmp_path) is None
+
+
+def test_an_existing_user_without_home_gets_it_from_the_skeleton(root: Path, tmp_path: Path) -> None:
+    skel = root / "etc" / "skel"
+    (skel / ".config").mkdir(parents=True)
+    (skel / ".profile").write_text("umask 022\n")
+    (skel / ".config" / "app").write_text("x\n")
+    converge(UserOptions(name="bob", uid=1600, manage_home=False, root=root), tmp_path)
+    home = root / "home" / "bob"
+    assert not home.exists()
+    summary = converge(UserOptions(name="bob", uid=1600, root=root), tmp_path)
+    assert summary == "create home /home/bob"
+    assert (home / ".profile").read_text() == "umask 022\n"
+    assert (home / ".config" / "app").read_text() == "x\n"
+    bob = read_accounts(root).users["bob"]
+    for path in (home, home / ".profile", home / ".config", home / ".config" / "app"):
+        assert (path.stat().st_uid, path.stat().st_gid) == (bob.uid, bob.gid), path
+    assert converge(UserOptions(name="bob", uid=1600, root=root), tmp_path) is None
+
+
+def test_a_missing_home_is_left_missing_without_manage_home(root: Path, tmp_path: Path) -> None:
+    converge(UserOptions(name="bob", manage_home=False, root=root), tmp_path)
+    assert converge(UserOptions(name="bob", manage_home=False, root=root), tmp_path) is None
+    assert not (root / "home" / "bob").exists()
+
+
+def test_a_home_that_is_a_regular_file_is_refused_before_useradd_runs(root: Path, tmp_path: Path) -> None:
+    (root / "srv").mkdir()
+    (root / "srv" / "carol").write_text("not a directory\n")
+    before = snapshot(root)
+    with pytest.raises(ResourceError, match=r"user carol: home /srv/carol exists and is a regular file"):
+        MODULE.check(UserOptions(name="carol", home=Path("/srv/carol"), root=root), context(tmp_path))
+    assert snapshot(root) == before
+    assert "carol" not in read_accounts(root).users
+
+
+def test_a_new_home_is_created_when_the_old_one_to_move_is_missing(root: Path, tmp_path: Path) -> None:
+    converge(UserOptions(name="bob", manage_home=False, root=root), tmp_path)
+    summary = converge(UserOptions(name="bob", home=Path("/home/robert"), root=root), tmp_path)
+    assert summary == "home /home/bob -> /home/robert, create home /home/robert"
+    assert read_accounts(root).users["bob"].home == "/home/robert"
+    assert (root / "home" / "robert").is_dir()
+    assert converge(UserOptions(name="bob", home=Path("/home/robert"), root=root), tmp_path) is None

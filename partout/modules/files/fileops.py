@@ -8,8 +8,12 @@ So the path never shows partial content nor, for a moment, wrong permissions.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import re
 import stat
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,14 +111,19 @@ def default_directory_mode() -> int:
 
 
 def temporary_name(path: Path) -> Path:
-    """A fresh hidden name beside path, so a rename onto path stays on one filesystem."""
+    """A fresh hidden name beside path, so a rename onto path stays on one filesystem.
+    Stale temp files a killed run left in that directory are swept first."""
+    sweep_stale_temporaries(path.parent)
     # NAME_MAX is 255: keep the temp name short whatever the target's name.
     return path.with_name(f".{path.name[:200]}.partout-{os.urandom(4).hex()}")
 
 
 def create_private(path: Path) -> int:
-    """A write descriptor on a new 0600 file; fails when anything, even a link, is there."""
-    return os.open(path, _CREATE_FLAGS, 0o600)
+    """A write descriptor on a new 0600 file; fails when anything, even a link, is there.
+    It holds an exclusive flock until closed, which tells the sweeper a writer is alive."""
+    descriptor = os.open(path, _CREATE_FLAGS, 0o600)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    return descriptor
 
 
 def discard(path: Path) -> None:
@@ -150,9 +159,9 @@ def write_atomically(path: Path, data: bytes, *, mode: int, uid: int = -1, gid: 
                 os.fchown(descriptor, uid, gid)
             # After chown: chown clears setuid/setgid bits.
             os.fchmod(descriptor, mode)
+            os.rename(temporary, path)
         finally:
-            os.close(descriptor)
-        os.rename(temporary, path)
+            os.close(descriptor)  # after the rename: the lock guards the temp file until then
     fsync_directory(path.parent)
 
 
@@ -165,6 +174,61 @@ def symlink_atomically(target: str, path: Path, *, uid: int = -1, gid: int = -1)
             os.lchown(temporary, uid, gid)
         os.rename(temporary, path)
     fsync_directory(path.parent)
+
+
+# Temp files of our own naming (see temporary_name). One younger than STALE_AFTER, or
+# flocked by its writer, belongs to a write in progress and is never touched.
+_TEMPORARY = re.compile(r"^\..+\.partout-[0-9a-f]{8}$")
+STALE_AFTER = 60.0
+_swept: dict[str, float] = {}
+_swept_lock = threading.Lock()
+
+
+def sweep_stale_temporaries(directory: Path) -> list[Path]:
+    """Remove the temp files a killed write left in directory (at most once per STALE_AFTER
+    per directory and process, so writing many files costs one listing); what was removed."""
+    now = time.monotonic()
+    with _swept_lock:
+        last = _swept.get(str(directory))
+        if last is not None and now - last < STALE_AFTER:
+            return []
+        _swept[str(directory)] = now
+    removed = []
+    try:
+        with os.scandir(directory) as entries:
+            candidates = [Path(entry.path) for entry in entries if _TEMPORARY.match(entry.name)]
+    except OSError:
+        return []  # a missing directory: the write itself reports it
+    for candidate in candidates:
+        try:
+            if _remove_if_stale(candidate):
+                removed.append(candidate)
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove: leave it
+    return removed
+
+
+def _remove_if_stale(path: Path) -> bool:
+    info = os.lstat(path)
+    if time.time() - info.st_mtime < STALE_AFTER:
+        return False
+    if stat.S_ISLNK(info.st_mode):  # a temp symlink lives for one rename: an old one is stale
+        os.unlink(path)
+        return True
+    if not stat.S_ISREG(info.st_mode):
+        return False
+    descriptor = os.open(path, _READ_FLAGS)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a live writer holds it
+        if os.fstat(descriptor).st_ino != info.st_ino:
+            return False
+        os.unlink(path)
+        return True
+    finally:
+        os.close(descriptor)
 
 
 def write_error(path: Path, error: OSError, *, creates: bool = True) -> ResourceError:

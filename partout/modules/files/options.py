@@ -67,7 +67,9 @@ class FileOptions(ModuleOptions):
             "(directories get an x bit wherever mode has an r bit)."
         ),
     )
-    backup: bool = Field(True, description="Keep the content a change replaces or removes in the backup store.")
+    backup: bool = Field(True, description="Keep the content a change replaces or removes in the backup store "
+                         "(for a directory removed with force, every file in its tree; restore them with "
+                         "`partout backups restore`, list them with `partout backups list DIR`).")
     show_diff: bool = Field(
         True,
         description=(

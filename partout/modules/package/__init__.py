@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 
 from partout.errors import ResourceError
 from partout.modules.base import Change, Module, ModuleOptions, Outcome, RunContext
+from partout.modules.package.ensure import PURGED, normalise, removes
 from partout.modules.package.provider import (
     Action, Provider, ToolError, choose, run, version_matches, wanted_version,
 )
@@ -34,8 +35,10 @@ class PackageOptions(ModuleOptions):
     """
 
     name: str = Field(min_length=1, description="Package name (the title). A list of titles makes one resource each.")
-    ensure: str = Field("present", description="present, latest, absent, or a version to hold "
-                        "(exact, or without epoch and release: '1.2.3' matches '1:1.2.3-4').")
+    ensure: str = Field("present", description="present (or installed), latest, absent, purged (removed with "
+                        "its configuration: apt-get purge, dpkg --purge; other managers keep none, so there "
+                        "it is absent), or a version to hold (exact, or without epoch and release: '1.2.3' "
+                        "matches '1:1.2.3-4'). Any other word is refused.")
     provider: ProviderName | None = Field(None, description="Package manager; by default chosen from facts "
                                           "os.family (debian: apt, redhat: dnf or yum, suse: zypper, "
                                           "alpine: apk) or from source='s suffix (.deb: dpkg, .rpm: rpm).")
@@ -58,10 +61,8 @@ class PackageOptions(ModuleOptions):
 
     @field_validator("ensure")
     @classmethod
-    def _ensure_is_a_word(cls, value: str) -> str:
-        if not value.strip() or any(character.isspace() for character in value):
-            raise ValueError(f"ensure must be present, latest, absent or a version without spaces, not {value!r}")
-        return value
+    def _ensure_is_a_keyword_or_version(cls, value: str) -> str:
+        return normalise(value)
 
 
 def _installed_key(provider: Provider, spec: PackageOptions) -> str:
@@ -83,7 +84,7 @@ def check(spec: PackageOptions, context: RunContext) -> Change | None:
     """Compare the installed version with `ensure`, reading installed packages once per run."""
     provider = choose(spec, context.facts)
     installed: dict[str, str] = context.cached(_installed_key(provider, spec), lambda: provider.installed(spec))
-    if spec.source is not None and spec.ensure != "absent" and not spec.source.exists():
+    if spec.source is not None and not removes(spec.ensure) and not spec.source.exists():
         if context.noop:  # an earlier resource (a download) would have made it
             return Change(summary=f"install {spec.name} from {spec.source} (not there yet)",
                           data={"provider": provider.name, "action": "install"})
@@ -91,10 +92,8 @@ def check(spec: PackageOptions, context: RunContext) -> Change | None:
     name, version = _wanted(provider, spec)
     have = installed.get(name)
     data = {"provider": provider.name}
-    if spec.ensure == "absent":
-        if have is None:
-            return None
-        return Change(summary=f"remove {spec.name} {have}", data={**data, "action": "remove"})
+    if removes(spec.ensure):
+        return _removal(provider, spec, name, have, data)
     if have is None:
         wanted = f" {version}" if version else ""
         return Change(summary=f"install {spec.name}{wanted}", data={**data, "action": "install"})
@@ -109,11 +108,28 @@ def check(spec: PackageOptions, context: RunContext) -> Change | None:
     return None
 
 
+def _removal(provider: Provider, spec: PackageOptions, name: str, have: str | None,
+             data: dict[str, str]) -> Change | None:
+    """absent removes the package; purged also its configuration, where the manager keeps any."""
+    if spec.ensure != PURGED:
+        return None if have is None else Change(summary=f"remove {spec.name} {have}", data={**data, "action": "remove"})
+    if not provider.purges:
+        if have is None:
+            return None
+        return Change(summary=f"remove {spec.name} {have} (purged: {provider.name} keeps no configuration, "
+                      f"the same as absent)", data={**data, "action": "remove"})
+    if have is not None:
+        return Change(summary=f"purge {spec.name} {have}", data={**data, "action": "purge"})
+    if name in provider.leftovers(spec):
+        return Change(summary=f"purge {spec.name} (its configuration files remain)", data={**data, "action": "purge"})
+    return None
+
+
 def _explain(provider: Provider, spec: PackageOptions, error: ResourceError) -> str:
     """The manager's own message, prefixed with what was asked, so a missing version reads clearly."""
     detail = error.output if isinstance(error, ToolError) else str(error)
     version = wanted_version(spec)
-    if spec.ensure == "absent":
+    if removes(spec.ensure):
         return f"{provider.name} could not remove {spec.name}: {detail}"
     if version is not None and spec.source is None:
         return f"{provider.name} could not install {spec.name} version {version} (does that version exist?): {detail}"
@@ -135,7 +151,7 @@ def apply(spec: PackageOptions, change: Change, context: RunContext) -> str | No
 
 def _action_of(change: Change) -> Action:
     action = change.data.get("action", "install")
-    return "remove" if action == "remove" else "upgrade" if action == "upgrade" else "install"
+    return action if action in ("remove", "purge", "upgrade") else "install"
 
 
 def _apply_group(provider: Provider, action: Action, specs: Sequence[PackageOptions]) -> list[Outcome]:

@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from partout.modules.package.dpkg import NONINTERACTIVE, admindir, dpkg_scope, read_status
+from partout.modules.package.dpkg import NONINTERACTIVE, admindir, dpkg_scope, log_path, read_leftovers, read_status
 from partout.modules.package.provider import Action, BaseProvider, pinned, run
 
 if TYPE_CHECKING:
@@ -23,7 +23,8 @@ def apt_options(spec: PackageOptions) -> list[str]:
     """Point apt and the dpkg it runs at another root or database."""
     options: list[str] = []
     if spec.root is not None:
-        options += ["-o", f"Dir={spec.root}", "-o", f"DPkg::Options::=--root={spec.root}"]
+        options += ["-o", f"Dir={spec.root}", "-o", f"DPkg::Options::=--root={spec.root}",
+                    "-o", f"DPkg::Options::=--log={log_path(spec.root)}"]
     if spec.root is not None or spec.admindir is not None:
         options += ["-o", f"Dir::State::status={admindir(spec) / 'status'}",
                     "-o", f"DPkg::Options::=--admindir={admindir(spec)}"]
@@ -38,6 +39,10 @@ def parse_simulation(output: str) -> dict[str, str]:
 class AptProvider(BaseProvider):
     name = "apt"
     tools = ("apt-get",)
+    purges = True
+
+    def leftovers(self, spec: PackageOptions) -> set[str]:
+        return read_leftovers(spec)
 
     def scope(self, spec: PackageOptions) -> str:
         return dpkg_scope(spec)  # the same database as dpkg's, so both share one cached read
@@ -55,8 +60,8 @@ class AptProvider(BaseProvider):
     def command(self, action: Action, specs: Sequence[PackageOptions]) -> list[str]:
         base = [self.executable(), "-y", "-q", "-o", "Dpkg::Options::=--force-confdef",
                 "-o", "Dpkg::Options::=--force-confold", *apt_options(specs[0])]
-        if action == "remove":
-            return [*base, "remove", *(spec.name for spec in specs)]
+        if action in ("remove", "purge"):
+            return [*base, action, *(spec.name for spec in specs)]
         upgrade = ["--only-upgrade"] if action == "upgrade" else []
         return [*base, "install", *upgrade, *(pinned(spec) for spec in specs)]
 

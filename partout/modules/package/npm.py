@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from partout.errors import ResourceError
-from partout.modules.package.provider import Action, BaseProvider, run
+from partout.modules.package.provider import Action, BaseProvider, run, wanted_version
 
 if TYPE_CHECKING:
     from partout.modules.package import PackageOptions
@@ -54,8 +54,9 @@ def target(spec: PackageOptions) -> str:
         return str(spec.source)
     if spec.ensure == "latest":
         return f"{spec.name}@latest"
-    if spec.ensure not in ("present", "absent"):
-        return f"{spec.name}@{spec.ensure}"
+    version = wanted_version(spec)
+    if version is not None:
+        return f"{spec.name}@{version}"
     return spec.name
 
 

@@ -21,7 +21,8 @@ from partout.errors import ResourceError
 if TYPE_CHECKING:
     from partout.modules.package import PackageOptions
 
-Action = Literal["install", "upgrade", "remove"]
+# "purge" only for providers whose `purges` is true (apt, dpkg): removal with configuration.
+Action = Literal["install", "upgrade", "remove", "purge"]
 
 # provider name -> python module defining PROVIDER; imported only when a policy uses it
 _PROVIDERS: dict[str, str] = {
@@ -58,6 +59,7 @@ class ToolError(ResourceError):
 class Provider(Protocol):
     name: str
     tools: tuple[str, ...]
+    purges: bool
 
     def scope(self, spec: PackageOptions) -> str: ...
 
@@ -75,12 +77,20 @@ class Provider(Protocol):
 
     def missing(self, spec: PackageOptions) -> str | None: ...
 
+    def leftovers(self, spec: PackageOptions) -> set[str]:
+        """Packages removed but whose configuration files remain (what purged still removes)."""
+        ...
+
 
 class BaseProvider:
     """Defaults shared by providers: names as given, no local files, plain environment."""
 
     name = "base"
     tools: tuple[str, ...] = ()
+    purges = False  # removal already takes everything; purged is absent here
+
+    def leftovers(self, spec: PackageOptions) -> set[str]:
+        return set()
 
     def normalize(self, name: str) -> str:
         return name
@@ -140,7 +150,7 @@ def run(argv: Sequence[str], *, environment: Mapping[str, str] | None = None,
 
 def wanted_version(spec: PackageOptions) -> str | None:
     """The version `ensure` names, or None for present, latest and absent."""
-    return spec.ensure if spec.ensure not in ("present", "latest", "absent") else None
+    return spec.ensure if spec.ensure not in ("present", "latest", "absent", "purged") else None
 
 
 def pinned(spec: PackageOptions, separator: str = "=") -> str:

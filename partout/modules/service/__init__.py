@@ -11,6 +11,7 @@ from pydantic import Field
 
 from partout.errors import ResourceError
 from partout.modules.base import Change, Module, ModuleOptions, RunContext
+from partout.modules.service.missing import providing_package
 from partout.modules.service.provider import ServiceMissing, choose
 
 
@@ -35,14 +36,15 @@ def check(spec: ServiceOptions, context: RunContext) -> Change | None:
     try:
         return _check(spec, context)
     except ServiceMissing:
-        if not context.noop:
+        package = providing_package(spec, context) if context.noop else None
+        if package is None:
             raise
         # under --noop the package that installs it was not installed either: say what would happen
         wanted = [word for word, wanted in (("enable", spec.enabled is True), ("disable", spec.enabled is False),
                                             ("start", spec.ensure == "running"), ("stop", spec.ensure == "stopped"))
                   if wanted]
-        return Change(summary=f"{', '.join(wanted) or 'manage'} {spec.name} (not installed yet)",
-                      data={"steps": wanted})
+        return Change(summary=f"{', '.join(wanted) or 'manage'} {spec.name} (not installed yet: package "
+                      f"{package} would install it)", data={"steps": wanted})
 
 
 def _check(spec: ServiceOptions, context: RunContext) -> Change | None:

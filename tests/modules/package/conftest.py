@@ -81,11 +81,15 @@ def npm_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return source.parent / output
 
 
-def build_deb(directory: Path, name: str, version: str, depends: str | None = None) -> Path:
+def build_deb(directory: Path, name: str, version: str, depends: str | None = None, conffile: bool = False) -> Path:
     tree = directory / f"{name}-{version}"
     (tree / "DEBIAN").mkdir(parents=True)
     (tree / "usr" / "share" / name).mkdir(parents=True)
     (tree / "usr" / "share" / name / "README").write_text(f"{name} {version}\n")
+    if conffile:  # what `dpkg --remove` keeps and `dpkg --purge` removes
+        (tree / "etc").mkdir()
+        (tree / "etc" / f"{name}.conf").write_text("setting = 1\n")
+        (tree / "DEBIAN" / "conffiles").write_text(f"/etc/{name}.conf\n")
     control = f"Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: Tests <t@example.org>\n"
     if depends:
         control += f"Depends: {depends}\n"
@@ -102,6 +106,7 @@ def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "tinydeb-1": build_deb(directory, "tinydeb", "1.0-1"),
         "tinydeb-2": build_deb(directory, "tinydeb", "2.0-1"),
         "otherdeb": build_deb(directory, "otherdeb", "0.5"),
+        "confdeb": build_deb(directory, "confdeb", "1.0", conffile=True),
         "brokendeb": build_deb(directory, "brokendeb", "1.0", depends="no-such-dependency"),
     }
 

@@ -140,3 +140,48 @@ def test_a_missing_source_file_fails_but_noop_reports_it_would_install(dpkg_root
         MODULE.check(spec, context)
     change = MODULE.check(spec, RunContext(facts=context.facts, state_dir=tmp_path, noop=True))
     assert change is not None and "not there yet" in change.summary
+
+
+def test_a_temp_root_install_logs_inside_the_root_and_leaves_the_host_log_alone(
+        dpkg_root: Path, debs: dict[str, Path], context: RunContext) -> None:
+    (dpkg_root / "var/log").mkdir()  # as on a real system; without it dpkg logs nothing, still not on the host
+    host_log = Path("/var/log/dpkg.log")
+    before = host_log.read_bytes() if host_log.exists() else None
+    assert converge([PackageOptions(name="tinydeb", source=debs["tinydeb-1"], root=dpkg_root)], context) == [None]
+    assert status_of(dpkg_root)["tinydeb"] == "1.0-1"
+    assert (host_log.read_bytes() if host_log.exists() else None) == before
+    assert "tinydeb" in (dpkg_root / "var/log/dpkg.log").read_text()
+    argv = APT["apt"].command("install", [PackageOptions(name="curl", root=dpkg_root)])
+    assert f"DPkg::Options::=--log={dpkg_root}/var/log/dpkg.log" in argv
+
+
+def test_purged_removes_the_configuration_that_absent_keeps(dpkg_root: Path, debs: dict[str, Path],
+                                                           tmp_path: Path) -> None:
+    def fresh() -> RunContext:
+        return RunContext(facts=None, state_dir=tmp_path)
+
+    conf = dpkg_root / "etc/confdeb.conf"
+    spec = PackageOptions(name="confdeb", source=debs["confdeb"], root=dpkg_root)
+    assert converge([spec], fresh()) == [None]
+    assert conf.exists()
+    assert converge([spec.model_copy(update={"ensure": "absent"})], fresh()) == [None]
+    assert "confdeb" not in status_of(dpkg_root) and conf.exists()  # dpkg --remove keeps conffiles
+    purged = spec.model_copy(update={"ensure": "purged"})
+    change = MODULE.check(purged, fresh())
+    assert change is not None and change.summary == "purge confdeb (its configuration files remain)"
+    assert converge([purged], fresh()) == [None]
+    assert not conf.exists()
+    assert "confdeb" not in (dpkg_root / "var/lib/dpkg/status").read_text()
+    assert MODULE.check(purged, fresh()) is None
+
+
+def test_purged_removes_an_installed_package_with_its_configuration(dpkg_root: Path, debs: dict[str, Path],
+                                                                  tmp_path: Path) -> None:
+    spec = PackageOptions(name="confdeb", source=debs["confdeb"], root=dpkg_root)
+    converge([spec], RunContext(facts=None, state_dir=tmp_path))
+    purged = spec.model_copy(update={"ensure": "purged"})
+    change = MODULE.check(purged, RunContext(facts=None, state_dir=tmp_path))
+    assert change is not None and change.summary == "purge confdeb 1.0"
+    assert converge([purged], RunContext(facts=None, state_dir=tmp_path)) == [None]
+    assert not (dpkg_root / "etc/confdeb.conf").exists()
+    assert APT["apt"].command("purge", [purged])[-2:] == ["purge", "confdeb"]

@@ -60,8 +60,34 @@ def test_a_provider_missing_here_is_named_with_the_facts_that_chose_it(tmp_path:
 
 
 def test_bad_ensure_is_refused_when_options_are_built() -> None:
-    with pytest.raises(ValueError, match="ensure must be present, latest, absent or a version"):
+    with pytest.raises(ValueError, match=r"ensure must be present \(or installed\), latest, absent, purged or a version"):
         PackageOptions(name="vim", ensure="1.0 beta")
+
+
+@pytest.mark.parametrize(("ensure", "hint"), [("purge", "purged"), ("lastest", "latest"), ("removed", "absent"),
+                                              ("Installed", "present"), ("abesnt", "absent")])
+def test_an_ensure_that_is_no_keyword_nor_version_is_refused_with_a_hint(ensure: str, hint: str) -> None:
+    with pytest.raises(ValueError, match=f"not '{ensure}'; did you mean '{hint}'"):
+        PackageOptions(name="vim", ensure=ensure)
+
+
+def test_installed_means_present_and_versions_of_every_manager_are_accepted() -> None:
+    assert PackageOptions(name="vim", ensure="installed").ensure == "present"
+    for version in ("1:9.0.1378-2", "2.0rc1", "v1.2.3", "1.2.5-r0", "3.0.7-27.el9", "7"):
+        assert PackageOptions(name="vim", ensure=version).ensure == version
+
+
+def test_purged_is_the_same_as_absent_where_the_manager_keeps_no_configuration(
+        venv: Path, wheel_dir: Path, tmp_path: Path) -> None:
+    context = RunContext(facts=facts("debian"), state_dir=tmp_path)
+    spec = PackageOptions(name="tinya", provider="pip", virtualenv=venv, find_links=(str(wheel_dir),), no_index=True)
+    MODULE.apply(spec, MODULE.check(spec, context), context)  # type: ignore[arg-type]
+    purged = spec.model_copy(update={"ensure": "purged"})
+    change = MODULE.check(purged, RunContext(facts=facts("debian"), state_dir=tmp_path))
+    assert change is not None
+    assert change.summary == "remove tinya 2.0 (purged: pip keeps no configuration, the same as absent)"
+    MODULE.apply(purged, change, context)
+    assert MODULE.check(purged, RunContext(facts=facts("debian"), state_dir=tmp_path)) is None
 
 
 def test_versions_match_exactly_or_without_epoch_and_release() -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from helpers import run_partout
 from module_support import check_then_apply
 
 from partout.errors import ResourceError
@@ -120,10 +122,49 @@ def test_bad_service_names_are_refused() -> None:
         ServiceOptions(name="tiny; rm -rf /")
 
 
-def test_noop_reports_a_service_whose_package_is_not_installed_yet(root: Path, tmp_path: Path) -> None:
+def dpkg_root(tmp_path: Path) -> Path:
+    """An empty dpkg database: every package is "not installed yet"."""
+    admindir = tmp_path / "dpkg-root" / "var" / "lib" / "dpkg"
+    admindir.mkdir(parents=True)
+    (admindir / "status").write_text("")
+    return tmp_path / "dpkg-root"
+
+
+def noop_apply(tmp_path: Path, root: Path, body: str) -> subprocess.CompletedProcess[str]:
+    policy = tmp_path / "site.p2"
+    policy.write_text(body + f'p2.service("later", ensure="running", enabled=True, provider="sysv", root="{root}"'
+                      + (', require="package:nginx-full"' if "nginx-full" in body else "") + ")\n")
+    return run_partout("apply", "--noop", "--state-dir", str(tmp_path / "state"), str(policy))
+
+
+@pytest.mark.parametrize("package", ["later", "later-daemon", "nginx-full"])
+def test_noop_passes_a_missing_service_that_a_package_of_the_policy_would_install(
+        root: Path, tmp_path: Path, package: str) -> None:
+    # "nginx-full" is unrelated by name, but the service requires it.
+    completed = noop_apply(tmp_path, root, f'p2.package("{package}", provider="apt", root="{dpkg_root(tmp_path)}")\n')
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert (f"service:later  enable, start later (not installed yet: package {package} would install it)"
+            in completed.stdout)
+
+
+@pytest.mark.parametrize("body", ["", 'p2.package("curl", provider="apt", root="{dpkg}")\n'])
+def test_noop_fails_a_missing_service_that_no_package_of_the_policy_provides(
+        root: Path, tmp_path: Path, body: str) -> None:
+    completed = noop_apply(tmp_path, root, body.format(dpkg=dpkg_root(tmp_path)))
+    assert completed.returncode == 1
+    assert f"failed   service:later  service later: no init script {root}/etc/init.d/later" in completed.stdout
+
+
+def test_a_missing_service_fails_a_real_run(root: Path, tmp_path: Path) -> None:
     spec = ServiceOptions(name="later", ensure="running", enabled=True, provider="sysv", root=root)
-    noop = RunContext(facts=SimpleNamespace(), state_dir=tmp_path, noop=True)
-    change = MODULE.check(spec, noop)
-    assert change is not None and change.summary == "enable, start later (not installed yet)"
     with pytest.raises(ResourceError, match="no init script"):
         MODULE.check(spec, context(tmp_path))
+
+
+def test_noop_fails_a_missing_service_whose_related_package_is_already_installed(root: Path, tmp_path: Path) -> None:
+    dpkg = dpkg_root(tmp_path)
+    (dpkg / "var/lib/dpkg/status").write_text(
+        "Package: later\nStatus: install ok installed\nVersion: 1.0\nArchitecture: all\n\n")
+    completed = noop_apply(tmp_path, root, f'p2.package("later", provider="apt", root="{dpkg}")\n')
+    assert completed.returncode == 1
+    assert "failed   service:later  service later: no init script" in completed.stdout
