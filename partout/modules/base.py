@@ -24,13 +24,9 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:
-    from partout.dsl.catalog import Catalog
-
 
 class ModuleOptions(BaseModel):
     """Base of every module's options: unknown options are errors, specs are immutable."""
@@ -76,6 +72,25 @@ class CompileContext:
     title: str
 
 
+class DeclaredResource(Protocol):
+    """What a module may read of another resource of the policy being applied (the DSL's
+    catalog satisfies it; modules sit below the DSL and never import it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def module(self) -> str: ...
+    @property
+    def options(self) -> ModuleOptions: ...
+    @property
+    def require(self) -> tuple[str, ...]: ...
+
+
+class PolicyView(Protocol):
+    @property
+    def resources(self) -> Sequence[DeclaredResource]: ...
+
+
 @dataclass
 class RunContext:
     """Shared by every resource of one run. `cached` is the per-run cache through which
@@ -89,7 +104,7 @@ class RunContext:
     facts_d: Path | None = None
     # The catalog being applied, for the rare check that depends on other resources
     # (under --noop, a missing service that a package of the same policy would install).
-    catalog: Catalog | None = None
+    catalog: PolicyView | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -13,6 +13,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from partout.modules.validation import describe_validation
+
 Paths = str | Path | list[str | Path]
 
 
@@ -184,8 +186,6 @@ ROLE_OPTIONS: dict[str, type[RoleOptions]] = {
 
 def validate_role(role: str, options: dict[str, Any]) -> RoleOptions:
     """The call's options checked against the role's model; ValueError naming role and option."""
-    from partout.dsl.declare import describe_validation
-
     model = ROLE_OPTIONS[role]
     try:
         return model.model_validate(options)
