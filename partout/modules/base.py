@@ -24,9 +24,12 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from partout.modules.files.fileops import DirectorySyncs
 
 
 class ModuleOptions(BaseModel):
@@ -74,6 +77,8 @@ class RunContext:
     facts: Any
     state_dir: Path
     noop: bool = False
+    # Directories to fsync once when the run ends (None: after each rename, as watch repairs do).
+    directories: DirectorySyncs | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
