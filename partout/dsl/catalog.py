@@ -21,8 +21,10 @@ EVENT_STATUSES = ("changed", "failed", "ok")
 APPLY_ACTION = "apply"
 
 
+# defer_build: compiled catalogs are built with model_construct; their schemas are needed
+# only to read a catalog back from JSON, so `partout apply` does not pay for building them.
 class SourceLocation(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     file: str
     line: int
@@ -48,7 +50,7 @@ def split_event(event: str) -> tuple[str, str]:
 class Resource(BaseModel):
     """One managed thing, id `module:title`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     module: str
@@ -75,7 +77,7 @@ class Resource(BaseModel):
 class Catalog(BaseModel):
     """Resources in declaration order; the compiler has checked ids and the graph."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     policy: str
     resources: tuple[Resource, ...] = ()

@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 class ModuleOptions(BaseModel):
     """Base of every module's options: unknown options are errors, specs are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a module's options schema is built when a policy first uses the module
+    # (at compile time, in one thread), not when the module is imported.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     # The option that the directive's title fills: p2.file("/etc/motd") sets `path`.
     title_field: ClassVar[str] = "name"
