@@ -29,6 +29,7 @@ from partout.dsl.catalog import Catalog, Resource
 from partout.errors import PartoutError
 from partout.modules import registry
 from partout.modules.base import Module, RunContext
+from partout.modules.files.fileops import DirectorySyncs
 from partout.report import Report, ResourceResult
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,9 @@ class Engine:
             reports.append(report)
             done.set()
 
-        coordinator = RunCoordinator.start(catalog, plan, modules, refs, self.context(catalog),
+        context = self.context(catalog)
+        context.directories = directories = DirectorySyncs()
+        coordinator = RunCoordinator.start(catalog, plan, modules, refs, context,
                                            trigger=trigger, pool=self._pool)
         try:
             coordinator.tell(StartRun(on_done))
@@ -82,6 +85,8 @@ class Engine:
                 raise PartoutError(f"run of {catalog.policy} did not finish within {RUN_TIMEOUT:.0f} s")
         finally:
             coordinator.stop(block=False)
+            # before the run reports anything: what it says it wrote is on disk
+            directories.sync()
         return reports[0]
 
     def watch(self, catalog: Catalog, on_report: Callable[[Report], None]) -> None:

@@ -24,6 +24,19 @@ def eventually(predicate: Callable[[], object], timeout: float = 10.0, interval:
         time.sleep(interval)
 
 
+async def eventually_async(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.01) -> bool:
+    """`eventually` inside an asyncio loop: polls without blocking the loop's callbacks."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(interval)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -11,6 +11,7 @@ from typing import Any
 from partout import subjects
 from partout.agent.core import AgentCore, Event
 from partout.agent.enrolment import ConnectionLost, ConnectionWaiter, Stopped, stop_quietly
+from partout.agent.facts import known_sections
 from partout.agent.feed import PolicyFeed, PolicyValue
 from partout.wire import decode
 from partout.wire.fleet import Control
@@ -117,6 +118,13 @@ class ConnectionMixin(AgentCore):
         control = decode(Control, message.data)
         if control is not None and control.command == "apply":
             self._events.put(Event("apply", "control"))
+        elif control is not None and control.command == "facts":
+            asked = control.parameters.get("sections")
+            sections = known_sections(asked) if isinstance(asked, list) else frozenset()
+            if sections:
+                self._events.put(Event("facts", sections))
+            else:
+                log.warning("control 'facts' without known sections ignored", extra={"agent_id": self.agent_id})
 
 
 __all__ = ["RECONNECT_AFTER_FAILURES", "ConnectionMixin"]

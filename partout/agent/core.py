@@ -15,6 +15,7 @@ from typing import Any
 
 from partout.agent.config import AgentConfig
 from partout.agent.credentials import Credentials
+from partout.agent.facts import published_sections
 from partout.agent.feed import PolicyFeed
 from partout.agent.outbox import ReportOutbox
 from partout.agent.policy import PolicyCache
@@ -25,7 +26,7 @@ EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # policy, apply, drift, reconnected, stop
+    kind: str  # policy, apply, drift, facts, reconnected, closed, stop
     payload: Any = None
 
 
@@ -49,6 +50,7 @@ class AgentCore:
         self._policies: PolicyCache | None = None
         self._facts: Any = None
         self._sent_facts_hash = ""
+        self._fact_sections = published_sections()  # until the master asks for others
         self._digest = ""
         self._outbox = ReportOutbox(lambda: self._bus)
         self._feed: PolicyFeed | None = None

@@ -159,6 +159,8 @@ class Agent(ConnectionMixin, RunnerMixin):
                     due = self._next_due()
                 case "drift":
                     self._send(event.payload)
+                case "facts":
+                    self._on_fact_sections(event.payload)
                 case "reconnected" if event.payload is self._bus:
                     self._start_feed()
                     self._publish_facts(force=True)

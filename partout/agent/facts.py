@@ -1,17 +1,38 @@
 """The agent's facts: gathered (or loaded from a file), the hostname overridable, and the
-part of them sent to the master with a hash so that unchanged facts are not re-sent."""
+part of them sent to the master with a hash so that unchanged facts are not re-sent.
+
+Which sections go to the master is the master's choice (`fact_sections` in its config):
+agents start with the default and the master tells one that sends another set."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+from collections.abc import Iterable
 from typing import Any
 
 from partout.agent.config import AgentConfig
 
-# Sent to the master: the cheap sections plus custom facts. Packages, services, users and
-# devices cost a subprocess or a scan each and are read by a policy only when it needs them.
-SENT_SECTIONS = frozenset({"hostname", "os", "cpus", "memory", "dmi", "python", "custom"})
+log = logging.getLogger(__name__)
+
+# Sent with an enrolment request: the cheap sections, enough for auto-approval rules on facts,
+# and small enough for the enrolment size limit whatever the machine.
+ENROL_SECTIONS = frozenset({"hostname", "platform", "os", "cpus", "memory", "dmi", "python", "custom"})
+
+
+def published_sections() -> frozenset[str]:
+    """The sections published until the master asks for others (the master's default)."""
+    from partout.facts import PUBLISHED_SECTIONS
+
+    return frozenset(PUBLISHED_SECTIONS)
+
+
+def known_sections(names: Iterable[object]) -> frozenset[str]:
+    """The fact sections among `names` (from a master's control message: checked, not trusted)."""
+    from partout.facts import SECTIONS
+
+    return frozenset(name for name in names if isinstance(name, str) and name in SECTIONS)
 
 
 def load_facts(config: AgentConfig) -> Any:
@@ -29,9 +50,17 @@ def load_facts(config: AgentConfig) -> Any:
     return facts
 
 
-def facts_payload(facts: Any) -> dict[str, Any]:
-    """The JSON-ready facts the master stores (cheap sections only)."""
-    data: dict[str, Any] = facts.model_dump(mode="json", include=set(SENT_SECTIONS))
+def facts_payload(facts: Any, sections: Iterable[str] = ENROL_SECTIONS, *, limit: int | None = None) -> dict[str, Any]:
+    """The JSON-ready `sections` of `facts`. Over `limit` bytes of JSON, the largest
+    sections are left out (with a warning) until it fits: the master refuses larger."""
+    data: dict[str, Any] = facts.model_dump(mode="json", include=set(sections))
+    if limit is None:
+        return data
+    sizes = {name: len(json.dumps(value, default=str)) for name, value in data.items()}
+    while data and sum(sizes.values()) + 64 * len(sizes) > limit:
+        largest = max(sizes, key=lambda name: sizes[name])
+        log.warning("fact section too large to publish, left out", extra={"section": largest, "bytes": sizes[largest]})
+        del data[largest], sizes[largest]
     return data
 
 
@@ -41,4 +70,4 @@ def facts_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-__all__ = ["SENT_SECTIONS", "facts_hash", "facts_payload", "load_facts"]
+__all__ = ["ENROL_SECTIONS", "facts_hash", "facts_payload", "known_sections", "load_facts", "published_sections"]

@@ -17,7 +17,7 @@ from partout.agent.reports import BUNDLE_RESULT, COMPILE_RESULT, policy_failure,
 from partout.errors import PolicyError, StateError
 from partout.report import Report
 from partout.wire import encode
-from partout.wire.fleet import FactsUpdate
+from partout.wire.fleet import MAX_FACTS_BYTES, FactsUpdate
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ class RunnerMixin(AgentCore):
         if current is None:
             log.info("no policy yet; waiting for the master to publish one")
             return EXIT_REFUSED
-        self._refresh_facts()
+        # the periodic run sends its facts even unchanged: a master restarted with other
+        # fact_sections (or a lost store) hears from every agent within one interval
+        self._refresh_facts(force=trigger == "interval")
         try:
             catalog = compile_policy(current / "site.p2", self._facts)
         except PolicyError as error:
@@ -103,22 +105,29 @@ class RunnerMixin(AgentCore):
     def _hostname(self) -> str:
         return str(getattr(self._facts, "hostname", "") or "")
 
-    def _refresh_facts(self) -> None:
+    def _refresh_facts(self, *, force: bool = False) -> None:
         if self.config.facts is None:  # gathered (or read from the facts file) again each run
             self._facts = load_facts(self.config)
-        self._publish_facts(force=False)
+        self._publish_facts(force=force)
 
     def _publish_facts(self, *, force: bool) -> None:
         credentials = self._load_credentials()
         if self._bus is None or credentials.agent_id is None:
             return
-        payload = facts_payload(self._facts)
+        payload = facts_payload(self._facts, self._fact_sections, limit=MAX_FACTS_BYTES - 4096)
         digest = facts_hash(payload)
         if not force and digest == self._sent_facts_hash:
             return
         update = FactsUpdate(agent_id=credentials.agent_id, facts=payload, facts_hash=digest)
         self._bus.publish(subjects.agent_facts(credentials.agent_id), encode(update))
         self._sent_facts_hash = digest
+
+    def _on_fact_sections(self, sections: frozenset[str]) -> None:
+        """The master keeps other sections than we send: send those from now on."""
+        if sections != self._fact_sections:
+            log.info("the master asks for other fact sections", extra={"sections": sorted(sections)})
+            self._fact_sections = sections
+            self._publish_facts(force=True)
 
     def _send(self, report: Report) -> None:
         credentials = self._load_credentials()

@@ -21,8 +21,10 @@ from partout.modules.base import ModuleOptions
 APPLY_ACTION = "apply"
 
 
+# defer_build: compiled catalogs are built with model_construct; their schemas are needed
+# only to read a catalog back from JSON, so `partout apply` does not pay for building them.
 class SourceLocation(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     file: str
     line: int
@@ -38,7 +40,7 @@ def resource_id(module: str, title: str) -> str:
 class Resource(BaseModel):
     """One managed thing, id `module:title`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     module: str
@@ -65,7 +67,7 @@ class Resource(BaseModel):
 class Catalog(BaseModel):
     """Resources in declaration order; the compiler has checked ids and the graph."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     policy: str
     resources: tuple[Resource, ...] = ()

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from partout.errors import FactsError
 from partout.facts.model import (
     LAZY_SECTIONS,
+    CloudFacts,
     DiskFacts,
     DmiFacts,
     FactDict,
@@ -30,12 +31,15 @@ from partout.facts.model import (
 from partout.facts.parsing import parse_json, parse_yaml
 
 __all__ = [
-    "DiskFacts", "DmiFacts", "FactDict", "Facts", "GroupFacts", "MountFacts", "NicFacts",
-    "OsFacts", "ServiceFacts", "UserFacts", "SECTIONS", "gather", "load",
+    "CloudFacts", "DiskFacts", "DmiFacts", "FactDict", "Facts", "GroupFacts", "MountFacts", "NicFacts",
+    "OsFacts", "ServiceFacts", "UserFacts", "PUBLISHED_SECTIONS", "SECTIONS", "gather", "load",
 ]
 
 # Every top-level section, in output order.
 SECTIONS = (*Facts.model_fields, *LAZY_SECTIONS)
+# What agents publish to the master unless its config says otherwise: everything but the
+# package and service lists, which are large and change with every upgrade.
+PUBLISHED_SECTIONS = tuple(name for name in SECTIONS if name not in ("packages", "services"))
 
 
 def gather(*, facts_d: Path | None = None) -> Facts:
@@ -47,6 +51,7 @@ def gather(*, facts_d: Path | None = None) -> Facts:
     # the schema build that defer_build saves.
     facts = Facts.model_construct(
         hostname=system.hostname(),
+        platform=system.platform(),
         os=system.os_facts(),
         cpus=system.cpu_count(),
         memory=system.memory_total(),
@@ -97,6 +102,11 @@ def _loaders(facts_d: Path | None) -> dict[str, Any]:
 
         return groups()
 
+    def cloud() -> Any:
+        from partout.facts.cloud import cloud_facts
+
+        return cloud_facts()
+
     def custom() -> Any:
         from partout.facts.custom import custom_facts, default_facts_d
 
@@ -104,7 +114,8 @@ def _loaders(facts_d: Path | None) -> dict[str, Any]:
 
     return {
         "fqdn": fqdn, "nics": nics, "disks": disks, "mounts": mounts, "packages": packages,
-        "services": services, "users": users, "groups": groups, "custom": custom,
+        "services": services, "users": users, "groups": groups, "cloud": cloud,
+        "custom": custom,
     }
 
 

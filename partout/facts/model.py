@@ -1,8 +1,8 @@
 """The `Facts` model: what a policy knows about the machine it compiles for.
 
-Cheap sections (hostname, os, cpus, memory, dmi, python) are plain fields, gathered on
-every run. Expensive sections (fqdn, nics, disks, mounts, packages, services, users,
-groups, custom) are computed on first access and cached, so a policy that never looks
+Cheap sections (hostname, platform, os, cpus, memory, dmi, python) are plain fields,
+gathered on every run. Expensive sections (fqdn, nics, disks, mounts, packages, services,
+users, groups, cloud, custom) are computed on first access and cached, so a policy that never looks
 at packages never pays for reading the package database; a JSON dump includes them all.
 """
 
@@ -45,11 +45,43 @@ class OsFacts(_Section):
 
 
 class DmiFacts(_Section):
+    """Firmware tables (/sys/class/dmi/id); a value the kernel does not expose, or that only
+    root may read (serials, UUID), is None."""
+
     sys_vendor: str | None = None
     product_name: str | None = None
     product_version: str | None = None
+    product_serial: str | None = None
+    product_uuid: str | None = None
+    product_family: str | None = None
+    product_sku: str | None = None
     bios_vendor: str | None = None
     bios_version: str | None = None
+    bios_date: str | None = None
+    board_vendor: str | None = None
+    board_name: str | None = None
+    board_version: str | None = None
+    board_serial: str | None = None
+    board_asset_tag: str | None = None
+    chassis_vendor: str | None = None
+    chassis_type: str | None = Field(None, description="SMBIOS chassis type number, e.g. '3' desktop, '17' rack.")
+    chassis_version: str | None = None
+    chassis_serial: str | None = None
+    chassis_asset_tag: str | None = None
+
+
+class CloudFacts(_Section):
+    """What cloud-init learnt of the cloud at boot (its instance data), when it ran here."""
+
+    provider: str | None = Field(None, description="cloud-init's cloud_name: aws, gce, azure, openstack ...")
+    platform: str | None = Field(None, description="cloud-init's platform, e.g. ec2, nocloud.")
+    instance_id: str | None = None
+    instance_type: str | None = None
+    region: str | None = None
+    availability_zone: str | None = None
+    local_hostname: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict,
+                                     description="The datasource's meta-data, redacted entries left out.")
 
 
 class NicFacts(_Section):
@@ -102,6 +134,7 @@ LAZY_SECTIONS: dict[str, tuple[Any, Callable[[], Any]]] = {
     "services": (dict[str, ServiceFacts], dict),
     "users": (dict[str, UserFacts], dict),
     "groups": (dict[str, GroupFacts], dict),
+    "cloud": (CloudFacts | None, lambda: None),
     "custom": (dict[str, Any], dict),
 }
 _adapters: dict[str, TypeAdapter[Any]] = {}
@@ -122,6 +155,7 @@ class Facts(BaseModel):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     hostname: str = Field("localhost", description="Short host name.")
+    platform: str = Field("", description="Operating system kind, as Python's sys.platform: linux, darwin, win32.")
     os: OsFacts = Field(default_factory=lambda: OsFacts.model_validate({}))
     cpus: int = Field(1, description="Logical CPUs.")
     memory: int = Field(0, description="Total memory in bytes (MemTotal).")
@@ -211,6 +245,12 @@ class Facts(BaseModel):
     def groups(self) -> dict[str, GroupFacts]:
         """Local groups from /etc/group."""
         return cast("dict[str, GroupFacts]", self._section("groups"))
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cloud(self) -> CloudFacts | None:
+        """Cloud provider, instance and region from cloud-init's instance data; None off the cloud."""
+        return cast("CloudFacts | None", self._section("cloud"))
 
     @computed_field  # type: ignore[prop-decorator]
     @property

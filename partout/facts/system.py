@@ -3,67 +3,16 @@
 from __future__ import annotations
 
 import os
-import platform
+import platform as python_platform
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
-from partout.facts.model import DmiFacts, OsFacts
+from partout.facts.distribution import family_of, os_facts, parse_os_release
+from partout.facts.model import DmiFacts
 
-# ID or ID_LIKE word -> family, checked in order: ID first, then each ID_LIKE word.
-_FAMILIES = {
-    "debian": "debian", "ubuntu": "debian", "raspbian": "debian", "linuxmint": "debian",
-    "rhel": "redhat", "fedora": "redhat", "centos": "redhat", "rocky": "redhat",
-    "almalinux": "redhat", "ol": "redhat", "amzn": "redhat",
-    "suse": "suse", "opensuse": "suse", "sles": "suse", "opensuse-leap": "suse",
-    "opensuse-tumbleweed": "suse",
-    "alpine": "alpine", "arch": "arch", "manjaro": "arch", "gentoo": "gentoo",
-}
-
-
-def parse_os_release(text: str) -> dict[str, str]:
-    """KEY=value lines, values possibly quoted (os-release(5))."""
-    values: dict[str, str] = {}
-    for line in text.splitlines():
-        key, separator, value = line.strip().partition("=")
-        if not separator or key.startswith("#"):
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        values[key] = value
-    return values
-
-
-def family_of(dist_id: str, id_like: str) -> str:
-    for word in [dist_id, *id_like.split()]:
-        if word in _FAMILIES:
-            return _FAMILIES[word]
-    return dist_id or "unknown"
-
-
-def os_facts(root: Path = Path("/")) -> OsFacts:
-    text = ""
-    for candidate in ("etc/os-release", "usr/lib/os-release"):
-        try:
-            text = (root / candidate).read_text(encoding="utf-8", errors="replace")
-            break
-        except OSError:
-            continue
-    release = parse_os_release(text)
-    dist_id = release.get("ID", "unknown").lower()
-    version = release.get("VERSION_ID", "")
-    uname = os.uname()
-    return OsFacts.model_construct(
-        family=family_of(dist_id, release.get("ID_LIKE", "").lower()),
-        id=dist_id,
-        name=release.get("PRETTY_NAME", release.get("NAME", "")),
-        version=version,
-        major=version.split(".")[0],
-        codename=release.get("VERSION_CODENAME", ""),
-        kernel=uname.release,
-        arch=uname.machine,
-    )
+DMI_DIR = "sys/class/dmi/id"
 
 
 def memory_total() -> int:
@@ -77,19 +26,24 @@ def memory_total() -> int:
     return 0
 
 
-def _read_small(path: str) -> str | None:
+def _read_small(path: Path) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
             return handle.read().strip() or None
     except OSError:
-        # Some DMI files are root-only or absent in containers: a fact, not an error.
+        # Serials and the UUID are root-only; containers have no DMI at all: a fact, not an error.
         return None
 
 
-def dmi_facts() -> DmiFacts:
-    base = "/sys/class/dmi/id/"
-    values: dict[str, Any] = {name: _read_small(base + name) for name in DmiFacts.model_fields}
+def dmi_facts(root: Path = Path("/")) -> DmiFacts:
+    base = root / DMI_DIR
+    values: dict[str, Any] = {name: _read_small(base / name) for name in DmiFacts.model_fields}
     return DmiFacts.model_construct(**values)
+
+
+def platform() -> str:
+    """linux, darwin, win32 ...: the kind of system, as the original Partout's `platform`."""
+    return sys.platform
 
 
 def hostname() -> str:
@@ -111,7 +65,7 @@ def fqdn() -> str:
 
 
 def python_version() -> str:
-    return platform.python_version()
+    return python_platform.python_version()
 
 
 def cpu_count() -> int:
@@ -119,3 +73,7 @@ def cpu_count() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+__all__ = ["cpu_count", "dmi_facts", "family_of", "fqdn", "hostname", "memory_total", "os_facts",
+           "parse_os_release", "platform", "python_version"]

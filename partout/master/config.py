@@ -14,7 +14,7 @@ import hmac
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from partout.errors import StateError
 from partout.state import default_state_dir
@@ -65,6 +65,12 @@ def _fact(facts: dict[str, Any], path: str) -> Any:
     return current
 
 
+def _published_sections() -> tuple[str, ...]:
+    from partout.facts import PUBLISHED_SECTIONS
+
+    return PUBLISHED_SECTIONS
+
+
 class MasterConfig(BaseModel):
     """Everything `partout master` needs; every field has a working default."""
 
@@ -95,6 +101,11 @@ class MasterConfig(BaseModel):
     sample_facts: Path | None = Field(
         None, description="Facts file (JSON/YAML) policies are test-compiled against (default: this machine's)."
     )
+    fact_sections: tuple[str, ...] = Field(
+        default_factory=_published_sections,
+        description="Fact sections agents publish and the master keeps for inventory queries "
+        "(default: all but packages and services, which are large).",
+    )
     debounce: float = Field(0.2, ge=0, description="Seconds of quiet after a change before a policy is rebuilt.")
     report_ack_wait: float = Field(10.0, gt=0, description="Seconds before an unacknowledged report is redelivered.")
     agent_credentials_ttl: float | None = Field(
@@ -103,6 +114,20 @@ class MasterConfig(BaseModel):
         "that start a new connection when theirs is closed. Revocation does not need it: it kicks."
     )
     stream_replicas: int = Field(1, ge=1, le=3)
+
+    @field_validator("fact_sections")
+    @classmethod
+    def _sections_known(cls, sections: tuple[str, ...]) -> tuple[str, ...]:
+        import difflib
+
+        from partout.facts import SECTIONS
+
+        for name in sections:
+            if name not in SECTIONS:
+                close = difflib.get_close_matches(name, SECTIONS, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(SECTIONS)}"
+                raise ValueError(f"unknown fact section {name!r}{hint}")
+        return tuple(dict.fromkeys(sections))
 
     @model_validator(mode="after")
     def _keys_known(self) -> MasterConfig:

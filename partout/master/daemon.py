@@ -117,7 +117,7 @@ class Master:
         config = self.config
         self.enrolment = EnrolmentActor.start(self.bus, self.store, master_public_key=self.public_key,
                                               rules=config.auto_approve, max_pending=config.max_pending)
-        self.ingest = IngestActor.start(self.store)
+        self.ingest = IngestActor.start(self.store, bus=self.bus, fact_sections=config.fact_sections)
         self.publisher = PolicyPublisherActor.start(
             self.bus, self.store, environments=config.environments_dir,
             signing_seed_file=config.key_path("master.nk"), sample_facts=config.sample_facts)

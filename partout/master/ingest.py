@@ -1,5 +1,9 @@
 """`IngestActor`: agents' facts (core NATS, queue group) and run reports (JetStream).
 
+The master's config names the fact sections it keeps (`fact_sections`); an agent that sends
+others is told on its control subject which to send, and what it was not asked for is not
+stored.
+
 The agent id is taken from the SUBJECT, never from the payload: an agent's permissions
 let it publish on its own subjects only, so the subject is the proof of who sent it.
 A report is acknowledged only once the store has it; a master killed in between leaves
@@ -11,19 +15,25 @@ second delivery harmless.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterable
 from typing import Any
 
 import pykka
 
+from partout import subjects
+from partout.facts import PUBLISHED_SECTIONS, SECTIONS
 from partout.master.store_actor import StoreHandle
 from partout.nats.messages import BusMessage, JetStreamDelivery
-from partout.wire import decode
-from partout.wire.fleet import MAX_FACTS_BYTES, FactsUpdate, RunReport
+from partout.wire import decode, encode
+from partout.wire.fleet import MAX_FACTS_BYTES, Control, FactsUpdate, RunReport
 
 log = logging.getLogger(__name__)
 
 # a report that fails this often is poison (a store bug, a huge payload): give up on it
 MAX_REPORT_DELIVERIES = 20
+# seconds before an agent that still sends other fact sections is told again
+TELL_AGAIN_AFTER = 60.0
 
 
 def agent_of(subject: str) -> str | None:
@@ -33,9 +43,12 @@ def agent_of(subject: str) -> str | None:
 
 
 class IngestActor(pykka.ThreadingActor):
-    def __init__(self, store: StoreHandle) -> None:
+    def __init__(self, store: StoreHandle, *, bus: Any = None, fact_sections: Iterable[str] | None = None) -> None:
         super().__init__()
         self._store = store
+        self._bus = bus  # to tell an agent which fact sections to send (None: never tell)
+        self._fact_sections = frozenset(PUBLISHED_SECTIONS if fact_sections is None else fact_sections)
+        self._told: dict[str, float] = {}  # agent id -> when it was last told the sections
         self.facts_stored = 0
         self.reports_stored = 0  # newly stored
         self.reports_duplicate = 0  # delivered again, already in the store
@@ -58,13 +71,31 @@ class IngestActor(pykka.ThreadingActor):
         update = decode(FactsUpdate, message.data)
         if update is None:
             return
+        self._ask_for_our_sections(agent_id, update.facts)
+        # A section this master was configured not to keep is dropped (a store of packages
+        # nobody asked for); keys it does not know are kept as sent (a newer agent's).
+        facts = {name: value for name, value in update.facts.items()
+                 if name in self._fact_sections or name not in SECTIONS}
         try:
-            self._store.get("put_facts", agent_id, update.facts)
+            self._store.get("put_facts", agent_id, facts)
             self._store.get("touch", agent_id)
         except Exception as error:  # e.g. a revoked agent still connected for a moment
             log.warning("facts not stored", extra={"agent_id": agent_id, "error": str(error)})
             return
         self.facts_stored += 1
+
+    def _ask_for_our_sections(self, agent_id: str, facts: dict[str, Any]) -> None:
+        """Tell an agent that sends other sections than this master keeps which ones to
+        send; at most once a minute per agent, whatever it keeps sending."""
+        sent = frozenset(name for name in facts if name in SECTIONS)
+        if self._bus is None or sent == self._fact_sections:
+            return
+        now = time.monotonic()
+        if now - self._told.get(agent_id, -TELL_AGAIN_AFTER) < TELL_AGAIN_AFTER:
+            return
+        self._told[agent_id] = now
+        control = Control(command="facts", parameters={"sections": sorted(self._fact_sections)})
+        self._bus.publish(subjects.agent_control(agent_id), encode(control))
 
     def _report(self, delivery: JetStreamDelivery) -> None:
         agent_id = agent_of(delivery.subject)

@@ -24,14 +24,20 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from partout.modules.files.fileops import DirectorySyncs
+
 
 class ModuleOptions(BaseModel):
     """Base of every module's options: unknown options are errors, specs are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a module's options schema is built when a policy first uses the module
+    # (at compile time, in one thread), not when the module is imported.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     # The option that the directive's title fills: p2.file("/etc/motd") sets `path`.
     title_field: ClassVar[str] = "name"
@@ -105,6 +111,8 @@ class RunContext:
     # The catalog being applied, for the rare check that depends on other resources
     # (under --noop, a missing service that a package of the same policy would install).
     catalog: PolicyView | None = None
+    # Directories to fsync once when the run ends (None: after each rename, as watch repairs do).
+    directories: DirectorySyncs | None = None
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -263,6 +263,7 @@ def _apply(spec: FileOptions, context: RunContext) -> str | None:
             fileops.write_atomically(
                 spec.path, data, mode=final_mode,
                 uid=uid if uid != -1 else keep_uid, gid=gid if gid != -1 else keep_gid,
+                directories=context.directories,
             )
             return None
         if _attribute_changes(spec, state, mode, uid, gid):
@@ -300,7 +301,7 @@ def _apply(spec: FileOptions, context: RunContext) -> str | None:
             _remove(spec, context, state)
         else:
             _backup(spec, context, state)
-    fileops.symlink_atomically(spec.target, spec.path, uid=uid, gid=gid)
+    fileops.symlink_atomically(spec.target, spec.path, uid=uid, gid=gid, directories=context.directories)
     return None
 
 

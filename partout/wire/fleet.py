@@ -94,7 +94,7 @@ class RunReport(WireMessage):
 class Control(WireMessage):
     kind: ClassVar[str] = "control"
 
-    command: Literal["apply", "throttle", "data-changed"]
+    command: Literal["apply", "throttle", "data-changed", "facts"]  # facts: {"sections": [...]} to publish
     parameters: dict[str, Any] = Field(default_factory=dict)
     sent_at: datetime | None = None
 

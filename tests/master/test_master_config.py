@@ -55,3 +55,18 @@ def test_a_rule_without_conditions_matches_nothing() -> None:
 
 def test_a_token_never_shows_in_a_rule_repr() -> None:
     assert "long-enough-token" not in repr(AutoApproveRule(token="long-enough-token"))
+
+
+def test_fact_sections_default_to_all_but_packages_and_services() -> None:
+    from partout.facts import SECTIONS
+
+    config = load_config(EXAMPLE)
+    assert set(config.fact_sections) == set(SECTIONS) - {"packages", "services"}
+    assert {"nics", "disks", "mounts"} <= set(config.fact_sections)
+
+
+def test_an_unknown_fact_section_is_refused_with_a_suggestion(tmp_path: Path) -> None:
+    path = tmp_path / "master.toml"
+    path.write_text("[master]\nnats_state = '/tmp/n'\nfact_sections = ['hostname', 'mount']\n")
+    with pytest.raises(StateError, match=r"fact_sections.*unknown fact section 'mount'; did you mean 'mounts'"):
+        load_config(path)

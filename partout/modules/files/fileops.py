@@ -3,6 +3,11 @@
 Writes are atomic: a temp file in the same directory, created 0600, written, fsynced,
 given its final owner and mode, then renamed over the path and the directory fsynced.
 So the path never shows partial content nor, for a moment, wrong permissions.
+
+Within a run the directory fsync is deferred (`DirectorySyncs`): each directory a run
+renamed into is fsynced once, when the run ends and before it reports success, instead
+of once per file. A crash before that may lose a rename, never show a partial file: the
+data is fsynced before its rename either way.
 """
 
 from __future__ import annotations
@@ -144,8 +149,44 @@ def discarded_on_failure(temporary: Path) -> Iterator[None]:
         raise
 
 
-def write_atomically(path: Path, data: bytes, *, mode: int, uid: int = -1, gid: int = -1) -> None:
-    """Replace path (a missing path, a regular file, or a symlink itself) with data."""
+class DirectorySyncs:
+    """The directories one run renamed files into, fsynced once each by `sync()`."""
+
+    def __init__(self) -> None:
+        self._pending: set[Path] = set()
+        self._lock = threading.Lock()  # writes come from several worker threads
+
+    def add(self, directory: Path) -> None:
+        with self._lock:
+            self._pending.add(directory)
+
+    def sync(self) -> None:
+        """fsync every pending directory; a ResourceError names those that failed."""
+        with self._lock:
+            pending, self._pending = self._pending, set()
+        failed: list[str] = []
+        for directory in sorted(pending):
+            try:
+                fsync_directory(directory)
+            except FileNotFoundError:
+                continue  # removed later in the run: no entry of it left to make durable
+            except OSError as error:
+                failed.append(f"{directory}: {error.strerror or error}")
+        if failed:
+            raise ResourceError("cannot make the run's renames durable (fsync): " + "; ".join(failed))
+
+
+def _sync_parent(path: Path, directories: DirectorySyncs | None) -> None:
+    if directories is None:
+        fsync_directory(path.parent)
+    else:
+        directories.add(path.parent)
+
+
+def write_atomically(path: Path, data: bytes, *, mode: int, uid: int = -1, gid: int = -1,
+                     directories: DirectorySyncs | None = None) -> None:
+    """Replace path (a missing path, a regular file, or a symlink itself) with data. The
+    directory is fsynced now, or by `directories` at the end of the run."""
     temporary = temporary_name(path)
     descriptor = create_private(temporary)
     with discarded_on_failure(temporary):
@@ -162,10 +203,11 @@ def write_atomically(path: Path, data: bytes, *, mode: int, uid: int = -1, gid: 
             os.rename(temporary, path)
         finally:
             os.close(descriptor)  # after the rename: the lock guards the temp file until then
-    fsync_directory(path.parent)
+    _sync_parent(path, directories)
 
 
-def symlink_atomically(target: str, path: Path, *, uid: int = -1, gid: int = -1) -> None:
+def symlink_atomically(target: str, path: Path, *, uid: int = -1, gid: int = -1,
+                       directories: DirectorySyncs | None = None) -> None:
     """Point path at target, replacing a file or symlink there in one rename."""
     temporary = temporary_name(path)
     os.symlink(target, temporary)
@@ -173,7 +215,7 @@ def symlink_atomically(target: str, path: Path, *, uid: int = -1, gid: int = -1)
         if uid != -1 or gid != -1:
             os.lchown(temporary, uid, gid)
         os.rename(temporary, path)
-    fsync_directory(path.parent)
+    _sync_parent(path, directories)
 
 
 # Temp files of our own naming (see temporary_name). One younger than STALE_AFTER, or
