@@ -28,6 +28,10 @@ def new_key() -> Any:
     return nkeys.from_seed(bytearray(create_key(nkeys.PREFIX_BYTE_USER).seed))
 
 
+def new_key_from_seed(seed: str) -> Any:
+    return nkeys.from_seed(bytearray(seed.encode()))
+
+
 def public(key_pair: Any) -> str:
     return str(key_pair.public_key.decode("ascii"))
 
@@ -120,5 +124,5 @@ def legitimate_traffic_works(fleet: Fleet, hostname: str, content: str = "produc
 
 
 __all__ = ["Fleet", "FleetAgent", "running_fleet", "Hostile", "agent_seed", "approved", "connect", "drain", "eventually",
-           "kv_value", "kv_verifies", "legitimate_traffic_works", "master_seed", "new_key", "operator_seed",
+           "kv_value", "kv_verifies", "legitimate_traffic_works", "master_seed", "new_key", "new_key_from_seed", "operator_seed",
            "public", "run", "seed_of"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from securityenv import (
     Fleet, connect, drain, eventually, kv_value, kv_verifies, legitimate_traffic_works, master_seed, new_key,
-    operator_seed, public, run, seed_of,
+    new_key_from_seed, operator_seed, public, run, seed_of,
 )
 
 from partout import subjects
@@ -69,9 +69,9 @@ def test_enrolment_is_answered_only_in_the_inbox_of_the_key_that_connected(fleet
 
 
 def test_operator_requests_are_answered_only_in_the_signing_operators_inbox(fleet: Fleet) -> None:
-    operator_key = new_key_from(operator_seed(fleet))
+    operator_key = new_key_from_seed(operator_seed(fleet))
     me = public(operator_key)
-    master_key = public(new_key_from(master_seed(fleet)))
+    master_key = public(new_key_from_seed(master_seed(fleet)))
     targets = [*_targets(fleet, me), f"{subjects.inbox_prefix(master_key)}.x"]
     signed = encode(OperatorRequest(public_key=me, verb="agents.list").signed_by(operator_key))
 
@@ -99,9 +99,3 @@ def test_operator_requests_are_answered_only_in_the_signing_operators_inbox(flee
     assert fleet.master.security["operator.foreign-reply"] == len(targets) * 3
     assert fleet.operator.agents() == []  # the CLI's client still works
     legitimate_traffic_works(fleet, "prod-legit")
-
-
-def new_key_from(seed: str) -> object:
-    import nkeys
-
-    return nkeys.from_seed(bytearray(seed.encode()))
