@@ -63,6 +63,13 @@ class Hostile:
     def violations(self) -> str:
         return " ".join(self.errors).lower()
 
+    async def wait_for_errors(self, count: int, timeout: float = 10.0) -> None:
+        """The server reports violations asynchronously: wait for `count` of them (or the deadline)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self.errors) < count and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+
 
 async def connect(urls: list[str], seed: str, inbox: str | None = None, **options: Any) -> Hostile:
     import nats

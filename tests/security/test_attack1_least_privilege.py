@@ -89,6 +89,7 @@ def test_the_reply_subject_trick_fails_for_every_identity(role: str, tmp_path: P
             for message in bounced:
                 await message.respond(b"forged answer")  # type: ignore[attr-defined]
             await hostile.connection.flush()
+            await hostile.wait_for_errors(len(readable) + len(bounced))
             seen = [message for message in await drain(watcher) if message.subject == target
                     or message.data in (b"bounce", b"forged answer")]
             await hostile.connection.close()
@@ -141,6 +142,7 @@ def test_a_taken_over_agent_reaches_nothing_but_its_own_subjects(fleet: Fleet) -
         received = await control.next_msg(timeout=5)
         await received.respond(b"forged answer")
         await hostile.connection.flush()
+        await hostile.wait_for_errors(len(forbidden) + 5)
         leaked = [message.subject for message in await drain(watcher) if message.data in (b"forged", b"forged answer")]
         await hostile.connection.close()
         await master.connection.close()

@@ -41,6 +41,7 @@ def test_an_agent_cannot_list_environments_and_reads_its_own_policy_only(fleet: 
         except nats.errors.Error:
             pass
         own = await hostile.connection.request(subjects.policy_direct_get("production"), b"", timeout=5)
+        await hostile.wait_for_errors(2)
         await hostile.connection.close()
         return hostile.violations(), own.data, listed
 
