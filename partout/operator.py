@@ -45,11 +45,13 @@ class OperatorClient:
 
         if not key_file.exists():
             raise StateError(f"operator key {key_file} does not exist; give --operator-key or --nats-state")
-        seed = load_seed(key_file, USER)
+        key_pair = nkeys.from_seed(bytearray(load_seed(key_file, USER)))
+        # replies come into this operator's own inbox, the only one the master answers into
+        inbox = subjects.inbox_prefix(key_pair.public_key.decode("ascii"))
         bus = Bus.start(BusOptions(servers=tuple(servers), name="partout-operator", seed_file=key_file,
-                                   reconnect_wait=0.1, connect_timeout=min(timeout, 5.0)))
+                                   reconnect_wait=0.1, connect_timeout=min(timeout, 5.0), inbox_prefix=inbox))
         bus.ref.ask(GetStats(), timeout=10)  # its actor has started: calls may go straight to it
-        return cls(bus, nkeys.from_seed(bytearray(seed)), timeout=timeout)
+        return cls(bus, key_pair, timeout=timeout)
 
     def close(self) -> None:
         self._bus.stop()

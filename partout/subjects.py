@@ -12,6 +12,7 @@ from partout.errors import BusError
 
 PREFIX = "partout"
 ENROL = "partout.enrol"
+ENROL_ALL = "partout.enrol.*"
 ALL = "partout.>"
 AGENT_EVENTS_ALL = "partout.agent.*.events"
 AGENT_REPORTS_ALL = "partout.agent.*.report"
@@ -38,6 +39,19 @@ def token(value: str, what: str = "subject token") -> str:
 def agent_all(agent_id: str) -> str:
     """Every subject an agent publishes on: `partout.agent.<id>.>`."""
     return f"{PREFIX}.agent.{token(agent_id, 'agent id')}.>"
+
+
+def enrol(public_key: str) -> str:
+    """Where the holder of `public_key` asks to enrol: `partout.enrol.<public key>`. Only that
+    key's connection may publish there (its permissions name it), so a request is bound to
+    the nkey that connected: one connection cannot enrol keys it did not connect with."""
+    return f"{ENROL}.{token(public_key, 'public key')}"
+
+
+def enrol_key(subject: str) -> str | None:
+    """The public key an enrolment subject names, or None when it is not one."""
+    prefix, _, key = subject.rpartition(".")
+    return key if prefix == ENROL and _TOKEN.match(key) else None
 
 
 def agent_events(agent_id: str) -> str:
@@ -84,6 +98,12 @@ def policy_kv_subject(environment: str) -> str:
     return f"$KV.{POLICY_BUCKET}.{policy_key(environment)}"
 
 
+def policy_direct_get(environment: str) -> str:
+    """The JetStream direct get of an environment's current policy: the key is in the subject,
+    so a permission can name exactly one environment (no STREAM.INFO, no consumer needed)."""
+    return f"$JS.API.DIRECT.GET.KV_{POLICY_BUCKET}.{policy_kv_subject(environment)}"
+
+
 def inbox_prefix(identity: str) -> str:
     """A per-identity inbox prefix (nats-py `inbox_prefix`) so replies to one agent are
     readable by that agent only: `_INBOX_<id>`."""
@@ -92,6 +112,18 @@ def inbox_prefix(identity: str) -> str:
 
 def inbox_all(identity: str) -> str:
     return f"{inbox_prefix(identity)}.>"
+
+
+_REPLY = re.compile(r"^_INBOX_([A-Za-z0-9_\-]+)\.[A-Za-z0-9_\-.]+$")
+
+
+def inbox_owner(reply: str) -> str | None:
+    """The identity whose inbox `reply` is in (`_INBOX_<identity>.<token>...`), or None for any
+    other subject, wildcards included: the master answers only into such inboxes."""
+    found = _REPLY.match(reply)
+    if found is None or ".." in reply or reply.endswith("."):
+        return None
+    return found.group(1)
 
 
 def master_api() -> str:

@@ -97,7 +97,8 @@ def enrol(
         waiter.wait(stopping, deadline)
         reply: EnrolReply | None = None
         try:
-            message = bus.request(subjects.ENROL, encode(make_request()), timeout=request_timeout)
+            request = make_request()
+            message = bus.request(subjects.enrol(request.public_key), encode(request), timeout=request_timeout)
             received = message.get(timeout=request_timeout + 5)
             reply = decode(EnrolReply, received.data)
             failures = 0

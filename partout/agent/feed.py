@@ -9,6 +9,11 @@ environments). After a reconnect the current value is read again, in case an upd
 by while disconnected; the agent ignores a bundle it already applied, so repeats are
 harmless. (A consumer per agent would not scale: the server refuses the 1001st consumer
 on a stream.)
+
+An update counts only when the server's republish headers say it is this environment's
+key of the policy stream: anyone able to make JetStream publish (a pub-ack or a direct-get
+reply sent to a reply subject of their choosing) can put other bytes on the updates
+subject, and those are dropped (counted in `dropped`) rather than refused and reported.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class PolicyFeed:
         self._target = target
         self._subscription: str | None = None
         self.pending = 0  # 1 when a policy was there at start, 0 when none is published yet
+        self.dropped = 0  # updates without the policy stream's headers for this key
 
     def start(self, timeout: float = 10.0) -> None:
         """Subscribe (once) and read the current value; BusError when refused or unanswered."""
@@ -68,8 +74,8 @@ class PolicyFeed:
 
     def refresh(self, timeout: float = 10.0) -> None:
         """Read the current value now (after a reconnect) and deliver it if there is one."""
-        api = f"$JS.API.DIRECT.GET.{STREAM}.{subjects.policy_kv_subject(self._environment)}"
-        reply = self._bus.request(api, b"", timeout=timeout).get(timeout=timeout + 5)
+        reply = self._bus.request(subjects.policy_direct_get(self._environment), b"",
+                                  timeout=timeout).get(timeout=timeout + 5)
         headers = reply.headers or {}
         status = str(headers.get("Status", ""))
         if status == "404":
@@ -87,7 +93,15 @@ class PolicyFeed:
             self._subscription = None
 
     def _deliver(self, message: Any) -> None:
-        self._deliver_value(message.data, message.headers)
+        headers = message.headers or {}
+        if (headers.get("Nats-Stream") != STREAM
+                or headers.get("Nats-Subject") != subjects.policy_kv_subject(self._environment)):
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning("policy update without the policy stream's headers dropped",
+                            extra={"agent_id": self._agent_id, "environment": self._environment})
+            return
+        self._deliver_value(message.data, headers)
 
     def _deliver_value(self, data: bytes, headers: Any) -> None:
         self._target(PolicyValue(subjects.policy_key(self._environment), data, _revision(headers),

@@ -2,8 +2,8 @@
 
     master key                  -> master (PARTOUT account); with the connection name
                                    SYSTEM_CONNECTION -> the SYS account, for the kick API
-    operator key (config)       -> operator
-    approved agent (store)      -> agent(agent_id, environment), with credentials expiring
+    operator key (config)       -> operator(key)
+    approved agent (store)      -> agent(agent_id, environment, key), with credentials expiring
                                    after `agent_credentials_ttl` when that is set
     revoked agent               -> refused
     anything else               -> pending(public key): enrolment and its own inbox only
@@ -22,7 +22,6 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from partout import subjects
 from partout.nats import jwt, permissions
 from partout.nats.callout import ACCOUNT, AuthorizationRequest, CalloutResponder, Decision
 from partout.nats.permissions import Permissions, Role
@@ -53,9 +52,8 @@ class MasterResponder(CalloutResponder):
         assert decision.permissions is not None
         account = decision.account if isinstance(decision, AccountDecision) else ACCOUNT
         expires_in = decision.expires_in if isinstance(decision, AccountDecision) else None
-        claims: dict[str, Any] = {"type": "user", "version": 2, "subs": -1, "data": -1, "payload": -1,
-                                  **decision.permissions.claims()}
-        body: dict[str, Any] = {"sub": user_nkey, "aud": account, "name": decision.name or identity, "nats": claims}
+        body: dict[str, Any] = {"sub": user_nkey, "aud": account, "name": decision.name or identity,
+                                "nats": decision.permissions.user_claims()}
         if expires_in is not None:
             body["exp"] = int(time.time() + expires_in)
         return jwt.encode(body, self._issuer)
@@ -83,17 +81,13 @@ class Authorizer:
                                        account=SYSTEM_ACCOUNT)
             return Decision.allow(Role.MASTER, permissions.master(), name="partout-master")
         if key in self.operator_keys:
-            return Decision.allow(Role.OPERATOR, permissions.operator(), name="partout-operator")
+            return Decision.allow(Role.OPERATOR, permissions.operator(key), name="partout-operator")
         found = await asyncio.get_running_loop().run_in_executor(None, self._lookup, key)
         if found is None:
             return Decision.allow(Role.PENDING, permissions.pending(key), name=key)
         status, agent_id, environment = found
         if status == "approved":
-            granted = permissions.agent(agent_id, environment)
-            # its public-key inbox too: an approved agent that lost its enrolment reply does not
-            # know its id yet, and must still be able to enrol again to learn it
-            granted = granted.model_copy(update={
-                "subscribe_allow": (*granted.subscribe_allow, subjects.inbox_all(key))})
+            granted = permissions.agent(agent_id, environment, key)
             return AccountDecision(Role.AGENT, granted, name=agent_id, expires_in=self._agent_ttl)
         if status == "revoked":
             return Decision.refuse("this agent has been revoked")

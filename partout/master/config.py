@@ -91,6 +91,10 @@ class MasterConfig(BaseModel):
     max_pending: int = Field(
         10_000, ge=1, description="New agents beyond this many waiting for approval are refused (enrolment floods)."
     )
+    enrol_rate: float = Field(
+        500.0, gt=0, description="Enrolment requests handled per second, all agents together (bursts of twice "
+        "that); each key also gets at most 1 per second (bursts of 5). Requests beyond are dropped and counted."
+    )
     default_environment: str = Field(
         "production", pattern=r"^[A-Za-z0-9_\-]+$",
         description="Environment of agents an operator approves without naming one (`partout agents approve ID`).",

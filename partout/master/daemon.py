@@ -22,6 +22,7 @@ from partout.master.callout import SYSTEM_CONNECTION, Authorizer, CalloutService
 from partout.master.config import MasterConfig
 from partout.master.enrolment import EnrolmentActor
 from partout.master.environments import EnvironmentWatcher
+from partout.master.guard import SecurityCounters
 from partout.master.ingest import IngestActor
 from partout.master.kick import Kicker
 from partout.master.operator_api import OperatorApiActor
@@ -59,6 +60,7 @@ class Master:
         self._actors: list[Any] = []
         self.publisher: Any = None
         self.ingest: Any = None
+        self.security = SecurityCounters()  # requests dropped or refused, per reason
 
     def _operator_keys(self) -> tuple[str, ...]:
         if self.config.operator_keys:
@@ -116,23 +118,28 @@ class Master:
         assert self.store is not None
         config = self.config
         self.enrolment = EnrolmentActor.start(self.bus, self.store, master_public_key=self.public_key,
-                                              rules=config.auto_approve, max_pending=config.max_pending)
+                                              rules=config.auto_approve, max_pending=config.max_pending,
+                                              counters=self.security, overall_rate=config.enrol_rate)
         self.ingest = IngestActor.start(self.store, bus=self.bus, fact_sections=config.fact_sections)
         self.publisher = PolicyPublisherActor.start(
             self.bus, self.store, environments=config.environments_dir,
-            signing_seed_file=config.key_path("master.nk"), sample_facts=config.sample_facts)
+            signing_seed_file=config.key_path("master.nk"), sample_facts=config.sample_facts,
+            counters=self.security)
         self.operator_api = OperatorApiActor.start(
             self.bus, self.store, operator_keys=self.operator_keys, kicker=Kicker(self._system_bus),
-            default_environment=config.default_environment, master_public_key=self.public_key)
+            default_environment=config.default_environment, master_public_key=self.public_key,
+            counters=self.security)
         self._actors = [self.enrolment, self.ingest, self.publisher, self.operator_api]
 
     def _subscribe(self, timeout: float) -> None:
         import pykka
 
         waits = [
-            self.bus.subscribe(subjects.ENROL, self.enrolment, queue=QUEUE),
+            self.bus.subscribe(subjects.ENROL_ALL, self.enrolment, queue=QUEUE),
             self.bus.subscribe(subjects.AGENT_FACTS_ALL, self.ingest, queue=QUEUE),
             self.bus.subscribe(subjects.master_api(), self.operator_api, queue=QUEUE),
+            # every change of the policy bucket: one that does not verify is replaced
+            self.bus.subscribe(subjects.POLICY_UPDATES_ALL, self.publisher, queue=QUEUE),
         ]
         consumed: pykka.Future[Any] = pykka.ThreadingFuture()
         self.bus.ref.tell(JetStreamConsume(

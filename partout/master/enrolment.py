@@ -1,10 +1,16 @@
-"""`EnrolmentActor`: answers `partout.enrol` (queue group: several masters share the load).
+"""`EnrolmentActor`: answers `partout.enrol.<public key>` (queue group: several masters share).
 
-Order of checks, cheapest and safest first: size on the raw bytes, parse, signature (the
-request must be signed by the key it enrols), then the store: approved -> approved again
-(an agent that lost the reply asks again), revoked -> refused, an auto-approve rule ->
-approved now, else pending. Every request is written to the enrolment log; a malformed,
-forged or oversized one leaves no agent record behind.
+Only the connection of that key may publish on its subject (its NATS permissions name it),
+so a request is bound to the nkey that connected. Order of checks, cheapest first, and
+nothing stored until the request proves to be that key's:
+  1. the subject names a key; the reply subject is in that key's inbox (`_INBOX_<key>.…`):
+     else dropped, unanswered (the master never publishes where a requester chose);
+  2. the per-key, then the overall rate limit: else dropped;
+  3. size, parse, the request's key is the subject's key, signature: else refused;
+  4. the store: approved -> approved again (an agent that lost the reply asks again),
+     revoked -> refused, an auto-approve rule -> approved now, else pending (one record per key).
+Every drop and refusal is counted (`SecurityCounters`); the enrolment log gets a row only
+for what changes an agent's record (new pending, approved, revoked): a flood adds none.
 """
 
 from __future__ import annotations
@@ -16,7 +22,10 @@ from typing import Any
 
 import pykka
 
+from partout import subjects
 from partout.master.config import AutoApproveRule
+from partout.master.guard import SecurityCounters, reply_allowed
+from partout.master.ratelimit import RequestLimits, TokenBucketSpec
 from partout.master.store.base import EnrolmentLogEntry
 from partout.master.store_actor import StoreHandle
 from partout.nats.messages import BusMessage
@@ -26,6 +35,7 @@ from partout.wire.fleet import MAX_ENROL_BYTES, EnrolReply, EnrolRequest
 log = logging.getLogger(__name__)
 
 PENDING_RECOUNT = 10.0  # seconds
+PER_KEY = TokenBucketSpec(rate=1.0, burst=5.0)  # a real agent asks every few seconds at most
 
 
 def _attribute(record: Any, name: str, default: Any = None) -> Any:
@@ -38,7 +48,8 @@ def _attribute(record: Any, name: str, default: Any = None) -> Any:
 
 class EnrolmentActor(pykka.ThreadingActor):
     def __init__(self, bus: Any, store: StoreHandle, *, master_public_key: str,
-                 rules: Sequence[AutoApproveRule], max_pending: int = 10_000) -> None:
+                 rules: Sequence[AutoApproveRule], max_pending: int = 10_000,
+                 counters: SecurityCounters | None = None, overall_rate: float = 500.0) -> None:
         super().__init__()
         self._max_pending = max_pending
         self._pending = 0
@@ -47,16 +58,28 @@ class EnrolmentActor(pykka.ThreadingActor):
         self._store = store
         self._master_public_key = master_public_key
         self._rules = tuple(rules)
+        self.counters = counters or SecurityCounters()
+        self._limits = RequestLimits(PER_KEY, TokenBucketSpec(rate=overall_rate, burst=2 * overall_rate))
 
     def on_receive(self, message: Any) -> Any:
         if not isinstance(message, BusMessage):
             return super().on_receive(message)
+        key = subjects.enrol_key(message.subject)
+        if key is None:
+            self.counters.count("enrol.bad-subject", subject=message.subject[:200])
+            return None
+        if not reply_allowed(message.reply, key, self.counters, "enrol"):
+            return None
+        limit = self._limits.admit(key)
+        if limit is not None:
+            self.counters.count(f"enrol.rate-limited-{limit}")
+            return None
         try:
-            reply = self.enrol(message.data)
+            reply = self.enrol(message.data, key)
         except Exception:
             log.exception("enrolment failed")
             reply = EnrolReply(status="refused", reason="the master could not process this enrolment; retry later")
-        if reply is not None and message.reply:
+        if reply is not None:
             self._bus.publish(message.reply, encode(reply))
         return None
 
@@ -72,26 +95,34 @@ class EnrolmentActor(pykka.ThreadingActor):
         entry = EnrolmentLogEntry(public_key=public_key, hostname=hostname, outcome=outcome, reason=reason)
         self._store.get("log_enrolment", entry)
 
-    def _refuse(self, reason: str, public_key: str | None = None, hostname: str | None = None) -> EnrolReply:
-        log.warning("enrolment refused", extra={"public_key": public_key, "reason": reason})
-        self._log(public_key or "", hostname or "", "refused", reason)
+    def _refuse(self, counted: str, reason: str) -> EnrolReply:
+        """Refused before the request proved to be its key's: counted, not stored."""
+        self.counters.count(f"enrol.{counted}")
         return EnrolReply(status="refused", reason=reason)
 
-    def enrol(self, data: bytes) -> EnrolReply | None:
-        """The reply to one raw enrolment request (None: no reply)."""
+    def _refuse_agent(self, reason: str, public_key: str, hostname: str) -> EnrolReply:
+        log.warning("enrolment refused", extra={"public_key": public_key, "reason": reason})
+        self._log(public_key, hostname, "refused", reason)
+        return EnrolReply(status="refused", reason=reason)
+
+    def enrol(self, data: bytes, connected_key: str) -> EnrolReply | None:
+        """The reply to one raw enrolment request from the connection of `connected_key`."""
         if len(data) > MAX_ENROL_BYTES:
-            return self._refuse(f"request of {len(data)} bytes is over the limit of {MAX_ENROL_BYTES}")
+            return self._refuse("oversized", f"request of {len(data)} bytes is over the limit of {MAX_ENROL_BYTES}")
         request = decode(EnrolRequest, data)
         if request is None:
-            return self._refuse("malformed enrolment request")
+            return self._refuse("malformed", "malformed enrolment request")
+        if request.public_key != connected_key:
+            return self._refuse("key-mismatch", "the request enrols another key than the one this connection "
+                                                "authenticated with")
         problem = request.verify()
         if problem is not None:
-            return self._refuse(f"signature check failed: {problem}")
+            return self._refuse("bad-signature", f"signature check failed: {problem}")
         key, hostname = request.public_key, request.hostname
         agent = self._store.get("agent_by_public_key", key)
         status = _attribute(agent, "status")
         if status == "revoked":
-            return self._refuse("this agent has been revoked", key, hostname)
+            return self._refuse_agent("this agent has been revoked", key, hostname)
         if status == "approved":
             # its hostname and facts may have changed since: keep them fresh
             agent = self._store.get("upsert_pending", key, hostname, request.facts)
@@ -102,12 +133,13 @@ class EnrolmentActor(pykka.ThreadingActor):
             agent = self._store.get("approve", key, rule.environment)
             return self._approved(agent, key, hostname, rule.describe())
         if agent is None and self._pending_count() >= self._max_pending:
-            return self._refuse(f"{self._max_pending} agents already wait for approval; approve or revoke "
-                                f"some first (partout agents list --status pending)")
+            return self._refuse("max-pending", f"{self._max_pending} agents already wait for approval; approve or "
+                                               f"revoke some first (partout agents list --status pending)")
         self._store.get("upsert_pending", key, hostname, request.facts)
-        self._pending += agent is None
-        self._log(key, hostname, "pending", "waiting for an operator: partout agents approve")
-        log.info("agent pending approval", extra={"public_key": key, "hostname": hostname})
+        if agent is None:  # a pending agent asking again changes nothing worth a log row
+            self._pending += 1
+            self._log(key, hostname, "pending", "waiting for an operator: partout agents approve")
+            log.info("agent pending approval", extra={"public_key": key, "hostname": hostname})
         return EnrolReply(status="pending", reason="waiting for an operator to approve this agent",
                           master_public_key=self._master_public_key)
 

@@ -1,7 +1,10 @@
 """`OperatorApiActor`: answers the operator CLI on `partout.master.api` (queue group).
 
-A request counts only when it is signed (fresh) by a key that is an operator key; the NATS
-permissions alone are not trusted for this, since every master shares the subject space.
+A request counts only when it is signed (fresh) by a key that is an operator key, carries a
+nonce not seen before within the signature's window (a replay is refused), and asks for its
+answer in that operator's own inbox (`_INBOX_<operator key>.…`): the master never publishes
+on a reply subject the requester chose elsewhere; such requests are dropped and counted.
+The NATS permissions alone are not trusted for this, since every master shares the subject space.
 
 Verbs (OperatorRequest.verb -> arguments -> OperatorReply.data):
   agents.list     {status?, environment?}   -> [agent summary]
@@ -24,12 +27,15 @@ import pykka
 
 from partout import subjects
 from partout.errors import PartoutError
+from partout.master.guard import NonceCache, SecurityCounters, reply_allowed
 from partout.master.kick import Kicker
 from partout.master.store.base import AgentRecord, ReportRecord, resolve_agent
 from partout.master.store_actor import StoreHandle
 from partout.nats.messages import BusMessage
 from partout.wire import decode, encode
-from partout.wire.fleet import MAX_ENROL_BYTES, Control, EnrolReply, OperatorReply, OperatorRequest
+from partout.wire.fleet import (
+    MAX_ENROL_BYTES, SIGNATURE_MAX_AGE, Control, EnrolReply, OperatorReply, OperatorRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +77,8 @@ def facts_summary(facts: dict[str, Any]) -> dict[str, Any]:
 
 class OperatorApiActor(pykka.ThreadingActor):
     def __init__(self, bus: Any, store: StoreHandle, *, operator_keys: Collection[str],
-                 kicker: Kicker | None, default_environment: str, master_public_key: str = "") -> None:
+                 kicker: Kicker | None, default_environment: str, master_public_key: str = "",
+                 counters: SecurityCounters | None = None) -> None:
         super().__init__()
         self._master_public_key = master_public_key
         self._bus = bus
@@ -79,34 +86,53 @@ class OperatorApiActor(pykka.ThreadingActor):
         self._operator_keys = frozenset(operator_keys)
         self._kicker = kicker
         self._default_environment = default_environment
+        self.counters = counters or SecurityCounters()
+        self._nonces = NonceCache(SIGNATURE_MAX_AGE)
 
     def on_receive(self, message: Any) -> Any:
         if not isinstance(message, BusMessage):
             return super().on_receive(message)
-        reply = self.answer(message.data)
-        if message.reply:
-            self._bus.publish(message.reply, encode(reply))
+        # only an operator's own inbox may get an answer, whatever the request says
+        if not reply_allowed(message.reply, self._operator_keys, self.counters, "operator"):
+            return None
+        reply, signer = self.answer_from(message.data)
+        if signer is not None and subjects.inbox_owner(message.reply) != signer:
+            self.counters.count("operator.foreign-reply", reply=message.reply[:200])
+            return None
+        self._bus.publish(message.reply, encode(reply))
         return None
 
     def answer(self, data: bytes) -> OperatorReply:
+        return self.answer_from(data)[0]
+
+    def answer_from(self, data: bytes) -> tuple[OperatorReply, str | None]:
+        """The reply, and the key that signed the request when the signature verified."""
         if len(data) > MAX_ENROL_BYTES:
-            return OperatorReply(ok=False, error="request too large")
+            self.counters.count("operator.oversized")
+            return OperatorReply(ok=False, error="request too large"), None
         request = decode(OperatorRequest, data)
         if request is None:
-            return OperatorReply(ok=False, error="malformed operator request")
+            self.counters.count("operator.malformed")
+            return OperatorReply(ok=False, error="malformed operator request"), None
         problem = request.verify()
         if problem is not None:
-            return OperatorReply(ok=False, error=f"signature check failed: {problem}")
-        if request.public_key not in self._operator_keys:
-            log.warning("operator request from an unknown key", extra={"public_key": request.public_key})
-            return OperatorReply(ok=False, error="this key is not an operator key of this master")
+            self.counters.count("operator.bad-signature")
+            return OperatorReply(ok=False, error=f"signature check failed: {problem}"), None
+        signer = request.public_key
+        if signer not in self._operator_keys:
+            self.counters.count("operator.unknown-key", public_key=signer)
+            return OperatorReply(ok=False, error="this key is not an operator key of this master"), signer
+        if not request.nonce or not self._nonces.first_use(signer, request.nonce):
+            self.counters.count("operator.replay", public_key=signer)
+            return OperatorReply(ok=False, error="replayed request (its nonce was already used); "
+                                                 "send a new one"), signer
         try:
-            return OperatorReply(ok=True, data=self._dispatch(request.verb, request.arguments))
+            return OperatorReply(ok=True, data=self._dispatch(request.verb, request.arguments)), signer
         except PartoutError as error:
-            return OperatorReply(ok=False, error=str(error))
+            return OperatorReply(ok=False, error=str(error)), signer
         except Exception as error:
             log.exception("operator request failed", extra={"verb": request.verb})
-            return OperatorReply(ok=False, error=f"the master failed: {type(error).__name__}: {error}")
+            return OperatorReply(ok=False, error=f"the master failed: {type(error).__name__}: {error}"), signer
 
     def _resolve(self, arguments: dict[str, Any]) -> AgentRecord:
         text = str(arguments.get("id") or "")

@@ -8,12 +8,20 @@ error, with file and line, goes to the log and the store for operators
 (`partout agents ...`, verb policy.errors). Sequences only grow: the next one is one more
 than the highest of the store's latest version and the KV's current entry, so restarts
 and several masters never publish a lower number. Unchanged content is not republished.
+
+The master verifies before it trusts: the KV's current value counts (for "unchanged" and
+for the sequence) only when it verifies as an agent would verify it (signature by this
+master's key, environment, manifest and archive). Anyone who can make JetStream publish can
+overwrite a KV value (a pub-ack or a direct-get reply sent to a chosen reply subject), so
+the publisher also follows every change of the bucket (`partout.policy.*`) and replaces a
+value that does not verify with a fresh signed publish, at most once per REPAIR_INTERVAL.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +30,15 @@ import pykka
 
 from partout import subjects
 from partout.errors import PolicyError
+from partout.master.guard import SecurityCounters
 from partout.master.store.base import PolicyErrorRecord, PolicyVersion
 from partout.master.store_actor import StoreHandle
+from partout.nats.messages import BusMessage
 
 log = logging.getLogger(__name__)
 
 POLICY_FILE = "site.p2"
+REPAIR_INTERVAL = 1.0  # seconds between two repairs of one environment's KV value
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,13 @@ class Rebuild:
 
     environments: frozenset[str] | None = None
     future: pykka.Future[Any] | None = None  # gets {environment: sequence or None}
+
+
+@dataclass(frozen=True)
+class Repair:
+    """The KV value of `environment` did not verify: publish a fresh one (if it still does not)."""
+
+    environment: str
 
 
 def environment_names(root: Path) -> list[str]:
@@ -54,7 +72,7 @@ def environment_names(root: Path) -> list[str]:
 
 class PolicyPublisherActor(pykka.ThreadingActor):
     def __init__(self, bus: Any, store: StoreHandle, *, environments: Path, signing_seed_file: Path,
-                 sample_facts: Path | None) -> None:
+                 sample_facts: Path | None, counters: SecurityCounters | None = None) -> None:
         super().__init__()
         self._bus = bus
         self._store = store
@@ -62,8 +80,18 @@ class PolicyPublisherActor(pykka.ThreadingActor):
         self._seed_file = signing_seed_file
         self._sample_facts = sample_facts
         self._facts: Any = None
+        self.counters = counters or SecurityCounters()
+        self._repaired_at: dict[str, float] = {}
+        self._repairs_due: set[str] = set()
 
     def on_receive(self, message: Any) -> Any:
+        if isinstance(message, BusMessage):
+            self._check_update(message)
+            return None
+        if isinstance(message, Repair):
+            self._repairs_due.discard(message.environment)
+            self._repaired_at[message.environment] = time.monotonic()
+            return self.on_receive(Rebuild(frozenset({message.environment})))
         if not isinstance(message, Rebuild):
             return super().on_receive(message)
         names = environment_names(self._root)
@@ -80,6 +108,46 @@ class PolicyPublisherActor(pykka.ThreadingActor):
         if message.future is not None:
             message.future.set(results)
         return None
+
+    def _check_update(self, message: BusMessage) -> None:
+        """A change of the policy bucket (republished): schedule a repair if it does not verify."""
+        environment = message.subject.rpartition(".")[2]
+        if environment not in environment_names(self._root):
+            return  # not ours to publish (another master's directory, or junk)
+        if self.verified(environment, message.data) is not None:
+            return
+        self.counters.count("policy.kv-value-replaced", environment=environment)
+        if environment in self._repairs_due:
+            return
+        self._repairs_due.add(environment)
+        delay = max(0.0, self._repaired_at.get(environment, -REPAIR_INTERVAL) + REPAIR_INTERVAL - time.monotonic())
+        timer = threading.Timer(delay, self._tell_quietly, (Repair(environment),))
+        timer.daemon = True
+        timer.start()
+
+    def _tell_quietly(self, message: Any) -> None:
+        try:
+            self.actor_ref.tell(message)
+        except pykka.ActorDeadError:
+            pass  # the master stopped meanwhile
+
+    def verified(self, environment: str, data: bytes | None) -> Any:
+        """The VerifiedBundle in `data` if it is this master's for `environment`, else None."""
+        from partout.bundle import BundleError, verify_bundle
+
+        if not data:
+            return None
+        try:
+            return verify_bundle(data, master_public_key=self._public_key(), environment=environment, min_sequence=0)
+        except BundleError:
+            return None
+
+    def _public_key(self) -> str:
+        import nkeys
+
+        from partout.nats.keys import USER, load_seed
+
+        return str(nkeys.from_seed(bytearray(load_seed(self._seed_file, USER))).public_key.decode("ascii"))
 
     def _facts_for_compile(self) -> Any:
         if self._facts is None:
@@ -108,12 +176,17 @@ class PolicyPublisherActor(pykka.ThreadingActor):
             return None
         latest: PolicyVersion | None = self._store.get("latest_policy_version", environment)
         current = self._bus.kv_get(subjects.POLICY_BUCKET, subjects.policy_key(environment)).get(timeout=30)
-        published = manifest_of(current.value) if current is not None and current.value else None
-        sequence = max(latest.sequence if latest else 0, published[0].sequence if published else 0) + 1
+        published = self.verified(environment, current.value) if current is not None else None
+        if current is not None and current.value and published is None:
+            self.counters.count("policy.kv-value-unverified", environment=environment)
+            log.warning("the policy in the KV does not verify; publishing a fresh signed one",
+                        extra={"environment": environment, "revision": current.revision})
+        sequence = max(latest.sequence if latest else 0, published.sequence if published else 0) + 1
         bundle = build_bundle(directory, environment=environment, signing_seed=load_seed(self._seed_file, USER),
                               sequence=sequence)
-        manifest, digest = manifest_of(bundle) or (None, "")
-        if published is not None and manifest is not None and published[0].files == manifest.files:
+        built = self.verified(environment, bundle)
+        digest = str(built.digest) if built is not None else ""
+        if published is not None and built is not None and published.manifest.files == built.manifest.files:
             return None  # same content as what agents have (a restart, or another master did it)
         revision = self._bus.kv_put(subjects.POLICY_BUCKET, subjects.policy_key(environment), bundle).get(timeout=30)
         self._store.get("record_policy_version", PolicyVersion(environment=environment, sequence=sequence,
@@ -121,16 +194,3 @@ class PolicyPublisherActor(pykka.ThreadingActor):
         log.info("policy published", extra={"environment": environment, "sequence": sequence,
                                             "revision": revision, "bytes": len(bundle)})
         return sequence
-
-
-def manifest_of(bundle: bytes) -> tuple[Any, str] | None:
-    """(Manifest, its digest) of a bundle, unverified (only to compare with our own), or None."""
-    import json
-
-    from partout.bundle import Manifest
-
-    try:
-        text = str(json.loads(bundle)["manifest"])
-        return Manifest.model_validate_json(text), hashlib.sha256(text.encode()).hexdigest()
-    except Exception:
-        return None

@@ -164,16 +164,9 @@ class CalloutResponder:
     def user_jwt(self, user_nkey: str, decision: Decision, identity: str) -> str:
         """A user JWT placing the connection in the PARTOUT account with the decided permissions."""
         assert decision.permissions is not None
-        claims: dict[str, Any] = {
-            "type": "user",
-            "version": 2,
-            "subs": -1,
-            "data": -1,
-            "payload": -1,
-            **decision.permissions.claims(),
-        }
         return jwt.encode(
-            {"sub": user_nkey, "aud": self._account, "name": decision.name or identity, "nats": claims},
+            {"sub": user_nkey, "aud": self._account, "name": decision.name or identity,
+             "nats": decision.permissions.user_claims()},
             self._issuer,
         )
 

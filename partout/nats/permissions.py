@@ -50,58 +50,70 @@ class Permissions(BaseModel):
             result["resp"] = {"max": 1, "ttl": 0}
         return result
 
+    def user_claims(self) -> dict[str, object]:
+        """The whole `nats` claims of a user JWT. (nats-server 2.15 ignores the subs/data/payload
+        limits of a user made by auth callout, so none are set: the master bounds sizes itself.)"""
+        return {"type": "user", "version": 2, "subs": -1, "data": -1, "payload": -1, **self.claims()}
 
-def _js_api(*operations: str) -> tuple[str, ...]:
-    return tuple(f"$JS.API.{operation}" for operation in operations)
+
+# An identity answers no requests (no `resp`) and never publishes where it subscribes: with
+# both, it could bounce a message off a subject it reads, with any reply subject, and
+# "answer" it, i.e. publish anywhere. tests/security checks every role against this.
 
 
 def master() -> Permissions:
-    """Everything in the PARTOUT account: it runs enrolment, publishes policies, ingests."""
-    return Permissions(publish_allow=(">",), subscribe_allow=(">",), allow_responses=True)
+    """Everything in the PARTOUT account: it runs enrolment, publishes policies, ingests.
+    (It publishes everywhere anyway, so it needs no `resp`; its handlers answer only into
+    the requester's own inbox, see partout.master.guard.)"""
+    return Permissions(publish_allow=(">",), subscribe_allow=(">",))
 
 
-def operator() -> Permissions:
-    """Operator CLI: requests to the master, triggers, reading events and reports."""
+def operator(public_key: str) -> Permissions:
+    """Operator CLI: signed requests to the master, triggers; replies in its own inbox, and
+    the events republished for integrations."""
     return Permissions(
-        publish_allow=(subjects.ALL, "$JS.API.>", "$KV.>"),
-        subscribe_allow=(subjects.ALL, f"{subjects.DEFAULT_INBOX}.>"),
+        publish_allow=(subjects.master_api(), subjects.TRIGGERS_ALL),
+        subscribe_allow=(subjects.inbox_all(public_key), subjects.NODE_EVENTS_ALL),
     )
 
 
-def agent(agent_id: str, environment: str) -> Permissions:
-    """An approved agent: its own subjects out; its control subject, inbox and policy in."""
-    bucket = subjects.POLICY_BUCKET
-    key = subjects.policy_key(environment)
-    stream = f"KV_{bucket}"
+def agent(agent_id: str, environment: str, public_key: str | None = None) -> Permissions:
+    """An approved agent: its report, facts and events subjects out (named, not a wildcard:
+    never its control subject), its enrolment subject; its control subject, inboxes and
+    its environment's policy in."""
+    enrolment = (subjects.enrol(public_key),) if public_key else ()
+    # its public-key inbox too: an approved agent that lost its enrolment reply does not
+    # know its id yet, and must still be able to enrol again to learn it
+    key_inbox = (subjects.inbox_all(public_key),) if public_key else ()
     return Permissions(
         publish_allow=(
-            subjects.agent_all(agent_id),
-            subjects.ENROL,
+            subjects.agent_report(agent_id),
+            subjects.agent_facts(agent_id),
+            subjects.agent_events(agent_id),
+            *enrolment,
             # its environment's current policy, by a direct get that names the key in the
-            # subject; changes arrive on the bucket's republished subject below. No consumer
-            # rights: CONSUMER.CREATE.<stream> carries its filter in the payload and would
-            # expose every environment's policy.
-            # (STREAM.INFO: nats-py's key_value() looks the bucket up first; it shows the
-            # bucket's configuration, no environment's content)
-            *_js_api(f"STREAM.INFO.{stream}", f"DIRECT.GET.{stream}.$KV.{bucket}.{key}"),
+            # subject; changes arrive on the bucket's republished subject below. No
+            # STREAM.INFO (it would list every environment's key with a subjects filter)
+            # and no consumer rights (CONSUMER.CREATE carries its filter in the payload).
+            subjects.policy_direct_get(environment),
         ),
         subscribe_allow=(
             subjects.agent_control(agent_id),
             subjects.inbox_all(agent_id),
+            *key_inbox,
             subjects.policy_updates(environment),
         ),
-        allow_responses=True,
     )
 
 
-def pending(agent_id: str) -> Permissions:
-    """An agent waiting for approval: enrolment requests and their replies only."""
-    return Permissions(publish_allow=(subjects.ENROL,), subscribe_allow=(subjects.inbox_all(agent_id),))
+def pending(public_key: str) -> Permissions:
+    """An agent waiting for approval: its own enrolment subject and inbox only."""
+    return Permissions(publish_allow=(subjects.enrol(public_key),), subscribe_allow=(subjects.inbox_all(public_key),))
 
 
-def reader() -> Permissions:
-    """A third-party integration: republished node events in, triggers out."""
+def reader(public_key: str) -> Permissions:
+    """A third-party integration: republished node events in (and its own inbox), triggers out."""
     return Permissions(
         publish_allow=(subjects.TRIGGERS_ALL,),
-        subscribe_allow=(subjects.NODE_EVENTS_ALL, f"{subjects.DEFAULT_INBOX}.>"),
+        subscribe_allow=(subjects.NODE_EVENTS_ALL, subjects.inbox_all(public_key)),
     )

@@ -9,6 +9,7 @@ client cannot speak for a key it does not hold.
 from __future__ import annotations
 
 import base64
+import secrets
 import time
 from datetime import datetime
 from typing import Any, ClassVar, Literal
@@ -107,6 +108,8 @@ class OperatorRequest(SignedMessage):
     verb: Literal["agents.list", "agents.show", "agents.approve", "agents.revoke", "agents.apply", "reports",
                   "policy.errors"]
     arguments: dict[str, Any] = Field(default_factory=dict)
+    nonce: str = Field(default_factory=lambda: secrets.token_hex(16), max_length=64,
+                       description="Random per request; the master refuses a nonce it has seen (a replay).")
 
 
 class OperatorReply(WireMessage):

@@ -84,7 +84,7 @@ def approved_agent(env: NatsEnv, state_dir: Path, agent_id: str, *, environment:
     identity = AgentIdentity.load_or_create(state_dir)
     identity.record_approval(agent_id, environment)
     identity.pin_master_key(env.master.public)
-    env.table[identity.public_key] = (Role.AGENT, permissions.agent(agent_id, environment))
+    env.table[identity.public_key] = (Role.AGENT, permissions.agent(agent_id, environment, identity.public_key))
     fields: dict[str, Any] = dict(servers=tuple(env.urls), state_dir=state_dir, hostname=agent_id,
                                   facts_file=None, interval=3600)
     fields.update(options)

@@ -73,7 +73,7 @@ def enrol(urls: list[str], agent: AgentKey, data: bytes | None = None, **request
     async def run() -> EnrolReply | None:
         connection = await connect_as(urls, agent)
         try:
-            reply = await connection.request(subjects.ENROL, data if data is not None else enrol_request(agent, **request),
+            reply = await connection.request(subjects.enrol(agent.public), data if data is not None else enrol_request(agent, **request),
                                              timeout=5)
             return decode(EnrolReply, reply.data)
         finally:

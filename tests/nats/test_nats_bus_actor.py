@@ -183,21 +183,25 @@ def test_an_agent_bus_sees_the_servers_permission_violation(env: NatsEnv) -> Non
 
 
 def test_an_agent_reads_and_watches_its_environments_policy_only(env: NatsEnv, bus: Bus) -> None:
+    # as the agent does it (partout.agent.feed): a direct get naming its key, and the
+    # republished updates of that key; nats-py's key_value() would need STREAM.INFO, which
+    # agents do not get (it lists every environment's key with a subjects filter)
+    from partout.agent.feed import PolicyFeed, PolicyValue
+
     bus.ensure_streams().get(timeout=15)
     bus.kv_put(subjects.POLICY_BUCKET, subjects.policy_key("prod"), b"prod policy").get(timeout=5)
     bus.kv_put(subjects.POLICY_BUCKET, subjects.policy_key("staging"), b"staging policy").get(timeout=5)
     agent = env.identity(Role.AGENT, permissions.agent("web1", "prod"), inbox="web1")
     agent_bus = Bus.start(env.bus_options(agent, jetstream_timeout=0.5))
-    changes: list[KeyValueChange] = []
+    changes: list[PolicyValue] = []
     try:
-        own = agent_bus.kv_get(subjects.POLICY_BUCKET, subjects.policy_key("prod")).get(timeout=10)
-        assert own is not None and own.value == b"prod policy"
-        agent_bus.kv_watch(subjects.POLICY_BUCKET, subjects.policy_key("prod"), changes.append,
-                           updates=subjects.policy_updates("prod")).get(timeout=10)
+        PolicyFeed(agent_bus, "web1", "prod", changes.append).start()
         bus.kv_put(subjects.POLICY_BUCKET, subjects.policy_key("prod"), b"prod policy 2").get(timeout=5)
         assert eventually(lambda: [change.value for change in changes] == [b"prod policy", b"prod policy 2"])
+        with pytest.raises(Exception):
+            agent_bus.request(subjects.policy_direct_get("staging"), b"", timeout=1).get(timeout=10)
         with pytest.raises(BusError):
-            agent_bus.kv_get(subjects.POLICY_BUCKET, subjects.policy_key("staging")).get(timeout=10)
+            agent_bus.kv_get(subjects.POLICY_BUCKET, subjects.policy_key("prod")).get(timeout=10)
     finally:
         agent_bus.stop()
 

@@ -91,10 +91,10 @@ async def test_an_agent_can_request_enrolment_and_read_the_reply_in_its_own_inbo
     async def answer(message: nats.aio.msg.Msg) -> None:
         await message.respond(b"pending")
 
-    await master.subscribe(subjects.ENROL, cb=answer)
+    await master.subscribe(subjects.ENROL_ALL, cb=answer)
     await master.flush()
     connection = await _connect(env, pending.seed_file, inbox_prefix=pending.inbox_prefix)
-    reply = await connection.request(subjects.ENROL, b"hello", timeout=2)
+    reply = await connection.request(subjects.enrol("new1"), b"hello", timeout=2)
     assert reply.data == b"pending"
     await connection.close()
     await master.close()

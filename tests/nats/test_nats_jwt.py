@@ -35,7 +35,10 @@ def test_a_jwt_from_another_issuer_is_rejected() -> None:
 def test_an_agents_permissions_name_only_its_own_subjects() -> None:
     claims = permissions.agent("web1", "prod").claims()
     assert claims["pub"] == {"allow": list(permissions.agent("web1", "prod").publish_allow)}
-    assert subjects.agent_all("web1") in claims["pub"]["allow"]  # type: ignore[index]
+    published = claims["pub"]["allow"]  # type: ignore[index]
+    assert subjects.agent_report("web1") in published and subjects.agent_events("web1") in published
+    assert subjects.agent_all("web1") not in published and subjects.agent_control("web1") not in published
+    assert "resp" not in claims
     assert not any("web2" in subject or subject in (">", "partout.>")
                    for subject in claims["pub"]["allow"] + claims["sub"]["allow"])  # type: ignore[index, operator]
 
