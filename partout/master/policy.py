@@ -8,6 +8,8 @@ error, with file and line, goes to the log and the store for operators
 (`partout agents ...`, verb policy.errors). Sequences only grow: the next one is one more
 than the highest of the store's latest version and the KV's current entry, so restarts
 and several masters never publish a lower number. Unchanged content is not republished.
+A publish the bus refuses (bucket unavailable, no quorum) is retried with backoff until it
+lands (partout.master.publish_retry); it is not a compile error.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import Any
 import pykka
 
 from partout import subjects
-from partout.errors import PolicyError
+from partout.errors import BusError, PolicyError
+from partout.master.publish_retry import PublishRetries
 from partout.master.store.base import PolicyErrorRecord, PolicyVersion
 from partout.master.store_actor import StoreHandle
 
@@ -62,6 +65,13 @@ class PolicyPublisherActor(pykka.ThreadingActor):
         self._seed_file = signing_seed_file
         self._sample_facts = sample_facts
         self._facts: Any = None
+        self._retries = PublishRetries(self._publish_again)
+
+    def _publish_again(self, environment: str) -> None:
+        self.actor_ref.tell(Rebuild(frozenset({environment})))
+
+    def on_stop(self) -> None:
+        self._retries.close()
 
     def on_receive(self, message: Any) -> Any:
         if not isinstance(message, Rebuild):
@@ -73,6 +83,10 @@ class PolicyPublisherActor(pykka.ThreadingActor):
         for name in names:
             try:
                 results[name] = self.publish(name)
+                self._retries.landed(name)
+            except (BusError, pykka.Timeout) as error:  # the bus's failure, not the policy's
+                results[name] = None
+                self._retries.failed(name, error)
             except Exception as error:
                 log.exception("policy not published", extra={"environment": name})
                 results[name] = None
