@@ -5,7 +5,6 @@ starts the killed node again."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -19,10 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import nats
 import pytest
 from fleetenv import Fleet, approved
 from helpers import eventually
+from natsenv import stream_replicas
 
 from partout import subjects
 from partout.agent.outbox import ReportOutbox
@@ -30,10 +29,8 @@ from partout.agent.reports import wrap
 from partout.nats.client import Bus
 from partout.nats.messages import BusOptions
 from partout.report import Report
-from partout.state import read_secret
 
 REPORTS = 1_000
-STREAMS = (subjects.EVENTS_STREAM, subjects.REPORTS_STREAM, f"KV_{subjects.POLICY_BUCKET}")
 
 
 @dataclass
@@ -64,20 +61,6 @@ def _node_pids(launcher: int) -> dict[str, int]:
         if configs:
             found[configs[0]] = pid
     return found
-
-
-async def _stream_configs(urls: list[str], seed_file: Path) -> dict[str, tuple[int, str]]:
-    """Stream -> (replicas, leader node), read with the master's key."""
-    connection = await nats.connect(urls, nkeys_seed_str=read_secret(seed_file).decode().strip())
-    try:
-        jetstream = connection.jetstream(timeout=5)
-        found = {}
-        for name in STREAMS:
-            info = await jetstream.stream_info(name)
-            found[name] = (info.config.num_replicas or 1, info.cluster.leader if info.cluster else "")
-        return found
-    finally:
-        await connection.close()
 
 
 def _hold_port(port: int, timeout: float = 5.0) -> socket.socket | None:
@@ -147,8 +130,8 @@ def test_a_three_node_cluster_loses_no_report_and_keeps_serving_policy_when_a_no
     master_seed = state / "keys" / "master.nk"
     master_key = json.loads((state / "backbone.json").read_text())["master_public_key"]
 
-    streams = asyncio.run(_stream_configs(urls, master_seed))
-    assert {name: replicas for name, (replicas, _) in streams.items()} == {name: 3 for name in STREAMS}
+    streams = stream_replicas(urls, master_seed)
+    assert {name: replicas for name, (replicas, _) in streams.items()} == {name: 3 for name in streams}
 
     agent = fleet.agent("prod-web1", master_key=master_key)
     assert approved(agent, timeout=60)
