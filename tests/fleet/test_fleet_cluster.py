@@ -123,8 +123,10 @@ def cluster(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Fleet, Pa
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("lost", [subjects.REPORTS_STREAM, f"KV_{subjects.POLICY_BUCKET}"],
+                         ids=["reports-leader", "policy-leader"])
 def test_a_three_node_cluster_loses_no_report_and_keeps_serving_policy_when_a_node_is_killed(
-        cluster: tuple[subprocess.Popen[bytes], Fleet, Path]) -> None:
+        cluster: tuple[subprocess.Popen[bytes], Fleet, Path], lost: str) -> None:
     launcher, fleet, directory = cluster
     state, urls = fleet.nats_state, fleet.urls
     master_seed = state / "keys" / "master.nk"
@@ -144,7 +146,7 @@ def test_a_three_node_cluster_loses_no_report_and_keeps_serving_policy_when_a_no
                                     "prod-web1" / "agent.nk", inbox_prefix=subjects.inbox_prefix(agent_id)))
     outbox = ReportOutbox(lambda: reporter)
     sent: set[str] = set()
-    victim = streams[subjects.REPORTS_STREAM][1]  # the reports stream's leader: the hardest node to lose
+    victim = streams[lost][1]  # the leader of the reports stream or of the policy bucket: the worst node to lose
     victim_port = int(urls[int(victim.rsplit("-", 1)[1])].rsplit(":", 1)[1])
     holder: socket.socket | None = None
     try:
