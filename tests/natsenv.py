@@ -135,3 +135,24 @@ def self_signed_certificate(directory: Path) -> TlsFiles:
         check=True, capture_output=True,
     )
     return TlsFiles(cert=cert, key=key)
+
+
+def stream_replicas(urls: list[str], seed_file: Path) -> dict[str, tuple[int, str]]:
+    """Partout's streams and policy bucket -> (replicas, leader node), read with `seed_file`'s key."""
+    import nats
+
+    from partout.state import read_secret
+
+    async def read() -> dict[str, tuple[int, str]]:
+        connection = await nats.connect(urls, nkeys_seed_str=read_secret(seed_file).decode().strip())
+        try:
+            jetstream = connection.jetstream(timeout=5)
+            found = {}
+            for name in (subjects.EVENTS_STREAM, subjects.REPORTS_STREAM, f"KV_{subjects.POLICY_BUCKET}"):
+                info = await jetstream.stream_info(name)
+                found[name] = (info.config.num_replicas or 1, info.cluster.leader or "" if info.cluster else "")
+            return found
+        finally:
+            await connection.close()
+
+    return asyncio.run(read())

@@ -521,7 +521,7 @@ class BusActor(pykka.ThreadingActor):
         try:
             await self._connected()
             assert self._jetstream is not None
-            await ensure_streams(self._jetstream, replicas=message.replicas)
+            await ensure_streams(self._jetstream, replicas=message.replicas, keep_higher=message.keep_higher)
         except Exception as error:
             _fail(message.future, error if isinstance(error, BusError) else BusError(str(error)))
             return

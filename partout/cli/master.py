@@ -64,10 +64,13 @@ def _rule(text: str) -> dict[str, Any]:
                    "repeatable. Token and facts rules go in the config file.")
 @click.option("--no-callout", is_flag=True, default=None,
               help="Do not answer NATS auth callout (another master does).")
+@click.option("--stream-replicas", type=click.IntRange(1, 3),
+              help="Replicas of the JetStream streams and policy bucket. Default: min(3, cluster size), "
+                   "asked of the servers, raised when the cluster grows.")
 @reports_errors
 def command(config_file: Path | None, nats_urls: tuple[str, ...], nats_state: Path | None, state_dir: Path | None,
             environments: Path | None, store: str | None, sample_facts: Path | None,
-            auto_approve: tuple[str, ...], no_callout: bool | None) -> None:
+            auto_approve: tuple[str, ...], no_callout: bool | None, stream_replicas: int | None) -> None:
     """Run the Partout master against a partout-nats backbone.
 
     It answers auth callout (each agent gets exactly its own permissions), enrols and
@@ -87,6 +90,7 @@ def command(config_file: Path | None, nats_urls: tuple[str, ...], nats_state: Pa
     overrides: dict[str, Any] = dict(
         nats_urls=nats_urls or None, nats_state=nats_state, state_dir=state_dir, environments=environments,
         store=store, sample_facts=sample_facts, callout=False if no_callout else None,
+        stream_replicas=stream_replicas,
     )
     if auto_approve:
         overrides["auto_approve"] = [_rule(text) for text in auto_approve]

@@ -117,7 +117,13 @@ class MasterConfig(BaseModel):
         "server then closes its connection; nats-py does NOT reconnect after that, so set it only for agents "
         "that start a new connection when theirs is closed. Revocation does not need it: it kicks."
     )
-    stream_replicas: int = Field(1, ge=1, le=3)
+    stream_replicas: int | None = Field(
+        None, ge=1, le=3, description="Replicas of the streams and the policy bucket (default: min(3, cluster "
+        "size), asked of the servers at start and raised when the cluster grows). Set, it is applied as is."
+    )
+    replica_check_interval: float = Field(
+        60.0, gt=0, description="Seconds between two checks of the cluster size (automatic replicas only)."
+    )
 
     @field_validator("fact_sections")
     @classmethod

@@ -27,6 +27,7 @@ from partout.master.ingest import IngestActor
 from partout.master.kick import Kicker
 from partout.master.operator_api import OperatorApiActor
 from partout.master.policy import PolicyPublisherActor, Rebuild
+from partout.master.replicas import ReplicaKeeper, automatic_replicas
 from partout.master.store_actor import StoreHandle
 from partout.nats.keys import ACCOUNT, USER, load_seed
 from partout.nats.messages import BusOptions, GetStats, JetStreamConsume
@@ -57,6 +58,7 @@ class Master:
         self._system_bus: Any = None
         self._callout: CalloutService | None = None
         self._watcher: EnvironmentWatcher | None = None
+        self._replicas: ReplicaKeeper | None = None
         self._actors: list[Any] = []
         self.publisher: Any = None
         self.ingest: Any = None
@@ -96,8 +98,8 @@ class Master:
                     nkeys.from_seed(bytearray(load_seed(config.key_path("callout-issuer.nk"), ACCOUNT))), authorizer)
                 self._callout.start(timeout)
             self.bus = started(Bus.start(self._bus_options("partout-master")))
-            self.bus.ensure_streams(config.stream_replicas).get(timeout=timeout)
             self._system_bus = started(Bus.start(self._bus_options(SYSTEM_CONNECTION)))
+            self._ensure_streams(timeout)
             self._start_actors()
             self._subscribe(timeout)
             self.publish_environments(timeout=timeout)
@@ -113,6 +115,17 @@ class Master:
                            f"{config.key_path('master.nk')} its master key?") from error
         log.info("master started", extra={"public_key": self.public_key, "servers": list(config.nats_urls)})
         return self
+
+    def _ensure_streams(self, timeout: float) -> None:
+        """Streams and policy bucket with the configured replicas, or min(3, cluster size)
+        (then kept up to date with the cluster's size)."""
+        if self.config.stream_replicas is not None:
+            self.bus.ensure_streams(self.config.stream_replicas).get(timeout=timeout)
+            return
+        replicas = automatic_replicas(self._system_bus)
+        self.bus.ensure_streams(replicas, keep_higher=True).get(timeout=timeout)
+        self._replicas = ReplicaKeeper(self._system_bus, self.bus, replicas,
+                                       interval=self.config.replica_check_interval).start()
 
     def _start_actors(self) -> None:
         assert self.store is not None
@@ -170,6 +183,9 @@ class Master:
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
+        if self._replicas is not None:
+            self._replicas.stop()
+            self._replicas = None
         for bus in (self.bus, self._system_bus):
             if bus is not None:
                 try:

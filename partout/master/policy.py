@@ -15,6 +15,9 @@ master's key, environment, manifest and archive). Anyone who can make JetStream 
 overwrite a KV value (a pub-ack or a direct-get reply sent to a chosen reply subject), so
 the publisher also follows every change of the bucket (`partout.policy.*`) and replaces a
 value that does not verify with a fresh signed publish, at most once per REPAIR_INTERVAL.
+
+A publish the bus refuses (bucket unavailable, no quorum) is retried with backoff until it
+lands (partout.master.publish_retry); it is not a compile error.
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from typing import Any
 import pykka
 
 from partout import subjects
-from partout.errors import PolicyError
+from partout.errors import BusError, PolicyError
 from partout.master.guard import SecurityCounters
+from partout.master.publish_retry import PublishRetries
 from partout.master.store.base import PolicyErrorRecord, PolicyVersion
 from partout.master.store_actor import StoreHandle
 from partout.nats.messages import BusMessage
@@ -83,6 +87,13 @@ class PolicyPublisherActor(pykka.ThreadingActor):
         self.counters = counters or SecurityCounters()
         self._repaired_at: dict[str, float] = {}
         self._repairs_due: set[str] = set()
+        self._retries = PublishRetries(self._publish_again)
+
+    def _publish_again(self, environment: str) -> None:
+        self.actor_ref.tell(Rebuild(frozenset({environment})))
+
+    def on_stop(self) -> None:
+        self._retries.close()
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, BusMessage):
@@ -101,6 +112,10 @@ class PolicyPublisherActor(pykka.ThreadingActor):
         for name in names:
             try:
                 results[name] = self.publish(name)
+                self._retries.landed(name)
+            except (BusError, pykka.Timeout) as error:  # the bus's failure, not the policy's
+                results[name] = None
+                self._retries.failed(name, error)
             except Exception as error:
                 log.exception("policy not published", extra={"environment": name})
                 results[name] = None

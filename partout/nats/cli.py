@@ -2,7 +2,8 @@
 configs of a multi-host cluster.
 
     partout-nats                         one server, JetStream, keys in <state>/nats
-    partout-nats --cluster 3             three nodes on this machine (ports 4222-4224, routes 6222-6224)
+    partout-nats --cluster 3             three nodes on this machine (ports 4222-4224, routes 6222-6224);
+                                         a node that dies is restarted while the others serve
     partout-nats --print-creds           what `partout master` needs to connect (JSON)
     partout-nats config --cluster a,b,c --out DIR
 """
@@ -24,6 +25,7 @@ from partout.errors import PartoutError
 from partout.nats.config import NodeConfig, TlsFiles, render
 from partout.nats.keys import Keys, load_or_create
 from partout.nats.launcher import DEFAULT_CLUSTER_PORT, DEFAULT_PORT, Backbone, plan_nodes, start_backbone
+from partout.nats.supervisor import Supervisor
 from partout.state import default_state_dir, ensure_state_dir, write_secret
 
 log = logging.getLogger(__name__)
@@ -86,16 +88,12 @@ def _catch_stop_signals() -> threading.Event:
 
 
 def _run(backbone: Backbone, stopping: threading.Event) -> int:
-    """Wait until SIGTERM/SIGINT (clean stop, exit 0) or until a node dies (stop the rest, exit 1)."""
-    while not stopping.wait(0.2):
-        for node in backbone.nodes:
-            if not node.running:
-                log.error("nats-server exited", extra={"node": node.config.name})
-                backbone.stop()
-                click.echo(f"partout-nats: error: nats-server {node.config.name} exited; stopping", err=True)
-                return 1
-    backbone.stop()
-    return 0
+    """Serve until SIGTERM/SIGINT (clean stop, exit 0); a node that exits is started again
+    while the others serve; exit 1 once every node has been given up."""
+    code = Supervisor(backbone).run(stopping)
+    if code:
+        click.echo("partout-nats: error: every nats-server node failed repeatedly; stopped", err=True)
+    return code
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})

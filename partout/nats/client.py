@@ -93,8 +93,10 @@ class Bus:
         """Resolves once everything published so far has reached the server."""
         return self._ask(Flush, timeout=timeout)
 
-    def ensure_streams(self, replicas: int = 1) -> pykka.Future[None]:
-        return self._ask(EnsureStreams, replicas=replicas)
+    def ensure_streams(self, replicas: int = 1, *, keep_higher: bool = False) -> pykka.Future[None]:
+        """Create or update Partout's streams and policy bucket with `replicas` (raised or
+        lowered in place; never lowered with `keep_higher`)."""
+        return self._ask(EnsureStreams, replicas=replicas, keep_higher=keep_higher)
 
     def stats(self) -> pykka.Future[BusStats]:
         return self._ask(GetStats)

@@ -103,6 +103,7 @@ class Node:
             raise PortInUseError(self.config.host, self.config.port)
         if self.config.cluster_port is not None and not _port_free(self.config.cluster_host, self.config.cluster_port):
             raise PortInUseError(self.config.cluster_host, self.config.cluster_port)
+        self._close_log()  # a restart: the previous process's handle
         output: IO[bytes] | None = None
         if self.log_path is not None:
             self._log = output = self.log_path.open("ab")

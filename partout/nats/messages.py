@@ -149,6 +149,7 @@ class Flush:
 @dataclass(frozen=True)
 class EnsureStreams:
     replicas: int = 1
+    keep_higher: bool = False  # an existing stream with more replicas keeps them
     future: pykka.Future[Any] | None = None
 
 

@@ -4,12 +4,16 @@
   duplicate window for `Nats-Msg-Id` so a retried publish is stored once
 - reports stream: `partout.agent.*.report`
 - policy bucket: KV, one key per environment, history kept
-Replicas are min(3, cluster size).
+Replicas: what the caller asks (the master asks min(3, cluster size)); an existing stream
+or bucket is updated in place to that count, raised when the cluster has grown. With
+`keep_higher` (the master's automatic choice) a stream that already has more replicas
+keeps them: an answer about the cluster's size never lowers them by itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -42,7 +46,8 @@ class StreamLimits(BaseModel):
 
 
 async def ensure_streams(
-    js: JetStreamContext, *, replicas: int = 1, limits: StreamLimits | None = None, timeout: float = 30.0
+    js: JetStreamContext, *, replicas: int = 1, limits: StreamLimits | None = None, timeout: float = 30.0,
+    keep_higher: bool = False,
 ) -> None:
     """Create or update the streams and the policy bucket; retries while a cluster elects its leader."""
     from nats.js import api
@@ -69,9 +74,10 @@ async def ensure_streams(
                 try:
                     await js.add_stream(config)
                 except BadRequestError:
-                    # exists with another config (e.g. new limits): update it in place
-                    await js.update_stream(config)
-            await _ensure_policy_bucket(js, replicas, limits)
+                    # exists with another config (e.g. new limits, more replicas): update it in place
+                    current = await js.stream_info(str(config.name))
+                    await _update(js, config, current.config, keep_higher)
+            await _ensure_policy_bucket(js, replicas, limits, keep_higher)
             return
         except BadRequestError as exc:
             raise BusError(f"cannot create Partout's JetStream streams: {exc.description}") from exc
@@ -82,7 +88,19 @@ async def ensure_streams(
             await asyncio.sleep(0.2)
 
 
-async def _ensure_policy_bucket(js: JetStreamContext, replicas: int, limits: StreamLimits) -> None:
+async def _update(js: JetStreamContext, config: api.StreamConfig, current: api.StreamConfig,
+                  keep_higher: bool) -> None:
+    wanted = config.num_replicas or 1
+    if keep_higher and (current.num_replicas or 1) > wanted:
+        config.num_replicas = current.num_replicas
+    elif (current.num_replicas or 1) != wanted:
+        log.info("stream replicas changed", extra={"stream": config.name, "from": current.num_replicas or 1,
+                                                   "to": wanted})
+    await js.update_stream(config)
+
+
+async def _ensure_policy_bucket(js: JetStreamContext, replicas: int, limits: StreamLimits,
+                                keep_higher: bool) -> None:
     from nats.js import api
     from nats.js.errors import BadRequestError
 
@@ -96,10 +114,12 @@ async def _ensure_policy_bucket(js: JetStreamContext, replicas: int, limits: Str
         )
     except BadRequestError:
         info = await js.stream_info(f"KV_{subjects.POLICY_BUCKET}")
-        info.config.allow_direct = True
-        info.config.republish = _policy_republish()
-        info.config.max_msgs_per_subject = limits.policy_history
-        await js.update_stream(info.config)
+        config = copy.deepcopy(info.config)
+        config.allow_direct = True
+        config.republish = _policy_republish()
+        config.max_msgs_per_subject = limits.policy_history
+        config.num_replicas = replicas
+        await _update(js, config, info.config, keep_higher)
 
 
 def _policy_republish() -> api.RePublish:
