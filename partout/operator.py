@@ -44,7 +44,8 @@ class OperatorClient:
         from partout.nats.messages import BusOptions, GetStats
 
         if not key_file.exists():
-            raise StateError(f"operator key {key_file} does not exist; give --operator-key or --nats-state")
+            raise StateError(f"operator key {key_file} does not exist and no running `partout up` or "
+                             f"`partout-nats` was found here; give --nats-state (or --operator-key) and --nats")
         seed = load_seed(key_file, USER)
         bus = Bus.start(BusOptions(servers=tuple(servers), name="partout-operator", seed_file=key_file,
                                    reconnect_wait=0.1, connect_timeout=min(timeout, 5.0)))

@@ -17,23 +17,26 @@ if TYPE_CHECKING:
 
 
 def connection_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """--nats, --nats-state and --operator-key, shared by every operator command."""
+    """--nats, --nats-state and --operator-key, shared by every operator command. Without them,
+    a running local `partout-nats` or `partout up` is found by itself (its backbone.json)."""
     function = click.option("--operator-key", type=click.Path(dir_okay=False, path_type=Path),
                             help="The operator's nkey seed file. Default: <nats state>/keys/operator.nk.")(function)
     function = click.option("--nats-state", type=click.Path(file_okay=False, path_type=Path),
-                            help="partout-nats' state dir (to find operator.nk).")(function)
+                            help="partout-nats' state dir (to find operator.nk). Default: that of the "
+                                 "partout-nats or partout up running here.")(function)
     function = click.option("--nats", "nats_urls", multiple=True, metavar="URL",
-                            help="NATS server URL. Default: nats://127.0.0.1:4222.")(function)
+                            help="NATS server URL. Default: that of the partout-nats or partout up running "
+                                 "here, else nats://127.0.0.1:4222.")(function)
     return function
 
 
 @contextmanager
 def operator_client(nats_urls: Sequence[str], nats_state: Path | None, operator_key: Path | None) -> Iterator[OperatorClient]:
-    from partout.operator import OperatorClient, default_key_file
-    from partout.state import default_state_dir
+    from partout.nats.discovery import operator_connection
+    from partout.operator import OperatorClient
 
-    key_file = operator_key or default_key_file(nats_state or default_state_dir() / "nats")
-    client = OperatorClient.connect(list(nats_urls) or ["nats://127.0.0.1:4222"], key_file=key_file)
+    servers, key_file = operator_connection(tuple(nats_urls), nats_state, operator_key)
+    client = OperatorClient.connect(servers, key_file=key_file)
     try:
         yield client
     finally:
