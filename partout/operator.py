@@ -108,6 +108,11 @@ class OperatorClient:
         result: list[dict[str, Any]] = self.call("reports", id=agent, limit=limit)
         return result
 
+    def agent_reports(self, agent: str, limit: int = 20) -> dict[str, Any]:
+        """{agent: summary, matched: how `agent` was matched, reports: [...]}."""
+        result: dict[str, Any] = self.call("reports", id=agent, limit=limit, with_agent=True)
+        return result
+
     def policy_errors(self, environment: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.call("policy.errors", environment=environment, limit=limit)
         return result

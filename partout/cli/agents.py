@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from partout.cli.common import reports_errors
+from partout.cli.terminal import safe, sanitised
 
 if TYPE_CHECKING:
     from partout.operator import OperatorClient
@@ -44,14 +45,21 @@ def operator_client(nats_urls: Sequence[str], nats_state: Path | None, operator_
 
 
 def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
-    """A plain aligned text table."""
-    cells = [[str(value) for value in row] for row in ([list(headers)] + [list(row) for row in rows])]
+    """A plain aligned text table; every cell made safe for a terminal."""
+    cells = [[safe(value) for value in row] for row in ([list(headers)] + [list(row) for row in rows])]
     widths = [max(len(row[index]) for row in cells) for index in range(len(headers))]
     return "\n".join("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in cells)
 
 
 def short_time(value: str | None) -> str:
     return (value or "-").replace("T", " ")[:19]
+
+
+def described(agent: dict[str, Any]) -> str:
+    """Hostname and the key it stands for (a hostname is only the agent's claim), and how the
+    operator's words matched it when that was by hostname."""
+    how = ", matched by hostname" if agent.get("matched") == "hostname" else ""
+    return f"{agent.get('hostname') or '-'} (key {agent.get('public_key')}{how})"
 
 
 def echo_json(data: Any) -> None:
@@ -77,6 +85,7 @@ def list_agents(status: str | None, environment: str | None, as_json: bool, nats
     if as_json:
         echo_json(agents)
         return
+    agents = sanitised(agents)
     rows = [(agent.get("agent_id") or agent["public_key"][:16] + "...", agent.get("hostname", ""),
              agent.get("status", ""), agent.get("environment") or "-", short_time(agent.get("last_seen")))
             for agent in agents]
@@ -96,6 +105,9 @@ def show_agent(agent: str, as_json: bool, nats_urls: tuple[str, ...], nats_state
     if as_json:
         echo_json(data)
         return
+    data = sanitised(data)
+    if data.get("matched") == "hostname":
+        click.echo(f"matched by hostname: key {data['public_key']}")
     for field in ("agent_id", "public_key", "hostname", "status", "environment", "enrolled_at", "approved_at",
                   "revoked_at", "last_seen"):
         click.echo(f"{field.replace('_', ' ')}: {data.get(field) or '-'}")
@@ -123,9 +135,8 @@ def approve_agent(agent: str, environment: str | None, nats_urls: tuple[str, ...
                   operator_key: Path | None) -> None:
     """Approve a pending agent (or move an approved one to another environment)."""
     with operator_client(nats_urls, nats_state, operator_key) as client:
-        data = client.approve(agent, environment)
-    click.echo(f"approved {data.get('hostname') or data['public_key']} as {data['agent_id']} "
-               f"in environment {data['environment']}")
+        data = sanitised(client.approve(agent, environment))
+    click.echo(f"approved {described(data)} as {data['agent_id']} in environment {data['environment']}")
 
 
 @command.command("revoke")
@@ -135,8 +146,8 @@ def approve_agent(agent: str, environment: str | None, nats_urls: tuple[str, ...
 def revoke_agent(agent: str, nats_urls: tuple[str, ...], nats_state: Path | None, operator_key: Path | None) -> None:
     """Revoke an agent: its connections are closed and it is refused from then on."""
     with operator_client(nats_urls, nats_state, operator_key) as client:
-        data = client.revoke(agent)
-    click.echo(f"revoked {data.get('agent_id') or data['public_key']} ({data.get('hostname', '')}); "
+        data = sanitised(client.revoke(agent))
+    click.echo(f"revoked {data.get('agent_id') or '-'} {described(data)}; "
                f"{data.get('disconnected', 0)} connection(s) closed")
 
 
@@ -147,8 +158,8 @@ def revoke_agent(agent: str, nats_urls: tuple[str, ...], nats_state: Path | None
 def apply_agent(agent: str, nats_urls: tuple[str, ...], nats_state: Path | None, operator_key: Path | None) -> None:
     """Have an approved agent apply its policy now (a control message)."""
     with operator_client(nats_urls, nats_state, operator_key) as client:
-        data = client.apply_now(agent)
-    click.echo(f"asked {data['agent_id']} ({data.get('hostname', '')}) to apply its policy now")
+        data = sanitised(client.apply_now(agent))
+    click.echo(f"asked {data['agent_id']} {described(data)} to apply its policy now")
 
 
 @command.command("policy-errors")
@@ -165,6 +176,7 @@ def policy_errors(environment: str | None, limit: int, as_json: bool, nats_urls:
     if as_json:
         echo_json(errors)
         return
+    errors = sanitised(errors)
     if not errors:
         click.echo("no policy errors")
         return
