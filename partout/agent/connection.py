@@ -40,9 +40,11 @@ class ConnectionMixin(AgentCore):
 
         credentials = self._load_credentials()
         assert credentials.agent_id is not None
-        return Bus.start(BusOptions(servers=self.config.servers, name=f"partout-agent-{credentials.agent_id}",
-                                    seed_file=credentials.seed_path,
-                                    inbox_prefix=subjects.inbox_prefix(credentials.agent_id)))
+        bus = Bus.start(BusOptions(servers=self.config.servers, name=f"partout-agent-{credentials.agent_id}",
+                                   seed_file=credentials.seed_path, refused_max_wait=self.config.refused_max_wait,
+                                   inbox_prefix=subjects.inbox_prefix(credentials.agent_id)))
+        bus.watch_connection(lambda state: self._notices.on_connection(state, self.config.refused_max_wait))
+        return bus
 
     def _wait_connected(self, deadline: float | None) -> None:
         """Wait for the connection, replacing it each time it is lost before it connects."""
@@ -64,6 +66,15 @@ class ConnectionMixin(AgentCore):
     def _reopen(self, attempt: int) -> None:
         """Replace a closed (or useless) connection with a new one."""
         self._pause_before_reconnect(attempt)
+        old, self._bus = self._bus, self._open_bus()
+        stop_quietly(old)
+
+    def _renew(self) -> None:
+        """Our credentials expired (the master's `agent_credentials_ttl`) and the server closed
+        the connection: connect again at once, which re-asks the master's auth callout for fresh
+        ones while we are approved. Reports in flight are published again by the outbox (same
+        message id, stored once); the policy is read again on the new connection."""
+        log.info("NATS credentials expired; connecting again for fresh ones", extra={"agent_id": self.agent_id})
         old, self._bus = self._bus, self._open_bus()
         stop_quietly(old)
 
@@ -111,7 +122,8 @@ class ConnectionMixin(AgentCore):
         if state.state == "reconnected":
             self._events.put(Event("reconnected", bus))
         elif state.state == "closed" and not self._stopping.is_set():
-            self._events.put(Event("closed", bus))
+            expired = "authentication expired" in state.reason.lower()
+            self._events.put(Event("expired" if expired else "closed", bus))
 
     def _on_control(self, message: Any) -> None:
         control = decode(Control, message.data)

@@ -16,6 +16,7 @@ from typing import Any
 from partout.agent.config import AgentConfig
 from partout.agent.credentials import Credentials
 from partout.agent.feed import PolicyFeed
+from partout.agent.notices import Notices
 from partout.agent.outbox import ReportOutbox
 from partout.agent.policy import PolicyCache
 from partout.wire.fleet import RunReport
@@ -25,7 +26,7 @@ EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # policy, apply, drift, reconnected, stop
+    kind: str  # policy, apply, drift, reconnected, closed, expired, stop
     payload: Any = None
 
 
@@ -52,6 +53,7 @@ class AgentCore:
         self._digest = ""
         self._outbox = ReportOutbox(lambda: self._bus)
         self._feed: PolicyFeed | None = None
+        self._notices = Notices()
 
     @property
     def agent_id(self) -> str | None:

@@ -83,7 +83,7 @@ class Agent(ConnectionMixin, RunnerMixin):
             pass
         except EnrolmentRefused as error:
             self.state, self.error = "refused", str(error)
-            log.error("agent refused", extra={"reason": str(error)})
+            log.error("agent stopped: %s", error)
         except Exception as error:
             self.state, self.error = "failed", f"{type(error).__name__}: {error}"
             log.exception("agent failed")
@@ -98,7 +98,7 @@ class Agent(ConnectionMixin, RunnerMixin):
             return
         self.state = "pending"
         reply = enrol_agent(self.config, credentials, self._facts, stopping=self._stopping, deadline=deadline,
-                            pause=self._pause_before_reconnect)
+                            pause=self._pause_before_reconnect, notices=self._notices)
         if not reply.agent_id or not reply.environment:
             raise EnrolmentRefused("the master approved us without an agent id or environment")
         credentials.approve(reply.agent_id, reply.environment, reply.master_public_key,
@@ -164,6 +164,10 @@ class Agent(ConnectionMixin, RunnerMixin):
                     self._publish_facts(force=True)
                 case "closed" if event.payload is self._bus:
                     self._reopen(1)
+                    self._subscribe()
+                    self._publish_facts(force=True)
+                case "expired" if event.payload is self._bus:
+                    self._renew()
                     self._subscribe()
                     self._publish_facts(force=True)
             self._outbox.check()
