@@ -25,7 +25,8 @@ class ConnectionMixin(AgentCore):
     """Connection supervision for `Agent`."""
 
     def connection_state(self) -> str:
-        """connected, disconnected, reconnected, closed, or "none" before the agent connects."""
+        """connected, disconnected, reconnected, closed, refused (NATS refuses our key), or "none"
+        before the agent connects."""
         bus = self._bus
         if bus is None:
             return "none"
