@@ -127,3 +127,37 @@ def test_no_flags_and_nothing_running_says_what_to_give(tmp_path: Path) -> None:
     result = run_partout("agents", "list", env={"PARTOUT_STATE_DIR": str(tmp_path)})
     assert result.returncode == 1
     assert "no running `partout up` or `partout-nats` was found" in result.stderr
+
+
+def test_up_says_which_port_it_used_when_the_default_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    holder = socket.socket()
+    try:
+        try:
+            holder.bind(("127.0.0.1", 4222))
+            holder.listen()
+        except OSError:
+            pass  # already taken by something else: just as good
+        process = subprocess.Popen([sys.executable, "-m", "partout", "up"],
+                                   env={**os.environ, "PARTOUT_STATE_DIR": str(tmp_path)},
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: list[str] = []
+        reader = threading.Thread(target=_read, args=(process, lines), daemon=True)
+        reader.start()
+        try:
+            assert eventually(lambda: BANNER in lines, timeout=90), "\n".join(lines)
+            assert eventually(lambda: any("NATS  " in line for line in lines), timeout=10)
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            reader.join(timeout=10)
+    finally:
+        holder.close()
+    note = next(line for line in lines if "port 4222 is taken" in line)
+    port = note.rsplit("port ", 1)[1].split()[0]
+    assert f"nats://127.0.0.1:{port}" in "\n".join(lines) and port != "4222"
