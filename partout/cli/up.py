@@ -155,7 +155,7 @@ def command(state_dir: Path | None, port: int, interval: float) -> None:
     from partout.master.config import AutoApproveRule, MasterConfig
     from partout.master.daemon import Master
     from partout.nats.cli import connection_details
-    from partout.nats.discovery import write_backbone_file
+    from partout.nats.discovery import BACKBONE_FILE, write_backbone_file
     from partout.nats.launcher import PortInUseError, start_backbone
     from partout.state import default_state_dir
 
@@ -208,7 +208,7 @@ def command(state_dir: Path | None, port: int, interval: float) -> None:
         if master is not None:
             master.stop()
         backbone.stop()
-        (directory / "nats" / "backbone.json").unlink(missing_ok=True)
+        (directory / "nats" / BACKBONE_FILE).unlink(missing_ok=True)  # operator commands stop finding it
     click.echo("stopped", err=True)
     sys.exit(0 if agent is None or agent.error is None else 1)
 
