@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from partout.state import write_secret
+from partout.errors import StateError
+from partout.state import read_secret, write_secret
 from partout.statelock import LOCK_FILE
 
 BACKBONE_FILE = "backbone.json"
@@ -36,9 +37,15 @@ def write_backbone_file(state_dir: Path, details: dict[str, Any]) -> None:
 
 
 def read_backbone_file(state_dir: Path) -> dict[str, Any]:
+    """The file's content, or {} when missing, malformed, or not trustworthy: it decides which
+    server the operator signs requests for, so it must be ours and private (0600), as
+    `write_backbone_file` makes it; anything else is ignored, not followed."""
+    path = state_dir / BACKBONE_FILE
     try:
-        data = json.loads((state_dir / BACKBONE_FILE).read_text())
-    except (OSError, ValueError):
+        if path.is_symlink() or path.stat().st_uid != os.geteuid():
+            return {}
+        data = json.loads(read_secret(path))
+    except (OSError, ValueError, StateError):
         return {}
     return data if isinstance(data, dict) else {}
 

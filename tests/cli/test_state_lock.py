@@ -88,3 +88,17 @@ def test_a_second_partout_nats_on_a_state_dir_exits_2(tmp_path: Path) -> None:
         assert f"in use by `partout-nats` (pid {first.pid}, NATS {url})" in second.stderr
         assert first.poll() is None
         assert read_backbone_file(state)["servers"] == [url]  # the first one's file, untouched
+
+
+def test_a_backbone_file_others_could_have_written_is_not_followed(tmp_path: Path) -> None:
+    from partout.nats.discovery import BACKBONE_FILE, operator_connection
+
+    state = tmp_path / "nats"
+    state.mkdir(mode=0o700)
+    planted = state / BACKBONE_FILE
+    planted.write_text('{"servers": ["nats://evil.example:4222"], "operator_seed_file": "/tmp/evil.nk"}')
+    planted.chmod(0o666)
+    servers, key = operator_connection((), state, None)
+    assert servers == ["nats://127.0.0.1:4222"] and key == state / "keys" / "operator.nk"
+    planted.chmod(0o600)  # the same file, private: it is what partout-nats wrote
+    assert operator_connection((), state, None)[0] == ["nats://evil.example:4222"]
