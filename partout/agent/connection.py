@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from typing import Any
 
 from partout import subjects
@@ -19,6 +20,9 @@ log = logging.getLogger(__name__)
 
 RECONNECT_AFTER_FAILURES = 3
 RECONNECT_FIRST_PAUSE, RECONNECT_MAX_PAUSE = 1.0, 30.0
+# credentials are renewed at this share of their lifetime (the agent cannot read their expiry:
+# it learns the lifetime from the first one that runs out); shorter lifetimes are not learnt
+RENEW_SHARE, MIN_LIFETIME = 0.75, 1.0
 
 
 class ConnectionMixin(AgentCore):
@@ -70,14 +74,25 @@ class ConnectionMixin(AgentCore):
         old, self._bus = self._bus, self._open_bus()
         stop_quietly(old)
 
-    def _renew(self) -> None:
-        """Our credentials expired (the master's `agent_credentials_ttl`) and the server closed
-        the connection: connect again at once, which re-asks the master's auth callout for fresh
-        ones while we are approved. Reports in flight are published again by the outbox (same
-        message id, stored once); the policy is read again on the new connection."""
-        log.info("NATS credentials expired; connecting again for fresh ones", extra={"agent_id": self.agent_id})
+    def _renew(self, *, expired: bool) -> None:
+        """Get fresh NATS credentials (the master's `agent_credentials_ttl`) by connecting
+        again, which re-asks the master's auth callout while we are approved: a new
+        connection first, subscribed, then the old one goes (before expiry, nothing is missed;
+        after it, the server has closed the old one already). Reports in flight on the old
+        one are published again by the outbox (same message id, stored once)."""
+        now = time.monotonic()
+        if expired and self._connected_at is not None and now - self._connected_at > MIN_LIFETIME:
+            self._credentials_lifetime = now - self._connected_at  # renew before it next time
+        log.info("renewing NATS credentials", extra={"agent_id": self.agent_id, "expired": expired})
         old, self._bus = self._bus, self._open_bus()
+        self._subscribe()
         stop_quietly(old)
+
+    def _renew_due(self) -> float | None:
+        """When to renew before expiry: a share of the lifetime seen at the last expiry."""
+        if self._credentials_lifetime is None or self._connected_at is None:
+            return None
+        return self._connected_at + RENEW_SHARE * self._credentials_lifetime
 
     def _subscribe(self) -> None:
         """Wait for the connection, then follow the control subject and the policy key."""
@@ -89,6 +104,7 @@ class ConnectionMixin(AgentCore):
         bus.subscribe(subjects.agent_control(credentials.agent_id), self._on_control)
         self._feed = PolicyFeed(bus, credentials.agent_id, credentials.environment, self._on_policy_value)
         self._start_feed()
+        self._connected_at = time.monotonic()
 
     def _start_feed(self) -> None:
         """Follow the policy key; on failure (no connection yet, JetStream busy) try again later.
@@ -132,4 +148,4 @@ class ConnectionMixin(AgentCore):
             self._events.put(Event("apply", "control"))
 
 
-__all__ = ["RECONNECT_AFTER_FAILURES", "ConnectionMixin"]
+__all__ = ["RECONNECT_AFTER_FAILURES", "RENEW_SHARE", "ConnectionMixin"]

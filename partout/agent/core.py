@@ -54,6 +54,8 @@ class AgentCore:
         self._outbox = ReportOutbox(lambda: self._bus)
         self._feed: PolicyFeed | None = None
         self._notices = Notices()
+        self._connected_at: float | None = None  # monotonic time the current connection was ready
+        self._credentials_lifetime: float | None = None  # seconds, learnt at the last expiry
 
     @property
     def agent_id(self) -> str | None:

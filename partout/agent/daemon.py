@@ -141,9 +141,14 @@ class Agent(ConnectionMixin, RunnerMixin):
             try:
                 # wake up each second only while reports await their ack
                 wait = ACK_POLL if len(self._outbox) else IDLE_POLL
-                event = self._events.get(timeout=max(0.0, min(due - time.monotonic(), wait)))
+                renew = self._renew_due()
+                wake = due if renew is None else min(due, renew)
+                event = self._events.get(timeout=max(0.0, min(wake - time.monotonic(), wait)))
             except queue.Empty:
                 self._outbox.check()
+                if renew is not None and time.monotonic() >= renew:
+                    self._renew(expired=False)
+                    self._publish_facts(force=True)
                 if time.monotonic() >= due:
                     self._apply("interval")
                     due = self._next_due()
@@ -160,6 +165,7 @@ class Agent(ConnectionMixin, RunnerMixin):
                 case "drift":
                     self._send(event.payload)
                 case "reconnected" if event.payload is self._bus:
+                    self._connected_at = time.monotonic()  # the server checked us again: fresh credentials
                     self._start_feed()
                     self._publish_facts(force=True)
                 case "closed" if event.payload is self._bus:
@@ -167,8 +173,7 @@ class Agent(ConnectionMixin, RunnerMixin):
                     self._subscribe()
                     self._publish_facts(force=True)
                 case "expired" if event.payload is self._bus:
-                    self._renew()
-                    self._subscribe()
+                    self._renew(expired=True)
                     self._publish_facts(force=True)
             self._outbox.check()
 

@@ -112,3 +112,30 @@ def test_expired_credentials_are_renewed_silently_without_losing_reports(
                       timeout=30)
     assert agent.agent.state == "running"
     assert [record.getMessage() for record in caplog.records if record.name.startswith("partout.agent")] == []
+
+
+def renewals(caplog: pytest.LogCaptureFixture, *, expired: bool) -> int:
+    return sum(1 for record in caplog.records
+               if record.getMessage() == "renewing NATS credentials" and getattr(record, "expired", None) is expired)
+
+
+def test_after_one_expiry_credentials_are_renewed_before_they_expire(
+        fleet: Fleet, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="partout.agent")
+    restart_master(fleet, agent_credentials_ttl=5.0)
+    agent = fleet.agent("prod-early")
+    assert approved(agent)
+
+    assert eventually(lambda: renewals(caplog, expired=False) >= 3, timeout=60)
+
+    # the first lifetime is learnt from an expiry; after it, renewals come first (a late one
+    # on a loaded machine may still meet an expiry, and is then renewed all the same)
+    assert renewals(caplog, expired=True) <= 2
+    agent.motd.write_text("drift\n")
+    assert eventually(lambda: agent.content() == "production 1\n", timeout=20)
+    local = {report.report_id for report in agent.runs()}
+    agent_id = str(agent.agent.agent_id)
+    assert eventually(lambda: local <= {r["report_id"] for r in fleet.operator.reports(agent_id, limit=100)},
+                      timeout=30)
+    assert [record.getMessage() for record in caplog.records
+            if record.levelno >= logging.WARNING and record.name.startswith("partout.agent")] == []
