@@ -100,7 +100,6 @@ def enrol(
     `make_request` signs a fresh request for each attempt (signatures carry a timestamp)."""
     waiter = ConnectionWaiter(bus)
     interval = first_interval
-    said_pending = False
     failures = 0
     notices = notices or Notices()
     while True:
@@ -132,10 +131,8 @@ def enrol(
                 if stopping.wait(interval):
                     raise Stopped("agent stopped")
                 continue
-            if not said_pending:
-                log.warning("enrolment pending: approve this agent on the master "
-                            "(partout agents list --status pending; partout agents approve ID)")
-                said_pending = True
+            notices.say("pending", "enrolment pending: approve this agent on the master "
+                        "(partout agents list --status pending; partout agents approve ID)")
         pause = interval if deadline is None else min(interval, max(0.0, deadline - time.monotonic()))
         if stopping.wait(pause):
             raise Stopped("agent stopped")
