@@ -26,6 +26,7 @@ import click
 from partout.cli.common import reports_errors
 
 if TYPE_CHECKING:
+    from partout.statelock import StateDirLock
     from partout.wire.fleet import RunReport
 
 ENVIRONMENT = "production"
@@ -121,7 +122,7 @@ class Console:
             self._held = None
 
 
-def lock_everything(directory: Path) -> list[Any]:
+def lock_everything(directory: Path) -> list[StateDirLock]:
     """Lock the up dir and each part's own dir: a second `up`, or a `partout agent`/`master`/
     `partout-nats` pointed inside this one, exits 2 instead of sharing its state."""
     from partout.state import ensure_state_dir
