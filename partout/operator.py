@@ -44,7 +44,8 @@ class OperatorClient:
         from partout.nats.messages import BusOptions, GetStats
 
         if not key_file.exists():
-            raise StateError(f"operator key {key_file} does not exist; give --operator-key or --nats-state")
+            raise StateError(f"operator key {key_file} does not exist and no running `partout up` or "
+                             f"`partout-nats` was found here; give --nats-state (or --operator-key) and --nats")
         key_pair = nkeys.from_seed(bytearray(load_seed(key_file, USER)))
         # replies come into this operator's own inbox, the only one the master answers into
         inbox = subjects.inbox_prefix(key_pair.public_key.decode("ascii"))
@@ -107,6 +108,11 @@ class OperatorClient:
 
     def reports(self, agent: str, limit: int = 20) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.call("reports", id=agent, limit=limit)
+        return result
+
+    def agent_reports(self, agent: str, limit: int = 20) -> dict[str, Any]:
+        """{agent: summary, matched: how `agent` was matched, reports: [...]}."""
+        result: dict[str, Any] = self.call("reports", id=agent, limit=limit, with_agent=True)
         return result
 
     def policy_errors(self, environment: str | None = None, limit: int = 20) -> list[dict[str, Any]]:

@@ -19,11 +19,13 @@ def default_state_dir() -> Path:
     return Path(base) / "partout"
 
 
-def ensure_state_dir(path: Path) -> Path:
+def ensure_state_dir(path: Path, *, private: bool = False) -> Path:
     """Create the state dir (0700) if needed and check that we can use it.
 
     A state dir others can write to is refused: it holds backups and keys, and a
-    writable one would let another user plant content that root later restores."""
+    writable one would let another user plant content that root later restores.
+    `private` (the agent's, which holds its key and the policies it runs as root) also
+    refuses any group or other access, 0755 included."""
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = path.stat()
@@ -35,6 +37,11 @@ def ensure_state_dir(path: Path) -> Path:
         raise StateError(
             f"state dir {path} is writable by group or others (mode {stat.S_IMODE(info.st_mode):04o}); "
             f"run: chmod 700 {path}"
+        )
+    if private and info.st_mode & 0o077:
+        raise StateError(
+            f"state dir {path} is open to group or others (mode {stat.S_IMODE(info.st_mode):04o}); it holds "
+            f"this agent's key and must be 0700: run: chmod 700 {path}"
         )
     if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
         raise StateError(f"state dir {path} is not readable and writable by this user")

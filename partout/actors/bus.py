@@ -19,6 +19,7 @@ import asyncio
 import collections
 import itertools
 import logging
+import random
 import ssl
 
 import threading
@@ -112,6 +113,7 @@ class BusActor(pykka.ThreadingActor):
         self._subscriptions: dict[str, Any] = {}
         self._ids = itertools.count(1)
         self._published = self._refused = self._delivered = self._reconnects = self._retries = 0
+        self._refusals = 0  # authorization refusals in a row while reconnecting
         self._errors: collections.Counter[str] = collections.Counter()
 
     # -- actor thread ------------------------------------------------------------------
@@ -226,11 +228,20 @@ class BusActor(pykka.ThreadingActor):
             log.error("bus cannot connect", extra={"error": str(error)})
             self._set_state(ConnectionState("closed"))
             return
+        refusals = 0
         while not self._closing:
             try:
                 self._connection = await nats.connect(**options)
             except Exception as error:
                 self._errors[type(error).__name__] += 1
+                if self._options.refused_max_wait is not None and is_refusal(error):
+                    refusals += 1
+                    wait = refusal_wait(self._options.reconnect_wait, self._options.refused_max_wait, refusals)
+                    log.info("NATS refused these credentials, retrying later",
+                             extra={"error": str(error), "retry_in": round(wait, 1)})
+                    self._set_state(ConnectionState("refused", reason=str(error), retry_in=wait))
+                    await asyncio.sleep(wait)
+                    continue
                 if self._state.state != "disconnected":
                     log.warning("bus cannot reach NATS, retrying", extra={"servers": self._options.servers,
                                                                          "error": str(error)})
@@ -251,6 +262,14 @@ class BusActor(pykka.ThreadingActor):
     async def _on_error(self, error: Exception) -> None:
         self._errors[str(error) if "permissions violation" in str(error) else type(error).__name__] += 1
         log.debug("bus error", extra={"error": str(error)})
+        connection = self._connection
+        if self._options.refused_max_wait is not None and connection is not None and is_refusal(error):
+            # refused while nats-py reconnects on its own (e.g. kicked at revocation): it would
+            # knock every reconnect_wait forever. It reads this option before each attempt.
+            self._refusals += 1
+            wait = refusal_wait(self._options.reconnect_wait, self._options.refused_max_wait, self._refusals)
+            connection.options["reconnect_time_wait"] = wait
+            self._set_state(ConnectionState("refused", reason=str(error), retry_in=wait))
 
     async def _on_disconnected(self) -> None:
         if not self._closing:
@@ -258,11 +277,15 @@ class BusActor(pykka.ThreadingActor):
 
     async def _on_reconnected(self) -> None:
         self._reconnects += 1
+        if self._refusals and self._connection is not None:
+            self._refusals = 0
+            self._connection.options["reconnect_time_wait"] = self._options.reconnect_wait
         url = self._connection.connected_url if self._connection else None
         self._set_state(ConnectionState("reconnected", url.netloc if url else ""))
 
     async def _on_closed(self) -> None:
-        self._set_state(ConnectionState("closed"))
+        error = self._connection.last_error if self._connection is not None else None
+        self._set_state(ConnectionState("closed", reason=str(error) if error is not None else ""))
 
     def _start_drain(self) -> None:
         self._loop.create_task(self._drain())
@@ -554,6 +577,17 @@ class BusActor(pykka.ThreadingActor):
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
+
+
+def is_refusal(error: BaseException) -> bool:
+    """The server refused the credentials (auth callout said no, or did not answer)."""
+    return "authorization violation" in str(error).lower()
+
+
+def refusal_wait(first: float, limit: float, refusals: int) -> float:
+    """Doubling pauses from `first` up to `limit`, with jitter so a fleet does not knock in step."""
+    growth: float = 2.0 ** min(refusals - 1, 30)
+    return min(limit, first * growth) * random.uniform(0.8, 1.0)
 
 
 def __getattr__(name: str) -> Any:

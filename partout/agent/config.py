@@ -32,6 +32,9 @@ class AgentConfig(BaseModel):
     enrol_interval: float = Field(1.0, gt=0, description="First wait between enrolment attempts (doubles).")
     enrol_max_interval: float = Field(30.0, gt=0, description="Longest wait between enrolment attempts.")
     request_timeout: float = Field(5.0, gt=0, description="Seconds to wait for the master's enrolment reply.")
+    refused_max_wait: float = Field(
+        300.0, gt=0, description="Longest pause between attempts while NATS refuses this agent's key (revoked, "
+        "or the master's auth callout is down) or the master refuses its enrolment; pauses double up to it.")
     hostname: str | None = Field(None, description="Override the hostname fact (tests, benches).")
     facts_file: Path | None = Field(None, description="Facts from this JSON/YAML file, not this machine.")
     facts_d: Path | None = Field(None, description="Folder of custom facts (default /etc/partout/facts.d).")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from typing import Any
 
 from partout import subjects
@@ -20,13 +21,17 @@ log = logging.getLogger(__name__)
 
 RECONNECT_AFTER_FAILURES = 3
 RECONNECT_FIRST_PAUSE, RECONNECT_MAX_PAUSE = 1.0, 30.0
+# credentials are renewed at this share of their lifetime (the agent cannot read their expiry:
+# it learns the lifetime from the first one that runs out); shorter lifetimes are not learnt
+RENEW_SHARE, MIN_LIFETIME = 0.75, 1.0
 
 
 class ConnectionMixin(AgentCore):
     """Connection supervision for `Agent`."""
 
     def connection_state(self) -> str:
-        """connected, disconnected, reconnected, closed, or "none" before the agent connects."""
+        """connected, disconnected, reconnected, closed, refused (NATS refuses our key), or "none"
+        before the agent connects."""
         bus = self._bus
         if bus is None:
             return "none"
@@ -41,9 +46,11 @@ class ConnectionMixin(AgentCore):
 
         credentials = self._load_credentials()
         assert credentials.agent_id is not None
-        return Bus.start(BusOptions(servers=self.config.servers, name=f"partout-agent-{credentials.agent_id}",
-                                    seed_file=credentials.seed_path,
-                                    inbox_prefix=subjects.inbox_prefix(credentials.agent_id)))
+        bus = Bus.start(BusOptions(servers=self.config.servers, name=f"partout-agent-{credentials.agent_id}",
+                                   seed_file=credentials.seed_path, refused_max_wait=self.config.refused_max_wait,
+                                   inbox_prefix=subjects.inbox_prefix(credentials.agent_id)))
+        bus.watch_connection(lambda state: self._notices.on_connection(state, self.config.refused_max_wait))
+        return bus
 
     def _wait_connected(self, deadline: float | None) -> None:
         """Wait for the connection, replacing it each time it is lost before it connects."""
@@ -68,6 +75,26 @@ class ConnectionMixin(AgentCore):
         old, self._bus = self._bus, self._open_bus()
         stop_quietly(old)
 
+    def _renew(self, *, expired: bool) -> None:
+        """Get fresh NATS credentials (the master's `agent_credentials_ttl`) by connecting
+        again, which re-asks the master's auth callout while we are approved: a new
+        connection first, subscribed, then the old one goes (before expiry, nothing is missed;
+        after it, the server has closed the old one already). Reports in flight on the old
+        one are published again by the outbox (same message id, stored once)."""
+        now = time.monotonic()
+        if expired and self._connected_at is not None and now - self._connected_at > MIN_LIFETIME:
+            self._credentials_lifetime = now - self._connected_at  # renew before it next time
+        log.info("renewing NATS credentials", extra={"agent_id": self.agent_id, "expired": expired})
+        old, self._bus = self._bus, self._open_bus()
+        self._subscribe()
+        stop_quietly(old)
+
+    def _renew_due(self) -> float | None:
+        """When to renew before expiry: a share of the lifetime seen at the last expiry."""
+        if self._credentials_lifetime is None or self._connected_at is None:
+            return None
+        return self._connected_at + RENEW_SHARE * self._credentials_lifetime
+
     def _subscribe(self) -> None:
         """Wait for the connection, then follow the control subject and the policy key."""
         credentials = self._load_credentials()
@@ -78,6 +105,7 @@ class ConnectionMixin(AgentCore):
         bus.subscribe(subjects.agent_control(credentials.agent_id), self._on_control)
         self._feed = PolicyFeed(bus, credentials.agent_id, credentials.environment, self._on_policy_value)
         self._start_feed()
+        self._connected_at = time.monotonic()
 
     def _start_feed(self) -> None:
         """Follow the policy key; on failure (no connection yet, JetStream busy) try again later.
@@ -112,7 +140,8 @@ class ConnectionMixin(AgentCore):
         if state.state == "reconnected":
             self._events.put(Event("reconnected", bus))
         elif state.state == "closed" and not self._stopping.is_set():
-            self._events.put(Event("closed", bus))
+            expired = "authentication expired" in state.reason.lower()
+            self._events.put(Event("expired" if expired else "closed", bus))
 
     def _on_control(self, message: Any) -> None:
         control = decode(Control, message.data)
@@ -127,4 +156,4 @@ class ConnectionMixin(AgentCore):
                 log.warning("control 'facts' without known sections ignored", extra={"agent_id": self.agent_id})
 
 
-__all__ = ["RECONNECT_AFTER_FAILURES", "ConnectionMixin"]
+__all__ = ["RECONNECT_AFTER_FAILURES", "RENEW_SHARE", "ConnectionMixin"]

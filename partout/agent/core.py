@@ -17,6 +17,7 @@ from partout.agent.config import AgentConfig
 from partout.agent.credentials import Credentials
 from partout.agent.facts import published_sections
 from partout.agent.feed import PolicyFeed
+from partout.agent.notices import Notices
 from partout.agent.outbox import ReportOutbox
 from partout.agent.policy import PolicyCache
 from partout.wire.fleet import RunReport
@@ -26,7 +27,7 @@ EXIT_OK, EXIT_FAILED, EXIT_REFUSED = 0, 1, 2
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # policy, apply, drift, facts, reconnected, closed, stop
+    kind: str  # policy, apply, drift, facts, reconnected, closed, expired, stop
     payload: Any = None
 
 
@@ -54,6 +55,9 @@ class AgentCore:
         self._digest = ""
         self._outbox = ReportOutbox(lambda: self._bus)
         self._feed: PolicyFeed | None = None
+        self._notices = Notices()
+        self._connected_at: float | None = None  # monotonic time the current connection was ready
+        self._credentials_lifetime: float | None = None  # seconds, learnt at the last expiry
 
     @property
     def agent_id(self) -> str | None:

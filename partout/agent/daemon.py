@@ -83,7 +83,7 @@ class Agent(ConnectionMixin, RunnerMixin):
             pass
         except EnrolmentRefused as error:
             self.state, self.error = "refused", str(error)
-            log.error("agent refused", extra={"reason": str(error)})
+            log.error("agent stopped: %s", error)
         except Exception as error:
             self.state, self.error = "failed", f"{type(error).__name__}: {error}"
             log.exception("agent failed")
@@ -98,7 +98,7 @@ class Agent(ConnectionMixin, RunnerMixin):
             return
         self.state = "pending"
         reply = enrol_agent(self.config, credentials, self._facts, stopping=self._stopping, deadline=deadline,
-                            pause=self._pause_before_reconnect)
+                            pause=self._pause_before_reconnect, notices=self._notices)
         if not reply.agent_id or not reply.environment:
             raise EnrolmentRefused("the master approved us without an agent id or environment")
         credentials.approve(reply.agent_id, reply.environment, reply.master_public_key,
@@ -110,7 +110,7 @@ class Agent(ConnectionMixin, RunnerMixin):
 
         self._bus = self._open_bus()
         self._policies = PolicyCache(self.config.state_dir, keep=self.config.keep_policies)
-        self._engine = Engine(self.config.state_dir, self._facts)
+        self._engine = Engine(self.config.state_dir, self._facts, facts_d=self.config.facts_d)
 
     def _shutdown(self) -> None:
         if self._engine is not None:
@@ -141,9 +141,14 @@ class Agent(ConnectionMixin, RunnerMixin):
             try:
                 # wake up each second only while reports await their ack
                 wait = ACK_POLL if len(self._outbox) else IDLE_POLL
-                event = self._events.get(timeout=max(0.0, min(due - time.monotonic(), wait)))
+                renew = self._renew_due()
+                wake = due if renew is None else min(due, renew)
+                event = self._events.get(timeout=max(0.0, min(wake - time.monotonic(), wait)))
             except queue.Empty:
                 self._outbox.check()
+                if renew is not None and time.monotonic() >= renew:
+                    self._renew(expired=False)
+                    self._publish_facts(force=True)
                 if time.monotonic() >= due:
                     self._apply("interval")
                     due = self._next_due()
@@ -162,11 +167,15 @@ class Agent(ConnectionMixin, RunnerMixin):
                 case "facts":
                     self._on_fact_sections(event.payload)
                 case "reconnected" if event.payload is self._bus:
+                    self._connected_at = time.monotonic()  # the server checked us again: fresh credentials
                     self._start_feed()
                     self._publish_facts(force=True)
                 case "closed" if event.payload is self._bus:
                     self._reopen(1)
                     self._subscribe()
+                    self._publish_facts(force=True)
+                case "expired" if event.payload is self._bus:
+                    self._renew(expired=True)
                     self._publish_facts(force=True)
             self._outbox.check()
 

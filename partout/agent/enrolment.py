@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from partout import subjects
+from partout.agent.notices import Notices
 from partout.errors import PartoutError
 from partout.wire import decode, encode
 from partout.wire.fleet import EnrolReply, EnrolRequest
@@ -74,7 +75,11 @@ class ConnectionWaiter:
                 raise Stopped("agent stopped")
             if self.state == "closed":
                 raise ConnectionLost("the NATS connection was closed")
-            if time.monotonic() > self.stall_deadline:
+            if self.state == "refused":
+                # the bus backs off by itself while NATS refuses our key: a new connection
+                # would only start its pauses over
+                self.stall_deadline = time.monotonic() + CONNECT_STALL
+            elif time.monotonic() > self.stall_deadline:
                 # a connection attempt can hang when the server drops it mid-handshake (seen
                 # with a thousand agents connecting at once): start over with a new one
                 raise ConnectionLost("no NATS connection yet; connecting anew")
@@ -85,14 +90,18 @@ class ConnectionWaiter:
 def enrol(
     bus: Any, make_request: Callable[[], EnrolRequest], *, stopping: threading.Event,
     first_interval: float, max_interval: float, request_timeout: float, deadline: float | None = None,
+    refused_max_wait: float | None = None, notices: Notices | None = None,
 ) -> EnrolReply:
     """The approving (or refusing) reply; waits out `pending` with doubling pauses.
 
+    With `refused_max_wait`, a refusal is waited out too (the master may refuse for a while:
+    too many pending agents, a rate limit), with pauses doubling up to it, and its reason is
+    logged once; without it, a refusal raises EnrolmentRefused at once (`--once`).
     `make_request` signs a fresh request for each attempt (signatures carry a timestamp)."""
     waiter = ConnectionWaiter(bus)
     interval = first_interval
-    said_pending = False
     failures = 0
+    notices = notices or Notices()
     while True:
         waiter.wait(stopping, deadline)
         reply: EnrolReply | None = None
@@ -114,11 +123,17 @@ def enrol(
             if reply.status == "approved":
                 return reply
             if reply.status == "refused":
-                raise EnrolmentRefused(f"the master refused enrolment: {reply.reason or 'no reason given'}")
-            if not said_pending:
-                log.warning("enrolment pending: approve this agent on the master "
-                            "(partout agents list --status pending; partout agents approve ID)")
-                said_pending = True
+                reason = reply.reason or "no reason given"
+                if refused_max_wait is None:
+                    raise EnrolmentRefused(f"the master refused enrolment: {reason}")
+                notices.say(f"enrolment refused: {reason}", "the master refused enrolment (%s); asking again "
+                            "with pauses doubling up to %.0f s", reason, refused_max_wait)
+                interval = min(max(interval, first_interval) * 2, refused_max_wait)
+                if stopping.wait(interval):
+                    raise Stopped("agent stopped")
+                continue
+            notices.say("pending", "enrolment pending: approve this agent on the master "
+                        "(partout agents list --status pending; partout agents approve ID)")
         pause = interval if deadline is None else min(interval, max(0.0, deadline - time.monotonic()))
         if stopping.wait(pause):
             raise Stopped("agent stopped")
@@ -128,9 +143,10 @@ def enrol(
 
 
 def enrol_agent(config: Any, credentials: Any, facts: Any, *, stopping: threading.Event, deadline: float | None,
-                pause: Callable[[int], None]) -> EnrolReply:
+                pause: Callable[[int], None], notices: Notices | None = None) -> EnrolReply:
     """Connect with the pending identity (inbox `_INBOX_<public key>`) and enrol until
-    approved; a connection nats-py closes for good is replaced after `pause(attempt)`."""
+    approved; a connection nats-py closes for good is replaced after `pause(attempt)`.
+    A daemon (no deadline) waits out refusals; a one-shot run fails on the first."""
     from partout.agent.facts import facts_payload
     from partout.nats.client import Bus
     from partout.nats.messages import BusOptions
@@ -144,14 +160,18 @@ def enrol_agent(config: Any, credentials: Any, facts: Any, *, stopping: threadin
         return request.signed_by(credentials.signer())  # type: ignore[return-value]
 
     options = BusOptions(servers=config.servers, name=f"partout-agent-{hostname}", seed_file=credentials.seed_path,
-                         inbox_prefix=subjects.inbox_prefix(credentials.public_key))
+                         inbox_prefix=subjects.inbox_prefix(credentials.public_key),
+                         refused_max_wait=config.refused_max_wait)
+    notices = notices or Notices()
     attempt = 0
     while True:
         bus = Bus.start(options)
+        bus.watch_connection(lambda state: notices.on_connection(state, config.refused_max_wait))
         try:
             return enrol(bus, make_request, stopping=stopping, first_interval=config.enrol_interval,
                          max_interval=config.enrol_max_interval, request_timeout=config.request_timeout,
-                         deadline=deadline)
+                         deadline=deadline, notices=notices,
+                         refused_max_wait=config.refused_max_wait if deadline is None else None)
         except ConnectionLost:
             attempt += 1
             pause(attempt)

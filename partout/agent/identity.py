@@ -68,7 +68,7 @@ class AgentIdentity:
         key file others can reach, and a corrupt key file."""
         import nkeys
 
-        ensure_state_dir(state_dir)
+        ensure_state_dir(state_dir, private=True)
         seed_path = state_dir / SEED_FILE
         if not seed_path.exists() and not seed_path.is_symlink():
             seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)

@@ -40,12 +40,15 @@ class RunnerMixin(AgentCore):
             if not accepted.already_applied:
                 credentials.record_bundle(accepted.sequence, accepted.digest)
         except (PolicyRefused, StateError) as refusal:
-            log.warning("policy bundle refused; the last good policy stays in force",
-                        extra={"reason": str(refusal)})
+            self._notices.say(f"bundle refused: {refusal}", "policy bundle refused: %s; the last good policy "
+                              "stays in force", refusal)
             self._send(policy_failure(BUNDLE_RESULT, str(refusal), policy=credentials.environment,
                                       hostname=self._hostname(), trigger="policy"))
             return EXIT_REFUSED
         self._digest = accepted.digest
+        if self._notices.last is not None and self._notices.last.startswith("bundle refused: "):
+            self._notices.say("bundle accepted", "policy bundle %s accepted again after a refused one",
+                              accepted.sequence)
         if accepted.sequence == self.applied_sequence and self.state == "running":
             return None  # a redelivery of what is already in force
         self.applied_sequence = accepted.sequence

@@ -44,12 +44,17 @@ def command(config_file: Path | None, servers: tuple[str, ...], state_dir: Path 
     from partout.agent.config import load_agent_config
     from partout.agent.daemon import Agent, EXIT_REFUSED
     from partout.agent.enrolment import EnrolmentRefused, EnrolmentTimeout
+    from partout.state import ensure_state_dir
+    from partout.statelock import lock_state_dir
 
     config = load_agent_config(
         config_file, servers=servers or None, state_dir=state_dir, master_key=master_key, token=token,
         interval=interval, enrol_interval=enrol_interval, hostname=hostname, facts_file=facts_file,
         watch=False if no_watch else None,
     )
+    # one agent per state dir: two would share a key, policies and the applied sequence
+    lock = lock_state_dir(ensure_state_dir(config.state_dir, private=True), command="partout agent")
+    lock.describe(nats_url=config.servers[0])
     agent = Agent(config)
     if once:
         try:

@@ -11,29 +11,33 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from partout.cli.common import reports_errors
+from partout.cli.terminal import safe, sanitised
 
 if TYPE_CHECKING:
     from partout.operator import OperatorClient
 
 
 def connection_options(function: Callable[..., Any]) -> Callable[..., Any]:
-    """--nats, --nats-state and --operator-key, shared by every operator command."""
+    """--nats, --nats-state and --operator-key, shared by every operator command. Without them,
+    a running local `partout-nats` or `partout up` is found by itself (its backbone.json)."""
     function = click.option("--operator-key", type=click.Path(dir_okay=False, path_type=Path),
                             help="The operator's nkey seed file. Default: <nats state>/keys/operator.nk.")(function)
     function = click.option("--nats-state", type=click.Path(file_okay=False, path_type=Path),
-                            help="partout-nats' state dir (to find operator.nk).")(function)
+                            help="partout-nats' state dir (to find operator.nk). Default: that of the "
+                                 "partout-nats or partout up running here.")(function)
     function = click.option("--nats", "nats_urls", multiple=True, metavar="URL",
-                            help="NATS server URL. Default: nats://127.0.0.1:4222.")(function)
+                            help="NATS server URL. Default: that of the partout-nats or partout up running "
+                                 "here, else nats://127.0.0.1:4222.")(function)
     return function
 
 
 @contextmanager
 def operator_client(nats_urls: Sequence[str], nats_state: Path | None, operator_key: Path | None) -> Iterator[OperatorClient]:
-    from partout.operator import OperatorClient, default_key_file
-    from partout.state import default_state_dir
+    from partout.nats.discovery import operator_connection
+    from partout.operator import OperatorClient
 
-    key_file = operator_key or default_key_file(nats_state or default_state_dir() / "nats")
-    client = OperatorClient.connect(list(nats_urls) or ["nats://127.0.0.1:4222"], key_file=key_file)
+    servers, key_file = operator_connection(tuple(nats_urls), nats_state, operator_key)
+    client = OperatorClient.connect(servers, key_file=key_file)
     try:
         yield client
     finally:
@@ -41,14 +45,21 @@ def operator_client(nats_urls: Sequence[str], nats_state: Path | None, operator_
 
 
 def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
-    """A plain aligned text table."""
-    cells = [[str(value) for value in row] for row in ([list(headers)] + [list(row) for row in rows])]
+    """A plain aligned text table; every cell made safe for a terminal."""
+    cells = [[safe(value) for value in row] for row in ([list(headers)] + [list(row) for row in rows])]
     widths = [max(len(row[index]) for row in cells) for index in range(len(headers))]
     return "\n".join("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in cells)
 
 
 def short_time(value: str | None) -> str:
     return (value or "-").replace("T", " ")[:19]
+
+
+def described(agent: dict[str, Any]) -> str:
+    """Hostname and the key it stands for (a hostname is only the agent's claim), and how the
+    operator's words matched it when that was by hostname."""
+    how = ", matched by hostname" if agent.get("matched") == "hostname" else ""
+    return f"{agent.get('hostname') or '-'} (key {agent.get('public_key')}{how})"
 
 
 def echo_json(data: Any) -> None:
@@ -74,6 +85,7 @@ def list_agents(status: str | None, environment: str | None, as_json: bool, nats
     if as_json:
         echo_json(agents)
         return
+    agents = sanitised(agents)
     rows = [(agent.get("agent_id") or agent["public_key"][:16] + "...", agent.get("hostname", ""),
              agent.get("status", ""), agent.get("environment") or "-", short_time(agent.get("last_seen")))
             for agent in agents]
@@ -93,6 +105,9 @@ def show_agent(agent: str, as_json: bool, nats_urls: tuple[str, ...], nats_state
     if as_json:
         echo_json(data)
         return
+    data = sanitised(data)
+    if data.get("matched") == "hostname":
+        click.echo(f"matched by hostname: key {data['public_key']}")
     for field in ("agent_id", "public_key", "hostname", "status", "environment", "enrolled_at", "approved_at",
                   "revoked_at", "last_seen"):
         click.echo(f"{field.replace('_', ' ')}: {data.get(field) or '-'}")
@@ -120,9 +135,8 @@ def approve_agent(agent: str, environment: str | None, nats_urls: tuple[str, ...
                   operator_key: Path | None) -> None:
     """Approve a pending agent (or move an approved one to another environment)."""
     with operator_client(nats_urls, nats_state, operator_key) as client:
-        data = client.approve(agent, environment)
-    click.echo(f"approved {data.get('hostname') or data['public_key']} as {data['agent_id']} "
-               f"in environment {data['environment']}")
+        data = sanitised(client.approve(agent, environment))
+    click.echo(f"approved {described(data)} as {data['agent_id']} in environment {data['environment']}")
 
 
 @command.command("revoke")
@@ -132,8 +146,8 @@ def approve_agent(agent: str, environment: str | None, nats_urls: tuple[str, ...
 def revoke_agent(agent: str, nats_urls: tuple[str, ...], nats_state: Path | None, operator_key: Path | None) -> None:
     """Revoke an agent: its connections are closed and it is refused from then on."""
     with operator_client(nats_urls, nats_state, operator_key) as client:
-        data = client.revoke(agent)
-    click.echo(f"revoked {data.get('agent_id') or data['public_key']} ({data.get('hostname', '')}); "
+        data = sanitised(client.revoke(agent))
+    click.echo(f"revoked {data.get('agent_id') or '-'} {described(data)}; "
                f"{data.get('disconnected', 0)} connection(s) closed")
 
 
@@ -144,8 +158,8 @@ def revoke_agent(agent: str, nats_urls: tuple[str, ...], nats_state: Path | None
 def apply_agent(agent: str, nats_urls: tuple[str, ...], nats_state: Path | None, operator_key: Path | None) -> None:
     """Have an approved agent apply its policy now (a control message)."""
     with operator_client(nats_urls, nats_state, operator_key) as client:
-        data = client.apply_now(agent)
-    click.echo(f"asked {data['agent_id']} ({data.get('hostname', '')}) to apply its policy now")
+        data = sanitised(client.apply_now(agent))
+    click.echo(f"asked {data['agent_id']} {described(data)} to apply its policy now")
 
 
 @command.command("policy-errors")
@@ -162,6 +176,7 @@ def policy_errors(environment: str | None, limit: int, as_json: bool, nats_urls:
     if as_json:
         echo_json(errors)
         return
+    errors = sanitised(errors)
     if not errors:
         click.echo("no policy errors")
         return

@@ -22,7 +22,7 @@ Result = TypeVar("Result")
 
 def reports_errors(function: Callable[Parameters, Result]) -> Callable[Parameters, Result]:
     """Print a PartoutError as one line on stderr (traceback under --debug) and exit:
-    2 for policy errors, 1 for the rest."""
+    2 for policy errors (and errors whose `exit_code` says so), 1 for the rest."""
 
     @functools.wraps(function)
     def wrapper(*args: Parameters.args, **kwargs: Parameters.kwargs) -> Result:
@@ -34,6 +34,7 @@ def reports_errors(function: Callable[Parameters, Result]) -> Callable[Parameter
             if debug:
                 raise
             click.echo(f"partout: error: {exc}", err=True)
-            sys.exit(EXIT_USAGE if isinstance(exc, PolicyError) else EXIT_FAILED)
+            code = getattr(exc, "exit_code", EXIT_USAGE if isinstance(exc, PolicyError) else EXIT_FAILED)
+            sys.exit(code)
 
     return wrapper

@@ -85,7 +85,8 @@ def command(config_file: Path | None, nats_urls: tuple[str, ...], nats_state: Pa
     """
     from partout.master.config import load_config
     from partout.master.daemon import Master
-    from partout.state import default_state_dir
+    from partout.state import default_state_dir, ensure_state_dir
+    from partout.statelock import lock_state_dir
 
     overrides: dict[str, Any] = dict(
         nats_urls=nats_urls or None, nats_state=nats_state, state_dir=state_dir, environments=environments,
@@ -111,6 +112,8 @@ def command(config_file: Path | None, nats_urls: tuple[str, ...], nats_state: Pa
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    lock = lock_state_dir(ensure_state_dir(config.state_dir), command="partout master")
+    lock.describe(nats_url=config.nats_urls[0])
     master = Master(config).start()
     click.echo(f"partout master {master.public_key} on {', '.join(config.nats_urls)}; "
                f"environments in {config.environments_dir}; store {config.store_location}", err=True)

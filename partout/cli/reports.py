@@ -6,8 +6,9 @@ from pathlib import Path
 
 import click
 
-from partout.cli.agents import connection_options, echo_json, operator_client, short_time, table
+from partout.cli.agents import connection_options, described, echo_json, operator_client, short_time, table
 from partout.cli.common import reports_errors
+from partout.cli.terminal import sanitised
 
 
 @click.command(short_help="Show an agent's run reports from a running master.")
@@ -21,10 +22,14 @@ def command(agent: str, limit: int, as_json: bool, results: bool, nats_urls: tup
             nats_state: Path | None, operator_key: Path | None) -> None:
     """Show the run reports of AGENT (id, public key, unique prefix or hostname), newest first."""
     with operator_client(nats_urls, nats_state, operator_key) as client:
-        reports = client.reports(agent, limit=limit)
+        found = client.agent_reports(agent, limit=limit)
     if as_json:
-        echo_json(reports)
+        echo_json(found["reports"])
         return
+    found = sanitised(found)
+    reports, subject = found["reports"], found["agent"]
+    if found.get("matched") == "hostname":
+        click.echo(f"agent {subject.get('agent_id') or '-'} {described({**subject, 'matched': 'hostname'})}")
     if not reports:
         click.echo("no reports")
         return

@@ -26,9 +26,11 @@ import click
 from partout.cli.common import reports_errors
 
 if TYPE_CHECKING:
+    from partout.statelock import StateDirLock
     from partout.wire.fleet import RunReport
 
 ENVIRONMENT = "production"
+DEFAULT_PORT = 4222
 FALLBACK_POLICY = '''# The example environment of `partout up` (edit me and save).
 managed = facts.custom.get("partout_up", {}).get("managed_dir", "/tmp/partout-example")
 (p2
@@ -72,19 +74,77 @@ def prepare(directory: Path) -> tuple[Path, str]:
     return environments, read_secret(token_file).decode().strip()
 
 
-def _line(report: RunReport) -> str:
-    summary = report.report.summary_line()
-    if report.report.failed:
-        failed = [f"{r.id}: {r.summary}" for r in report.report.results if r.status == "failed"]
-        summary += "\n    " + "\n    ".join(failed[:5])
-    return f"{datetime.now():%H:%M:%S} {report.report.trigger:<8} policy {report.sequence}: {summary}"
+MAX_LISTED = 5
+
+
+def report_lines(report: RunReport, now: datetime | None = None) -> list[str]:
+    """What `up` prints for one report. A drift repair names each resource and its change
+    (`repaired file:/etc/motd: content changed`); a run gives its summary, then the changed
+    and failed resources (at most MAX_LISTED of each)."""
+    stamp = f"{(now or datetime.now()):%H:%M:%S}"
+    results = report.report.results
+    changed = [result for result in results if result.status == "changed"]
+    failed = [result for result in results if result.status == "failed"]
+    if report.report.trigger == "watch" and (changed or failed):
+        return ([f"{stamp} repaired {result.id}: {result.summary}" for result in changed]
+                + [f"{stamp} repair failed {result.id}: {result.summary}" for result in failed])
+    lines = [f"{stamp} {report.report.trigger:<8} policy {report.sequence}: {report.report.summary_line()}"]
+    for label, listed in (("changed", changed), ("failed", failed)):
+        lines += [f"    {label:<8} {result.id}: {result.summary}" for result in listed[:MAX_LISTED]]
+        if len(listed) > MAX_LISTED:
+            lines.append(f"    ... and {len(listed) - MAX_LISTED} more {label}")
+    return lines
+
+
+class Console:
+    """One lock for everything `up` prints: run lines that arrive before the banner wait
+    for it, so the banner always comes first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: list[str] | None = []
+
+    def report(self, report: RunReport) -> None:
+        lines = report_lines(report)
+        with self._lock:
+            if self._held is not None:
+                self._held.extend(lines)
+                return
+            for line in lines:
+                click.echo(line)
+
+    def banner(self, text: str) -> None:
+        with self._lock:
+            click.echo(text, err=True)
+            sys.stderr.flush()
+            for line in self._held or []:
+                click.echo(line)
+            self._held = None
+
+
+def lock_everything(directory: Path) -> list[StateDirLock]:
+    """Lock the up dir and each part's own dir: a second `up`, or a `partout agent`/`master`/
+    `partout-nats` pointed inside this one, exits 2 instead of sharing its state."""
+    from partout.state import ensure_state_dir
+    from partout.statelock import lock_state_dir
+
+    locks = [lock_state_dir(ensure_state_dir(directory), command="partout up")]
+    try:
+        for part in ("nats", "master", "agent"):
+            locks.append(lock_state_dir(ensure_state_dir(directory / part, private=part == "agent"),
+                                        command="partout up"))
+    except BaseException:
+        for lock in locks:
+            lock.release()
+        raise
+    return locks
 
 
 @click.command(name="up", short_help="Run NATS, a master and a local agent on this machine.")
 @click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Where everything lives. Default: <partout state dir>/up.")
-@click.option("--port", type=int, default=4222, show_default=True,
-              help="NATS client port; 0 picks a free one. If the default is taken, a free one is used.")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True,
+              help="NATS client port; 0 picks a free one. If the default is taken, a free one is used (and said).")
 @click.option("--interval", type=float, default=1800.0, show_default=True,
               help="Seconds between the agent's re-applies of the policy.")
 @reports_errors
@@ -95,10 +155,13 @@ def command(state_dir: Path | None, port: int, interval: float) -> None:
     from partout.agent.daemon import Agent
     from partout.master.config import AutoApproveRule, MasterConfig
     from partout.master.daemon import Master
+    from partout.nats.cli import connection_details
+    from partout.nats.discovery import BACKBONE_FILE, write_backbone_file
     from partout.nats.launcher import PortInUseError, start_backbone
     from partout.state import default_state_dir
 
     directory = (state_dir or default_state_dir() / "up").absolute()
+    locks = lock_everything(directory)
     environments, token = prepare(directory)
     stopping = threading.Event()
 
@@ -107,20 +170,21 @@ def command(state_dir: Path | None, port: int, interval: float) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    port_note = ""
     try:
         backbone = start_backbone(directory / "nats", port=port, log_to_files=True)
     except PortInUseError:
-        if port != 4222:
+        if port != DEFAULT_PORT:
             raise
         backbone = start_backbone(directory / "nats", port=0, log_to_files=True)
+        port_note = f"port {DEFAULT_PORT} is taken; NATS listens on port {backbone.nodes[0].config.port} instead"
+    url = backbone.urls[0]
+    for lock in locks:
+        lock.describe(nats_url=url)
+    write_backbone_file(directory / "nats", connection_details(backbone.keys, backbone.urls, backbone.replicas))
     master: Any = None
     agent: Any = None
-    output = threading.Lock()
-
-    def on_report(report: RunReport) -> None:
-        with output:
-            click.echo(_line(report))
-
+    console = Console()
     try:
         master = Master(MasterConfig(
             nats_urls=tuple(backbone.urls), nats_state=directory / "nats", state_dir=directory / "master",
@@ -128,12 +192,12 @@ def command(state_dir: Path | None, port: int, interval: float) -> None:
         )).start()
         agent = Agent(AgentConfig(servers=tuple(backbone.urls), state_dir=directory / "agent",
                                   master_key=master.public_key, token=token, interval=interval,
-                                  facts_d=directory / "facts.d"), on_report=on_report)
+                                  facts_d=directory / "facts.d"), on_report=console.report)
         agent.start()
         for _ in range(100):  # approval takes one round trip; the banner wants the agent id
             if agent.agent_id or stopping.wait(0.1) or agent.wait_stopped(0):
                 break
-        _banner(directory, backbone.urls[0], environments, agent)
+        console.banner(banner(directory, url, environments, agent.agent_id, port_note))
         while not stopping.wait(0.5):
             if agent.wait_stopped(0):
                 click.echo(f"partout: the local agent stopped: {agent.error}", err=True)
@@ -145,25 +209,30 @@ def command(state_dir: Path | None, port: int, interval: float) -> None:
         if master is not None:
             master.stop()
         backbone.stop()
+        (directory / "nats" / BACKBONE_FILE).unlink(missing_ok=True)  # operator commands stop finding it
     click.echo("stopped", err=True)
     sys.exit(0 if agent is None or agent.error is None else 1)
 
 
-def _banner(directory: Path, url: str, environments: Path, agent: Any) -> None:
+def banner(directory: Path, url: str, environments: Path, agent_id: str | None, port_note: str = "") -> str:
+    from partout.nats.discovery import candidate_state_dirs
+
     nats_state = directory / "nats"
-    operator = f"--nats {url} --nats-state {nats_state}"
     site = environments / ENVIRONMENT / "site.p2"
-    click.echo("\n".join([
+    # operator commands find this backbone by themselves when it sits where they look
+    flags = "" if nats_state in [path.absolute() for path in candidate_state_dirs()] else f" --nats {url} --nats-state {nats_state}"
+    return "\n".join([
         "partout up: NATS, master and a local agent are running",
+        *([f"  note            {port_note}"] if port_note else []),
         f"  NATS            {url}  (state and keys in {nats_state})",
         f"  master          state in {directory / 'master'}",
         f"  environments    {environments}  (the policy: {site})",
-        f"  agent           {agent.agent_id or 'not approved yet'}, state in {directory / 'agent'}",
+        f"  agent           {agent_id or 'not approved yet'}, state in {directory / 'agent'}",
         f"  managed files   {directory / 'managed'}",
         "",
         f"Edit {site} and save: the agent applies it at once; each run is printed below.",
-        f"  partout agents list {operator}",
-        f"  partout reports {operator} {agent.agent_id or '<agent id>'}",
+        f"  partout agents list{flags}",
+        f"  partout reports{flags} {agent_id or '<agent id>'} --results",
         "Ctrl-C stops everything.",
         "",
-    ]), err=True)
+    ])

@@ -113,9 +113,10 @@ class MasterConfig(BaseModel):
     debounce: float = Field(0.2, ge=0, description="Seconds of quiet after a change before a policy is rebuilt.")
     report_ack_wait: float = Field(10.0, gt=0, description="Seconds before an unacknowledged report is redelivered.")
     agent_credentials_ttl: float | None = Field(
-        None, gt=0, description="Lifetime in seconds of an agent's NATS credentials (none by default). The "
-        "server then closes its connection; nats-py does NOT reconnect after that, so set it only for agents "
-        "that start a new connection when theirs is closed. Revocation does not need it: it kicks."
+        86400.0, gt=0, description="Lifetime in seconds of an agent's NATS credentials (a day by default; "
+        "None: no expiry). The server then closes the agent's connection and the agent connects again at "
+        "once, which asks this master again: an approved agent gets fresh credentials, a revoked one is "
+        "refused even if the kick at revocation never reached it."
     )
     stream_replicas: int | None = Field(
         None, ge=1, le=3, description="Replicas of the streams and the policy bucket (default: min(3, cluster "

@@ -124,9 +124,18 @@ class EnrolmentActor(pykka.ThreadingActor):
         if status == "revoked":
             return self._refuse_agent("this agent has been revoked", key, hostname)
         if status == "approved":
-            # its hostname and facts may have changed since: keep them fresh
-            agent = self._store.get("upsert_pending", key, hostname, request.facts)
-            return self._approved(agent, key, hostname, "already approved")
+            # facts may have changed since: keep them fresh. Not the hostname: operators approved
+            # it under the one it had, and a taken-over agent renaming itself to another's name
+            # would mislead them; the claim goes to the enrolment log and the master's log only
+            approved_as = str(_attribute(agent, "hostname", ""))
+            agent = self._store.get("upsert_pending", key, approved_as, request.facts)
+            reason = "already approved"
+            if hostname != approved_as:
+                reason += f"; claimed hostname {hostname!r} ignored, approved as {approved_as!r}"
+                log.warning("approved agent claims another hostname; keeping the approved one",
+                            extra={"agent_id": _attribute(agent, "agent_id"), "approved_as": approved_as,
+                                   "claimed": hostname})
+            return self._approved(agent, key, hostname, reason)
         rule = next((rule for rule in self._rules if rule.matches(hostname, request.token, request.facts)), None)
         if rule is not None:
             self._store.get("upsert_pending", key, hostname, request.facts)

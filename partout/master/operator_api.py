@@ -12,9 +12,11 @@ Verbs (OperatorRequest.verb -> arguments -> OperatorReply.data):
   agents.approve  {id, environment?}        -> agent summary
   agents.revoke   {id}                      -> agent summary + disconnected (count)
   agents.apply    {id}                      -> agent summary; the agent gets Control "apply"
-  reports         {id, limit?}              -> [report summary + results]
+  reports         {id, limit?, with_agent?} -> [report summary + results]; with_agent:
+                                               {agent: summary, matched, reports: [...]}
   policy.errors   {environment?, limit?}    -> [policy error]
-`id` is an agent id, public key, unique prefix of either, or unique hostname.
+`id` is an agent id, public key, a unique prefix of either, or else a unique hostname
+(see `match_agent`); the replies about one agent say how it was `matched`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from partout import subjects
 from partout.errors import PartoutError
 from partout.master.guard import NonceCache, SecurityCounters, reply_allowed
 from partout.master.kick import Kicker
-from partout.master.store.base import AgentRecord, ReportRecord, resolve_agent
+from partout.master.store.base import AgentRecord, ReportRecord, match_agent
 from partout.master.store_actor import StoreHandle
 from partout.nats.messages import BusMessage
 from partout.wire import decode, encode
@@ -134,12 +136,12 @@ class OperatorApiActor(pykka.ThreadingActor):
             log.exception("operator request failed", extra={"verb": request.verb})
             return OperatorReply(ok=False, error=f"the master failed: {type(error).__name__}: {error}"), signer
 
-    def _resolve(self, arguments: dict[str, Any]) -> AgentRecord:
+    def _resolve(self, arguments: dict[str, Any]) -> tuple[AgentRecord, str]:
         text = str(arguments.get("id") or "")
         if not text:
             raise PartoutError("give an agent: id, public key, a unique prefix of either, or hostname")
-        agent: AgentRecord = self._store.get(resolve_agent, text)
-        return agent
+        found: tuple[AgentRecord, str] = self._store.get(match_agent, text)
+        return found
 
     def _notify_approval(self, agent: AgentRecord) -> None:
         """Tell a waiting agent now, on its pending inbox, rather than at its next enrol."""
@@ -162,37 +164,40 @@ class OperatorApiActor(pykka.ThreadingActor):
                 agents = self._store.get("agents", arguments.get("status"), arguments.get("environment"))
                 return [agent_summary(agent) for agent in agents]
             case "agents.show":
-                agent = self._resolve(arguments)
+                agent, matched = self._resolve(arguments)
                 reports = self._store.get("reports", agent.agent_id, 1) if agent.agent_id else []
-                return {**agent_summary(agent), "facts": facts_summary(agent.facts),
+                return {**agent_summary(agent), "matched": matched, "facts": facts_summary(agent.facts),
                         "facts_count": len(agent.facts),
                         "last_report": report_summary(reports[0], results=True) if reports else None}
             case "agents.approve":
-                agent = self._resolve(arguments)
+                agent, matched = self._resolve(arguments)
                 environment = str(arguments.get("environment") or agent.environment or self._default_environment)
                 subjects.policy_key(environment)  # a name fit for a subject, or a clear error now
                 approved = self._store.get("approve", agent.public_key, environment)
                 log.info("agent approved by an operator", extra={"agent_id": approved.agent_id,
                                                                  "environment": environment})
                 self._notify_approval(approved)
-                return agent_summary(approved)
+                return {**agent_summary(approved), "matched": matched}
             case "agents.revoke":
-                agent = self._resolve(arguments)
+                agent, matched = self._resolve(arguments)
                 revoked = self._store.get("revoke", agent.public_key)
                 closed = self._disconnect(agent)
                 log.info("agent revoked", extra={"agent_id": revoked.agent_id, "disconnected": closed})
-                return {**agent_summary(revoked), "disconnected": closed}
+                return {**agent_summary(revoked), "matched": matched, "disconnected": closed}
             case "agents.apply":
-                agent = self._resolve(arguments)
+                agent, matched = self._resolve(arguments)
                 if agent.status != "approved" or not agent.agent_id:
                     raise PartoutError(f"agent {agent.key} is {agent.status}, not approved: nothing to apply")
                 self._bus.publish(subjects.agent_control(agent.agent_id), encode(Control(command="apply")))
-                return agent_summary(agent)
+                return {**agent_summary(agent), "matched": matched}
             case "reports":
-                agent = self._resolve(arguments)
+                agent, matched = self._resolve(arguments)
                 limit = max(1, min(int(arguments.get("limit") or 20), 1000))
                 reports = self._store.get("reports", agent.agent_id, limit) if agent.agent_id else []
-                return [report_summary(record, results=True) for record in reports]
+                summaries = [report_summary(record, results=True) for record in reports]
+                if arguments.get("with_agent"):
+                    return {"agent": agent_summary(agent), "matched": matched, "reports": summaries}
+                return summaries
             case "policy.errors":
                 limit = max(1, min(int(arguments.get("limit") or 20), 1000))
                 errors = self._store.get("policy_errors", arguments.get("environment"), limit)

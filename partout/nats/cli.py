@@ -24,13 +24,15 @@ import click
 from partout.errors import PartoutError
 from partout.nats.config import NodeConfig, TlsFiles, render
 from partout.nats.keys import Keys, load_or_create
+from partout.nats.discovery import BACKBONE_FILE, write_backbone_file
 from partout.nats.launcher import DEFAULT_CLUSTER_PORT, DEFAULT_PORT, Backbone, plan_nodes, start_backbone
 from partout.nats.supervisor import Supervisor
 from partout.state import default_state_dir, ensure_state_dir, write_secret
+from partout.statelock import StateDirInUse, lock_state_dir
 
 log = logging.getLogger(__name__)
 
-BACKBONE_FILE = "backbone.json"
+__all__ = ["BACKBONE_FILE", "cli", "connection_details", "main"]
 
 
 def nats_state_dir(given: Path | None) -> Path:
@@ -69,9 +71,9 @@ def connection_details(keys: Keys, urls: list[str], replicas: int, *, show_seeds
     return details
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 1) -> None:
     click.echo(f"partout-nats: error: {message}", err=True)
-    sys.exit(1)
+    sys.exit(code)
 
 
 def _catch_stop_signals() -> threading.Event:
@@ -140,13 +142,18 @@ def cli(context: click.Context, state_dir: Path | None, host: str, port: int, cl
                                   indent=2))
             return
         stopping = _catch_stop_signals()
+        # one partout-nats per state dir: a second would rewrite the first one's configs
+        lock = lock_state_dir(ensure_state_dir(state), command="partout-nats")
         backbone = start_backbone(state, host=host, port=port, cluster_size=cluster_size,
                                   cluster_port=cluster_port, tls=tls)
+    except StateDirInUse as error:
+        _fail(str(error), code=2)
+        return
     except PartoutError as error:
         _fail(str(error))
         return
-    write_secret(state / BACKBONE_FILE, json.dumps(
-        connection_details(backbone.keys, backbone.urls, backbone.replicas), indent=2).encode())
+    lock.describe(nats_url=backbone.urls[0])
+    write_backbone_file(state, connection_details(backbone.keys, backbone.urls, backbone.replicas))
     log.info("partout-nats ready", extra={"servers": backbone.urls, "state_dir": str(state)})
     click.echo(f"partout-nats: ready on {', '.join(backbone.urls)}; keys in {backbone.keys.directory}", err=True)
     sys.exit(_run(backbone, stopping))

@@ -34,6 +34,10 @@ class BusOptions(BaseModel):
     tls_key: Path | None = None
     connect_timeout: float = 2.0
     reconnect_wait: float = 0.25
+    refused_max_wait: float | None = Field(
+        None, description="When the server refuses these credentials, the wait between attempts doubles from "
+        "reconnect_wait up to this many seconds (a revoked agent must not knock 4 times a second); "
+        "None: retry every reconnect_wait.")
     max_buffer_bytes: int = Field(
         8 << 20, description="Publishes buffered while disconnected; beyond it a publish is refused and counted."
     )
@@ -213,8 +217,14 @@ class KeyValueChange:
 
 @dataclass(frozen=True)
 class ConnectionState:
-    state: Literal["connecting", "connected", "disconnected", "reconnected", "closed"]
+    """`refused`: the server refused these credentials (authorization violation), and the
+    bus retries with growing pauses; `reason` says what the server or client said, e.g.
+    why a connection was `closed` ("user authentication expired")."""
+
+    state: Literal["connecting", "connected", "disconnected", "reconnected", "closed", "refused"]
     server: str = ""
+    reason: str = ""
+    retry_in: float = 0.0
 
 
 @dataclass(frozen=True)

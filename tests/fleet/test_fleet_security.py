@@ -81,7 +81,8 @@ def test_a_revoked_agent_is_disconnected_and_refused_from_then_on(fleet: Fleet) 
     result = run_partout("agents", "revoke", agent_id, *fleet.operator_args())
     assert result.returncode == 0, result.stderr
     assert eventually(lambda: fleet.operator.show(agent_id)["status"] == "revoked")
-    assert eventually(lambda: agent.agent.connection_state() in ("disconnected", "closed", "connecting"), timeout=10)
+    assert eventually(lambda: agent.agent.connection_state() in ("disconnected", "closed", "connecting", "refused"),
+                      timeout=10)
 
     async def connect() -> str:
         try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from partout.master.store.base import (
     AgentNotFound,
     AgentRecord,
+    AmbiguousAgent,
     AgentStatus,
     EnrolmentLogEntry,
     PolicyErrorRecord,
@@ -18,12 +19,14 @@ from partout.master.store.base import (
     ReportRecord,
     Store,
     StoreError,
+    match_agent,
     resolve_agent,
 )
 
 __all__ = [
     "AgentNotFound",
     "AgentRecord",
+    "AmbiguousAgent",
     "AgentStatus",
     "EnrolmentLogEntry",
     "PolicyErrorRecord",
@@ -31,6 +34,7 @@ __all__ = [
     "ReportRecord",
     "Store",
     "StoreError",
+    "match_agent",
     "open_store",
     "resolve_agent",
 ]

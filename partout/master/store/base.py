@@ -204,22 +204,47 @@ def report_counts(report: Report) -> dict[str, int]:
     return counts
 
 
-def resolve_agent(store: Store, text: str) -> AgentRecord:
-    """Find the agent an operator means: agent_id, public key, a unique prefix of
-    either (4+ characters) or a unique hostname. Raises AgentNotFound or StoreError."""
+MIN_PREFIX = 4
+
+
+class AmbiguousAgent(StoreError):
+    """Several agents answer to what the operator typed; the message lists them."""
+
+    def __init__(self, text: str, what: str, candidates: list[AgentRecord]) -> None:
+        self.candidates = candidates
+        listed = "; ".join(f"{agent.agent_id or '-'} key {agent.public_key} hostname {agent.hostname!r} "
+                           f"({agent.status})" for agent in candidates)
+        super().__init__(f"{text!r} matches several agents {what}: {listed}; give more of the id or key")
+
+
+def match_agent(store: Store, text: str) -> tuple[AgentRecord, str]:
+    """Find the agent an operator means, and how it was matched: "id", "public key",
+    "id prefix", "key prefix" or "hostname".
+
+    Ids and keys come first, as they come from the master and the agent's own key pair;
+    a hostname is only the agent's claim, so it is tried last and only when no id or key
+    starts with `text`, and taken only when exactly one agent claims it: a rogue that
+    enrols with a real agent's id prefix as its hostname cannot be picked instead of it.
+    Raises AgentNotFound, or AmbiguousAgent listing the candidates."""
     if (exact := store.get_agent(text)) is not None:
-        return exact
+        return exact, "id" if exact.agent_id == text else "public key"
     everyone = store.agents()
-    matches = [agent for agent in everyone if agent.hostname == text]
-    if not matches and len(text) >= 4:
-        matches = [
-            agent
-            for agent in everyone
-            if (agent.agent_id or "").startswith(text) or agent.public_key.startswith(text)
-        ]
-    if not matches:
-        raise AgentNotFound(text)
-    if len(matches) > 1:
-        keys = ", ".join(agent.key for agent in matches)
-        raise StoreError(f"{text!r} matches several agents ({keys}); give the full id")
-    return matches[0]
+    if len(text) >= MIN_PREFIX:
+        by_id = [agent for agent in everyone if (agent.agent_id or "").startswith(text)]
+        by_key = [agent for agent in everyone if agent.public_key.startswith(text)]
+        prefixed = by_id + [agent for agent in by_key if agent not in by_id]
+        if len(prefixed) > 1:
+            raise AmbiguousAgent(text, "by id or key prefix", prefixed)
+        if prefixed:
+            return prefixed[0], "id prefix" if by_id else "key prefix"
+    named = [agent for agent in everyone if agent.hostname == text]
+    if len(named) > 1:
+        raise AmbiguousAgent(text, "by hostname", named)
+    if named:
+        return named[0], "hostname"
+    raise AgentNotFound(text)
+
+
+def resolve_agent(store: Store, text: str) -> AgentRecord:
+    """The agent `match_agent` finds."""
+    return match_agent(store, text)[0]

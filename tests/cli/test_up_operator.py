@@ -1,0 +1,163 @@
+"""`partout up` as a new user runs it: one per state dir, operator commands that find it
+without flags, a banner before the first run line, repair lines that name what changed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from helpers import eventually, run_partout
+
+BANNER = "partout up: NATS, master and a local agent are running"
+
+
+@dataclass
+class RunningUp:
+    process: subprocess.Popen[str]
+    state: Path  # PARTOUT_STATE_DIR: up lives in <state>/up, where operator commands look
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def directory(self) -> Path:
+        return self.state / "up"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"PARTOUT_STATE_DIR": str(self.state)}
+
+    def output(self) -> str:
+        return "\n".join(list(self.lines))
+
+
+def _read(process: subprocess.Popen[str], lines: list[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line.rstrip("\n"))
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUp]:
+    state = tmp_path_factory.mktemp("up-state")
+    # stdout and stderr in one pipe: the order the user sees on a terminal
+    process = subprocess.Popen([sys.executable, "-m", "partout", "up", "--port", "0"],
+                               env={**os.environ, "PARTOUT_STATE_DIR": str(state)},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    running = RunningUp(process, state)
+    reader = threading.Thread(target=_read, args=(process, running.lines), daemon=True)
+    reader.start()
+    try:
+        assert eventually(lambda: any(" run " in line and "policy 1" in line for line in running.lines),
+                          timeout=90), running.output()
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        reader.join(timeout=10)
+
+
+def test_the_banner_comes_before_the_first_run_line(up: RunningUp) -> None:
+    lines = list(up.lines)
+    banner = lines.index(BANNER)
+    first_run = next(index for index, line in enumerate(lines) if "policy 1:" in line)
+    assert banner < first_run
+
+
+def test_a_second_up_on_the_same_state_dir_exits_2_naming_the_first(up: RunningUp) -> None:
+    second = run_partout("up", "--port", "0", env=up.env, timeout=60)
+    assert second.returncode == 2, second.stderr
+    assert f"pid {up.process.pid}" in second.stderr
+    assert "NATS nats://127.0.0.1:" in second.stderr and "--state-dir" in second.stderr
+    assert str(up.directory) in second.stderr
+    assert up.process.poll() is None  # the first one goes on, its config untouched
+    assert BANNER not in second.stdout + second.stderr
+
+
+def test_an_agent_pointed_inside_a_running_up_exits_2(up: RunningUp) -> None:
+    result = run_partout("agent", "--once", "--wait", "1", "--state-dir", str(up.directory / "agent"),
+                         "--nats", "nats://127.0.0.1:1", env=up.env)
+    assert result.returncode == 2, result.stderr
+    assert "in use by `partout up`" in result.stderr and f"pid {up.process.pid}" in result.stderr
+
+
+def test_agents_list_with_no_flags_finds_the_running_up(up: RunningUp) -> None:
+    result = run_partout("agents", "list", env=up.env)
+    assert result.returncode == 0, result.stderr
+    assert "approved" in result.stdout and "production" in result.stdout
+
+
+def test_reports_with_no_flags_finds_the_running_up(up: RunningUp) -> None:
+    listed = run_partout("agents", "list", "--json", env=up.env)
+    assert listed.returncode == 0, listed.stderr
+    import json
+
+    agent_id = json.loads(listed.stdout)[0]["agent_id"]
+    result = run_partout("reports", agent_id, "--results", env=up.env)
+    assert result.returncode == 0, result.stderr
+    assert "managed/motd" in result.stdout
+
+
+def test_flags_still_override_what_is_found(up: RunningUp, tmp_path: Path) -> None:
+    result = run_partout("agents", "list", "--nats-state", str(tmp_path / "nowhere"), env=up.env)
+    assert result.returncode == 1
+    assert f"operator key {tmp_path / 'nowhere' / 'keys' / 'operator.nk'} does not exist" in result.stderr
+
+
+def test_a_repair_line_names_the_resource_and_the_change(up: RunningUp) -> None:
+    motd = up.directory / "managed" / "motd"
+    assert eventually(motd.exists, timeout=30)
+    motd.write_text("tampered\n")
+    assert eventually(lambda: any(f"repaired file:{motd}: " in line for line in up.lines), timeout=30), up.output()
+    line = next(line for line in up.lines if f"repaired file:{motd}: " in line)
+    assert "content" in line  # what changed, as `partout reports --results` says it
+
+
+def test_no_flags_and_nothing_running_says_what_to_give(tmp_path: Path) -> None:
+    result = run_partout("agents", "list", env={"PARTOUT_STATE_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert "no running `partout up` or `partout-nats` was found" in result.stderr
+
+
+def test_up_says_which_port_it_used_when_the_default_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    holder = socket.socket()
+    try:
+        try:
+            holder.bind(("127.0.0.1", 4222))
+            holder.listen()
+        except OSError:
+            pass  # already taken by something else: just as good
+        process = subprocess.Popen([sys.executable, "-m", "partout", "up"],
+                                   env={**os.environ, "PARTOUT_STATE_DIR": str(tmp_path)},
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        lines: list[str] = []
+        reader = threading.Thread(target=_read, args=(process, lines), daemon=True)
+        reader.start()
+        try:
+            assert eventually(lambda: BANNER in lines, timeout=90), "\n".join(lines)
+            assert eventually(lambda: any("NATS  " in line for line in lines), timeout=10)
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            reader.join(timeout=10)
+    finally:
+        holder.close()
+    note = next(line for line in lines if "port 4222 is taken" in line)
+    port = note.rsplit("port ", 1)[1].split()[0]
+    assert f"nats://127.0.0.1:{port}" in "\n".join(lines) and port != "4222"
