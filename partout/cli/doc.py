@@ -19,7 +19,9 @@ META_OPTIONS = {
     "on": "{'module:title:changed': 'action'}: run an action of this module on an event",
     "onlyif": "a shell command or a callable on facts: apply only when it succeeds / is true",
     "unless": "a shell command or a callable on facts: skip when it succeeds / is true",
-    "watch": "repair drift in real time under `partout apply --watch`",
+    "watch": "repair drift in real time under `partout apply --watch` and the agent, noticed as each "
+             "directive's `watched:` line says; an error on directives without state (a `with p2.watch():` "
+             "block leaves them out)",
 }
 
 
@@ -91,8 +93,19 @@ def module_document(name: str, module: Any) -> dict[str, Any]:
         "title_field": options.title_field,
         "actions": sorted(module.actions),
         "concurrent": module.concurrent,
+        "watched": {"how": module.watching.how, "detail": module.watching.detail,
+                    "stateless": module.watching.stateless},
         "schema": schema,
     }
+
+
+def describe_watching(watched: dict[str, Any]) -> str:
+    """One line: how drift of the directive's resources is noticed under watch=True."""
+    if watched["stateless"]:
+        return f"watched: never: {watched['detail']}; watch=True on it is an error"
+    if watched["how"] == "none":
+        return f"watched: {watched['detail']}"
+    return f"watched: by {watched['how']}: {watched['detail']}"
 
 
 def render_text(document: dict[str, Any]) -> str:
@@ -106,6 +119,8 @@ def render_text(document: dict[str, Any]) -> str:
         lines += ["", *textwrap.indent(document["description"], "  ").splitlines()]
     if document["actions"]:
         lines += ["", f"  actions (for on=): {', '.join(document['actions'])}"]
+    lines += ["", *textwrap.wrap(describe_watching(document["watched"]), width=96, initial_indent="  ",
+                                 subsequent_indent="      ")]
     lines += ["", "  options:"]
     for field, field_schema in schema.get("properties", {}).items():
         if field in required:
