@@ -96,7 +96,7 @@ class RepairGate:
         self._delay = min(1 / self.limit.rate, self.limit.max_delay)
         elapsed = max(now - episode.started, 1e-3)
         rate = max(episode.heard, episode.repairs) / elapsed
-        return (f"flapping: changed {max(episode.heard, episode.repairs)} times in {elapsed:.1f} s "
+        return (f"flapping: changed {max(episode.heard, episode.repairs)} times in {elapsed:.2f} s "
                 f"({rate:.1f}/s) by something else; repairs slowed down (next in {self._delay:.0f} s, "
                 f"doubling up to {self.limit.max_delay:.0f} s) until it stops")
 
