@@ -102,6 +102,7 @@ def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "tinydeb-1": build_deb(directory, "tinydeb", "1.0-1"),
         "tinydeb-2": build_deb(directory, "tinydeb", "2.0-1"),
         "otherdeb": build_deb(directory, "otherdeb", "0.5"),
+        "seconddeb": build_deb(directory, "seconddeb", "1.0"),
         "brokendeb": build_deb(directory, "brokendeb", "1.0", depends="no-such-dependency"),
     }
 
