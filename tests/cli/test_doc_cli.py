@@ -73,3 +73,25 @@ def test_doc_of_an_unknown_module_is_a_usage_error() -> None:
 @pytest.mark.parametrize("name", ["file", "command"])
 def test_doc_text_is_deterministic(name: str) -> None:
     assert run_partout("doc", name).stdout == run_partout("doc", name).stdout
+
+
+@pytest.mark.parametrize(("module", "line"), [
+    ("file", "watched: by events: inotify on the file's directory"),
+    ("user", "watched: by events: inotify on <root>/etc/passwd, shadow and group"),
+    ("package", "watched: by events or polling: inotify on the manager's database"),
+    ("service", "watched: by polling: the service manager's state"),
+    ("command", "watched: never: it has no state, it acts when applied; watch=True on it is an error"),
+])
+def test_doc_says_how_each_module_is_watched(module: str, line: str) -> None:
+    result = run_partout("doc", module)
+    assert result.returncode == 0, result.stderr
+    assert line in result.stdout
+
+
+def test_doc_json_carries_how_every_module_is_watched() -> None:
+    result = run_partout("doc", "--json")
+    documents = json.loads(result.stdout)
+    for name in loadable_modules():
+        assert documents[name]["watched"]["how"] in ("events", "polling", "events or polling", "none")
+    assert documents["command"]["watched"]["stateless"] is True
+    assert documents["service"]["watched"]["stateless"] is False
