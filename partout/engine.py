@@ -104,14 +104,13 @@ class Engine:
         until `stop()`. Each repair's result arrives as a one-result Report (trigger
         "watch") on `on_report`, called from a worker thread. Resources of stateless
         modules (commands) are left out. Returns how many resources are watched, and how."""
-        from partout.actors.watcher import Register, UnregisterAll, WatcherActor
+        from partout.actors.watcher import Register, WatcherActor
 
         modules = _modules(catalog)
         refs = self._actors_for(catalog, modules)
         self._stop_watching()
         if self._watcher is None:
             self._watcher = WatcherActor.start(pool=self._pool, **self._watcher_options)
-        self._watcher.tell(UnregisterAll())
         context = self.context()
         hostname = str(getattr(self.facts, "hostname", "") or "")
 
@@ -179,7 +178,7 @@ class Engine:
             self._batches.append(batch)
             entries.append((batch, wanted.paths))
             directories.append((batch, wanted.directories))
-        pending.append(self._watcher.ask(Register(tuple(entries), tuple(directories)), block=False))
+        pending.append(self._watcher.ask(Register(tuple(entries), tuple(directories), replace=True), block=False))
         for future in pending:
             future.get(timeout=WATCH_START_TIMEOUT)
         return WatchCount(events=events, polling=polling)

@@ -33,6 +33,9 @@ class Register:
     entries: tuple[tuple[pykka.ActorRef[Any], tuple[Path, ...]], ...]
     # Same shape: directories any of whose entries changing concerns the actor.
     directories: tuple[tuple[pykka.ActorRef[Any], tuple[Path, ...]], ...] = ()
+    # Replace every earlier registration in one step (a policy reload): the watches that
+    # both policies need stay armed throughout, so no drift is missed in between.
+    replace: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,8 @@ class WatcherActor(PooledActor):
 
     def on_receive(self, message: Any) -> Any:
         match message:
-            case Register(entries=entries, directories=directories):
-                self._register(entries, directories)
+            case Register(entries=entries, directories=directories, replace=replace):
+                self._register(entries, directories, replace)
             case UnregisterAll():
                 self._routes = {}
                 self._thread.update(self._routes)
@@ -62,8 +65,8 @@ class WatcherActor(PooledActor):
         self._thread.stop()
 
     def _register(self, entries: tuple[tuple[pykka.ActorRef[Any], tuple[Path, ...]], ...],
-                  directories: tuple[tuple[pykka.ActorRef[Any], tuple[Path, ...]], ...]) -> None:
-        routes = dict(self._routes)
+                  directories: tuple[tuple[pykka.ActorRef[Any], tuple[Path, ...]], ...], replace: bool) -> None:
+        routes = {} if replace else dict(self._routes)
         for suffix, table in (("", entries), (DIRECTORY_SUFFIX, directories)):
             for actor, paths in table:
                 for path in paths:
