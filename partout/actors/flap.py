@@ -4,9 +4,9 @@ Like mgmt's Limit/Burst/Retry: a token bucket lets `burst` repairs through back 
 then at most `rate` per second. A resource whose burst is spent is "flapping" (another
 process is fighting Partout over it): that is reported once, with the rate at which it
 is being changed, and from then on each repair waits twice as long as the previous
-one, up to `max_delay`. A resource recovers by itself: once no repair was needed for twice the current delay (and
-at least as long as the burst takes to refill), the fight is over and the next drift is
-repaired at once again.
+one, up to `max_delay`. A resource recovers by itself: once no repair was needed for
+twice the current delay (and at least as long as the burst takes to refill), the fight
+is over and the next drift is repaired at once again.
 """
 
 from __future__ import annotations

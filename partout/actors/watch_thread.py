@@ -293,10 +293,6 @@ class WatchThread:
         self._next_poll = time.monotonic() + self.poll_interval
         self._tell(changed)
 
-    def counts(self) -> tuple[int, int]:
-        """(directories watched by inotify, paths polled): for tests and logs."""
-        return len(self._watches), len(self._polled)
-
 
 def _lineage(directory: str) -> list[str]:
     """directory and every ancestor up to /."""
