@@ -3,7 +3,7 @@ drift afterwards. `partout apply` and the agent both drive exactly this.
 
     engine = Engine(state_dir, facts, noop=False)
     report = engine.run(catalog)                 # one run, Report in catalog order
-    engine.watch(catalog, on_report)             # repair watched resources from now on
+    counts = engine.watch(catalog, on_report)    # repair watched resources from now on
     engine.stop()                                # stop watching, stop every actor
 """
 
@@ -14,13 +14,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pykka
 
+from partout.actors.batch_watch import BatchWatchActor, StartBatch
 from partout.actors.coordinator import RunCoordinator, StartRun
+from partout.actors.flap import RepairLimit
 from partout.actors.messages import Finished, Run, StartWatching, StopWatching
 from partout.actors.plan import make_plan
 from partout.actors.pool import WorkerPool, shared_pool, stop_all
@@ -28,7 +31,7 @@ from partout.actors.resource import ResourceActor
 from partout.dsl.catalog import Catalog, Resource
 from partout.errors import PartoutError
 from partout.modules import registry
-from partout.modules.base import Module, RunContext
+from partout.modules.base import Module, RunContext, Watch
 from partout.modules.files.fileops import DirectorySyncs
 from partout.report import Report, ResourceResult
 
@@ -38,11 +41,28 @@ RUN_TIMEOUT = 3600.0
 WATCH_START_TIMEOUT = 60.0
 
 
+@dataclass(frozen=True)
+class WatchCount:
+    """What `watch` started: resources heard by events (inotify) and by polling."""
+
+    events: int = 0
+    polling: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.events + self.polling
+
+    def describe(self) -> str:
+        noun = "resource" if self.total == 1 else "resources"
+        return f"watching {self.total} {noun} ({self.events} by events, {self.polling} by polling)"
+
+
 class Engine:
     """Applies catalogs on this machine. Not thread-safe: drive it from one thread."""
 
     def __init__(self, state_dir: Path, facts: object, *, noop: bool = False,
-                 facts_d: Path | None = None, pool: WorkerPool | None = None) -> None:
+                 facts_d: Path | None = None, pool: WorkerPool | None = None,
+                 repair_limit: RepairLimit | None = None, watcher_options: dict[str, Any] | None = None) -> None:
         """`facts_d`: this node's custom facts folder, where the `fact` module writes; pass
         the one facts were gathered from. None: the node's default ($PARTOUT_FACTS_D, else
         /etc/partout/facts.d), the same folder `partout.facts.gather()` reads by default."""
@@ -52,11 +72,14 @@ class Engine:
         self.facts = facts
         self.noop = noop
         self.facts_d = facts_d if facts_d is not None else default_facts_d()
+        self.repair_limit = repair_limit
+        self._watcher_options = watcher_options or {}
         self._pool = pool if pool is not None else shared_pool()
         # resource id -> (the resource it was started for, its actor)
         self._actors: dict[str, tuple[Resource, pykka.ActorRef[Any]]] = {}
         self._watcher: pykka.ActorRef[Any] | None = None
         self._watching: list[pykka.ActorRef[Any]] = []
+        self._batches: list[pykka.ActorRef[Any]] = []
 
     def context(self, catalog: Catalog | None = None) -> RunContext:
         return RunContext(
@@ -89,18 +112,18 @@ class Engine:
             directories.sync()
         return reports[0]
 
-    def watch(self, catalog: Catalog, on_report: Callable[[Report], None]) -> None:
+    def watch(self, catalog: Catalog, on_report: Callable[[Report], None]) -> WatchCount:
         """Repair the catalog's watched resources (watch=True) whenever they drift, from now
         until `stop()`. Each repair's result arrives as a one-result Report (trigger
-        "watch") on `on_report`, called from a worker thread."""
-        from partout.actors.watcher import Register, UnregisterAll, WatcherActor
+        "watch") on `on_report`, called from a worker thread. Resources of stateless
+        modules (commands) are left out. Returns how many resources are watched, and how."""
+        from partout.actors.watcher import Register, WatcherActor
 
         modules = _modules(catalog)
         refs = self._actors_for(catalog, modules)
         self._stop_watching()
         if self._watcher is None:
-            self._watcher = WatcherActor.start(pool=self._pool)
-        self._watcher.tell(UnregisterAll())
+            self._watcher = WatcherActor.start(pool=self._pool, **self._watcher_options)
         context = self.context(catalog)
         hostname = str(getattr(self.facts, "hostname", "") or "")
 
@@ -139,21 +162,61 @@ class Engine:
 
         # ask, not tell: when watch() returns, drift is already being heard.
         pending = []
-        entries = []
+        entries: list[tuple[pykka.ActorRef[Any], tuple[Path, ...]]] = []
+        directories: list[tuple[pykka.ActorRef[Any], tuple[Path, ...]]] = []
+        events = polling = 0
+        batches: dict[tuple[str, Watch], list[Resource]] = {}
         for resource in catalog.resources:
-            if not resource.watch:
+            module = modules[resource.module]
+            if not resource.watch or module.watching.stateless:
                 continue
-            wanted = modules[resource.module].watch(resource.options)
+            wanted = module.watch(resource.options, context)
             if wanted is None:
                 continue
+            heard = wanted.paths or wanted.directories
+            events, polling = (events + 1, polling) if heard else (events, polling + 1)
+            if module.apply_batch is not None and wanted.settle > 0:
+                batches.setdefault((resource.module, wanted), []).append(resource)
+                continue
             ref = refs[resource.id]
-            pending.append(ref.ask(StartWatching(context, deliver), block=False))
+            pending.append(ref.ask(StartWatching(context, deliver, self.repair_limit), block=False))
             self._watching.append(ref)
-            if wanted.paths:
-                entries.append((ref, tuple(wanted.paths)))
-        pending.append(self._watcher.ask(Register(tuple(entries)), block=False))
+            entries.append((ref, wanted.paths))
+            directories.append((ref, wanted.directories))
+        for (_, wanted), members in batches.items():
+            batch = BatchWatchActor.start(self._batch_starter(catalog, members, modules, refs), deliver,
+                                          settle=wanted.settle, interval=wanted.interval,
+                                          limit=self.repair_limit, pool=self._pool)
+            self._watching.append(batch)
+            self._batches.append(batch)
+            entries.append((batch, wanted.paths))
+            directories.append((batch, wanted.directories))
+        pending.append(self._watcher.ask(Register(tuple(entries), tuple(directories), replace=True), block=False))
         for future in pending:
             future.get(timeout=WATCH_START_TIMEOUT)
+        return WatchCount(events=events, polling=polling)
+
+    def _batch_starter(self, catalog: Catalog, members: list[Resource], modules: dict[str, Module[Any]],
+                       refs: dict[str, pykka.ActorRef[Any]]) -> StartBatch:
+        """Start one small run of `members` alone (their ordering edges belong to the whole
+        catalog's run), so their drift is checked together and applied in one batch."""
+        alone = tuple(member.model_copy(update={"require": (), "before": (), "on": {}}) for member in members)
+        small = Catalog.model_construct(policy=catalog.policy, resources=alone)
+        plan = make_plan(small, modules)
+        actors = {member.id: refs[member.id] for member in members}
+        pool, context = self._pool, self.context()
+
+        def start(on_done: Callable[[Report], None]) -> None:
+            coordinator = RunCoordinator.start(small, plan, modules, actors, context.fresh(), trigger="watch",
+                                               pool=pool)
+
+            def finished(report: Report) -> None:
+                coordinator.stop(block=False)
+                on_done(report)
+
+            coordinator.tell(StartRun(finished))
+
+        return start
 
     def stop(self) -> None:
         """Stop watching and stop every actor this engine started."""
@@ -170,6 +233,8 @@ class Engine:
             if ref.is_alive():
                 ref.tell(StopWatching())
         self._watching = []
+        stop_all(self._batches)
+        self._batches = []
 
     def _actors_for(self, catalog: Catalog, modules: dict[str, Module[Any]]) -> dict[str, pykka.ActorRef[Any]]:
         """Reuse the actor of each unchanged resource; start new ones, stop the rest."""

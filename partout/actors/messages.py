@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from partout.report import ResourceResult
 
 if TYPE_CHECKING:
+    from partout.actors.flap import RepairLimit
     from partout.modules.base import Change, RunContext
 
 
@@ -72,10 +73,12 @@ class PollDue:
 
 @dataclass(frozen=True)
 class StartWatching:
-    """Repair drift from now on, delivering each repair's result to `on_result`."""
+    """Repair drift from now on, delivering each repair's result to `on_result`, at most
+    as often as `limit` allows (None: the default limit)."""
 
     context: RunContext
     on_result: Callable[[ResourceResult], None]
+    limit: RepairLimit | None = None
 
 
 @dataclass(frozen=True)

@@ -5,18 +5,22 @@ that fired (`on={"file:/x:changed": "restart"}`), and answers with a `ResourceRe
 While watching it repairs drift: the first event is repaired at once (latency), and
 the events that follow within `DEBOUNCE` seconds, including those caused by its own
 write, are folded into one trailing check, which finds nothing to do after our own
-write, so a repair never feeds itself.
+write, so a repair never feeds itself. Each repair reads the system afresh (a new
+RunContext cache) and passes the flap gate (partout.actors.flap): a resource that
+something keeps changing is repaired at a bounded, then decreasing, rate.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from pykka import ActorDeadError
 
+from partout.actors.flap import RepairGate
 from partout.actors.guards import guard_refusal
 from partout.actors.messages import (
     Apply, Check, DebounceElapsed, Finished, PathChanged, PollDue, Run, StartWatching, StopWatching,
@@ -31,6 +35,10 @@ from partout.report import ResourceResult, Status
 log = logging.getLogger(__name__)
 
 DEBOUNCE = 0.010
+MAX_SETTLE_FACTOR = 20
+# Repairs of non-concurrent modules (accounts, services) touch shared system state and
+# their tools lock it: one at a time, process-wide.
+EXCLUSIVE_REPAIRS = threading.Lock()
 # Actions that mean "do the normal check and apply" for a refresh-only resource
 # (p2.on(event, p2.command(...))) whose module defines no action of that name.
 SYNC_ACTIONS = frozenset({"run", "apply", "sync"})
@@ -44,8 +52,13 @@ class ResourceActor(PooledActor):
         self._secrets = secret_values(resource.options)
         self._watch_context: RunContext | None = None
         self._on_result: Callable[[ResourceResult], None] | None = None
+        self._gate: RepairGate | None = None
         self._quiet_until = 0.0
         self._dirty = False
+        self._window_open = False
+        self._last_failure: str | None = None
+        self._settle = 0.0
+        self._first_heard: float | None = None
         self._generation = 0
         self._session = 0
 
@@ -61,14 +74,18 @@ class ResourceActor(PooledActor):
                 self._on_drift(message)
             case DebounceElapsed(generation=generation):
                 self._on_window_closed(generation)
-            case StartWatching(context=context, on_result=on_result):
+            case StartWatching(context=context, on_result=on_result, limit=limit):
                 self._watch_context, self._on_result = context, on_result
+                self._gate = RepairGate(limit)
+                watch = self._module.watch(self.resource.options, context)
+                self._settle = watch.settle if watch is not None else 0.0
                 self._session += 1
                 self._schedule_poll()
             case StopWatching():
-                self._watch_context = self._on_result = None
+                self._watch_context = self._on_result = self._gate = None
                 self._generation += 1
                 self._session += 1
+                self._window_open = self._dirty = False
             case _:
                 return super().on_receive(message)
         return None
@@ -175,38 +192,78 @@ class ResourceActor(PooledActor):
     # -- drift repair -----------------------------------------------------------------
 
     def _on_drift(self, message: PathChanged | PollDue) -> None:
-        if self._watch_context is None:
+        if self._watch_context is None or self._gate is None:
             return
         if isinstance(message, PollDue):
             if message.session != self._session:
                 return
             self._schedule_poll()
-        if time.monotonic() < self._quiet_until:
+        self._gate.heard()
+        now = time.monotonic()
+        if self._settle > 0 and isinstance(message, PathChanged):
+            # Wait for the writer to finish (the shadow tools write four files), at most
+            # MAX_SETTLE_FACTOR windows while it keeps writing.
             self._dirty = True
+            self._first_heard = self._first_heard if self._first_heard is not None else now
+            settle = min(self._settle, max(0.0, self._first_heard + self._settle * MAX_SETTLE_FACTOR - now))
+            self._open_window(max(settle, self._quiet_until - now, self._gate.wait()))
+            return
+        if self._window_open:
+            self._dirty = True
+            return
+        delay = max(self._quiet_until - now, self._gate.wait())
+        if delay > 0:
+            self._dirty = True
+            self._open_window(delay)
             return
         self._repair()
 
     def _on_window_closed(self, generation: int) -> None:
-        if generation != self._generation or self._watch_context is None:
+        if generation != self._generation or self._watch_context is None or self._gate is None:
             return
-        if self._dirty:
-            self._repair()
+        self._window_open = False
+        if not self._dirty:
+            return
+        delay = self._gate.wait()
+        if delay > 0:
+            self._open_window(delay)
+            return
+        self._repair()
 
     def _repair(self) -> None:
-        context, on_result = self._watch_context, self._on_result
-        assert context is not None and on_result is not None
+        context, on_result, gate = self._watch_context, self._on_result, self._gate
+        assert context is not None and on_result is not None and gate is not None
         self._dirty = False
-        result = self._run(context, ())
-        self._generation += 1
+        self._first_heard = None
+        if self._module.concurrent:
+            result = self._run(context.fresh(), ())
+        else:
+            with EXCLUSIVE_REPAIRS:  # as in a run: a useradd and a userdel never overlap
+                result = self._run(context.fresh(), ())
+        notice = gate.repaired(result.status in (Status.CHANGED, Status.FAILED))
+        if notice is not None:
+            log.warning("resource is flapping", extra={"resource": self.resource.id, "notice": notice})
+            result = result.model_copy(update={"summary": "; ".join(filter(None, [result.summary, notice]))})
         self._quiet_until = time.monotonic() + DEBOUNCE
-        generation, ref = self._generation, self.actor_ref
-        self.actor_pool.call_later(DEBOUNCE, lambda: _tell(ref, DebounceElapsed(generation)))
+        self._open_window(max(DEBOUNCE, gate.wait()))
+        if result.status is Status.FAILED and result.summary == self._last_failure and notice is None:
+            return  # the same failure again (a service that cannot start): said once is enough
+        self._last_failure = result.summary if result.status is Status.FAILED else None
         if result.status in (Status.CHANGED, Status.FAILED):
             on_result(result)
 
+    def _open_window(self, delay: float) -> None:
+        """Fold the events of the next `delay` seconds into one check at its end."""
+        self._generation += 1
+        self._window_open = True
+        generation, ref = self._generation, self.actor_ref
+        self.actor_pool.call_later(delay, lambda: _tell(ref, DebounceElapsed(generation)))
+
     def _schedule_poll(self) -> None:
-        watch = self._module.watch(self.resource.options)
-        if watch is None or watch.interval is None or self._watch_context is None:
+        if self._watch_context is None:
+            return
+        watch = self._module.watch(self.resource.options, self._watch_context)
+        if watch is None or watch.interval is None:
             return
         session, ref = self._session, self.actor_ref
         self.actor_pool.call_later(watch.interval, lambda: _tell(ref, PollDue(session)))

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from partout.actors.flap import RepairLimit
+
 DEFAULT_INTERVAL = 1800.0
 
 
@@ -40,6 +42,9 @@ class AgentConfig(BaseModel):
     facts_d: Path | None = Field(None, description="Folder of custom facts (default /etc/partout/facts.d).")
     facts: Any = Field(None, description="A Facts object to use as is (in-process benches and tests).")
     watch: bool = Field(True, description="Repair drift of watched resources between runs.")
+    repair_limit: RepairLimit = Field(default_factory=RepairLimit,
+                                      description="Flap control of drift repairs: [agent.repair_limit] "
+                                      "burst, rate (per second), max_delay (seconds).")
     keep_policies: int = Field(2, ge=1, description="Extracted policy versions kept on disk.")
 
 

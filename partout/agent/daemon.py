@@ -110,7 +110,8 @@ class Agent(ConnectionMixin, RunnerMixin):
 
         self._bus = self._open_bus()
         self._policies = PolicyCache(self.config.state_dir, keep=self.config.keep_policies)
-        self._engine = Engine(self.config.state_dir, self._facts, facts_d=self.config.facts_d)
+        self._engine = Engine(self.config.state_dir, self._facts, facts_d=self.config.facts_d,
+                              repair_limit=self.config.repair_limit)
 
     def _shutdown(self) -> None:
         if self._engine is not None:

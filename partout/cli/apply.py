@@ -1,6 +1,6 @@
 """`partout apply`: compile a policy and apply it on this machine, optionally staying
 up to repair drift (`--watch`). Imports the engine, compiler and facts only when run,
-and watchdog only with --watch; never NATS or the master."""
+and the watcher only with --watch; never NATS or the master."""
 
 from __future__ import annotations
 
@@ -33,13 +33,19 @@ STATUS_WIDTH = 8
 @click.option("--facts-d", type=click.Path(path_type=Path, file_okay=False),
               help="Folder of custom facts. Default: /etc/partout/facts.d.")
 @click.option("-v", "--diff", "show_diff", is_flag=True, help="Show unified diffs on real runs too.")
+@click.option("--repair-burst", type=click.IntRange(min=1), default=5, show_default=True,
+              help="With --watch: repairs of one resource allowed back to back before it counts as flapping.")
+@click.option("--repair-rate", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="With --watch: then at most this many repairs per second of one resource.")
 @reports_errors
 def command(policy: Path, noop: bool, watch: bool, as_json: bool, state_dir: Path | None,
-            facts_file: Path | None, facts_d: Path | None, show_diff: bool) -> None:
+            facts_file: Path | None, facts_d: Path | None, show_diff: bool, repair_burst: int,
+            repair_rate: float) -> None:
     """Compile POLICY (a .p2 file) for this machine and apply it.
 
     Exit status: 0 all resources ok or changed, 1 some failed, 2 bad policy or usage.
     """
+    from partout.actors.flap import RepairLimit
     from partout.dsl.compiler import compile_policy
     from partout.engine import Engine
     from partout.errors import PolicyError
@@ -52,7 +58,8 @@ def command(policy: Path, noop: bool, watch: bool, as_json: bool, state_dir: Pat
     facts = _facts(facts_file, facts_d)
     catalog = compile_policy(policy, facts)
     # add_fact writes where facts are read from: the run context carries the one folder
-    engine = Engine(state, facts, noop=noop, facts_d=facts_d)
+    engine = Engine(state, facts, noop=noop, facts_d=facts_d,
+                    repair_limit=RepairLimit(burst=repair_burst, rate=repair_rate))
     try:
         report = engine.run(catalog)
     except KeyboardInterrupt:
@@ -87,11 +94,9 @@ def _watch(engine: Any, catalog: Any, *, as_json: bool, diffs: bool) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    engine.watch(catalog, on_report)
-    watched = sum(1 for resource in catalog.resources if resource.watch)
+    counts = engine.watch(catalog, on_report)
     if not as_json:
-        noun = "resource" if watched == 1 else "resources"
-        click.echo(f"watching {watched} {noun}; Ctrl-C to stop", err=True)
+        click.echo(f"{counts.describe()}; Ctrl-C to stop", err=True)
     while not stopping.wait(3600):
         pass
     engine.stop()

@@ -20,7 +20,9 @@ META_OPTIONS = {
     "on": "{'module:title:changed': 'action'}: run an action of this module on an event",
     "onlyif": "a shell command or a callable on facts: apply only when it succeeds / is true",
     "unless": "a shell command or a callable on facts: skip when it succeeds / is true",
-    "watch": "repair drift in real time under `partout apply --watch`",
+    "watch": "repair drift in real time under `partout apply --watch` and the agent, noticed as each "
+             "directive's `watched:` line says; an error on directives without state (a `with p2.watch():` "
+             "block leaves them out)",
 }
 
 
@@ -90,6 +92,9 @@ def load_roles(only: str | None) -> dict[str, Any]:
 
 
 def role_document(name: str, options: Any) -> dict[str, Any]:
+    """A role is watched as the module it declares resources of."""
+    from partout.modules import registry
+
     summary, _, description = inspect.cleandoc(options.__doc__ or "").partition("\n")
     return {
         "name": name,
@@ -99,8 +104,13 @@ def role_document(name: str, options: Any) -> dict[str, Any]:
         "description": description.strip(),
         "title_field": options.title_field,
         "actions": [],
+        "watched": _watched(registry.get(options.module)),
         "schema": _schema(options),
     }
+
+
+def _watched(module: Any) -> dict[str, Any]:
+    return {"how": module.watching.how, "detail": module.watching.detail, "stateless": module.watching.stateless}
 
 
 def _schema(options: Any) -> dict[str, Any]:
@@ -127,8 +137,18 @@ def module_document(name: str, module: Any) -> dict[str, Any]:
         "title_field": options.title_field,
         "actions": sorted(module.actions),
         "concurrent": module.concurrent,
+        "watched": _watched(module),
         "schema": _schema(options),
     }
+
+
+def describe_watching(watched: dict[str, Any]) -> str:
+    """One line: how drift of the directive's resources is noticed under watch=True."""
+    if watched["stateless"]:
+        return f"watched: never: {watched['detail']}; watch=True on it is an error"
+    if watched["how"] == "none":
+        return f"watched: {watched['detail']}"
+    return f"watched: by {watched['how']}: {watched['detail']}"
 
 
 def render_text(document: dict[str, Any]) -> str:
@@ -145,6 +165,8 @@ def render_text(document: dict[str, Any]) -> str:
                   f"(partout doc {document['module']})"]
     if document["actions"]:
         lines += ["", f"  actions (for on=): {', '.join(document['actions'])}"]
+    lines += ["", *textwrap.wrap(describe_watching(document["watched"]), width=96, initial_indent="  ",
+                                 subsequent_indent="      ")]
     lines += ["", "  options:"]
     for field, field_schema in schema.get("properties", {}).items():
         if field in required:

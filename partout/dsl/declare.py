@@ -108,7 +108,7 @@ def declare(
         context=context,
         require=[*scope.require, *ids_of(meta.get("require"), "require", fail)],
         before=[*scope.before, *ids_of(meta.get("before"), "before", fail)],
-        watch=flag(meta.get("watch", scope.watch), "watch", fail),
+        watch=watch_flag(module, title, meta, scope, location, fail),
         hidden=flag(meta.get("hidden", False), "hidden", fail) or scope.hidden,
         onlyif=both_guards(scope.onlyif, guard(meta.get("onlyif"), "onlyif", facts, fail), joiner="&&"),
         unless=both_guards(scope.unless, guard(meta.get("unless"), "unless", facts, fail), joiner="||"),
@@ -181,6 +181,20 @@ def guard(value: Any, option: str, facts: Any, fail: Callable[[str], PolicyError
     if callable(value):
         return bool(value(facts))
     raise fail(f"{option}= takes a shell command or a callable on facts, not {type(value).__name__}")
+
+
+def watch_flag(module: Module[Any], title: str, meta: Mapping[str, Any], scope: Scope,
+               location: SourceLocation, fail: Callable[[str], PolicyError]) -> bool:
+    """watch= of one resource: its own, else its block's. A module without state (a
+    command) cannot be watched: asking for it on the resource is an error, while a
+    `with p2.watch():` block (or a watched role) simply leaves it out."""
+    if "watch" not in meta:
+        return scope.watch and not module.watching.stateless
+    wanted = flag(meta["watch"], "watch", fail)
+    if wanted and module.watching.stateless:
+        raise PolicyError(f"{module.name}:{title} has no state to watch; use creates=/unless= and a schedule"
+                          f"{scope.context}", file=location.file, line=location.line)
+    return wanted
 
 
 def flag(value: Any, option: str, fail: Callable[[str], PolicyError]) -> bool:

@@ -8,7 +8,9 @@ A module is a plain Python file that builds one `Module` value named `MODULE`:
   `--noop` is `check` alone, so noop and real reports share one `Change`.
 - `apply(spec, change, context)` makes it so and may return output text for the report.
   On a second run `check` returns None: "unchanged". Failures raise `ResourceError`.
-- `watch(spec)` names the paths to watch with inotify, or a poll interval, or None.
+- `watch(spec, context)` names the paths to watch with inotify, or a poll interval, or None;
+  `watching` says for `partout doc` how the module's drift is noticed, and marks
+  modules without state, on which `watch=True` is a policy error.
 - `resolve(spec, compile_context)` runs at compile time (render templates, read sources)
   so that a missing template fails the compile, before anything is touched.
 - `actions` are what `on={"file:/x:changed": "restart"}` may name.
@@ -63,10 +65,34 @@ def reported(change: Change, *, noop: bool) -> str:
 
 @dataclass(frozen=True)
 class Watch:
-    """What a resource wants to hear about: paths (inotify via watchdog) or a poll interval."""
+    """What a resource wants to hear about: paths or directories' entries (inotify, polled
+    where inotify cannot see) and/or a poll interval. `settle`: wait until the paths have been quiet this
+    long before re-checking (a package manager writes its database several times per
+    transaction); a module with `apply_batch` then re-checks every resource sharing
+    these paths in one batch."""
 
     paths: tuple[Path, ...] = ()
     interval: float | None = None
+    settle: float = 0.0
+    # Directories any of whose entries changing is drift (a virtualenv's site-packages).
+    directories: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class Watching:
+    """How a module's resources are watched under watch=True, shown by `partout doc`:
+    `how` is "events", "polling", "events or polling" or "none"; `detail` says on what.
+    `stateless`: the module has nothing to watch (a command), so `watch=True` on it is a
+    policy error, and a `with p2.watch():` block leaves it out."""
+
+    how: str
+    detail: str
+    stateless: bool = False
+
+
+NOT_WATCHED = Watching("none", "not watched")
+BY_PATH = Watching("events", "inotify on the file's directory (polled on network filesystems)")
+STATELESS = Watching("none", "it has no state, it acts when applied", stateless=True)
 
 
 @dataclass
@@ -122,6 +148,11 @@ class RunContext:
                 self._cache[key] = factory()
             return self._cache[key]
 
+    def fresh(self) -> RunContext:
+        """The same run settings with an empty cache: a repair must read the system as it
+        is now, not as an earlier check cached it."""
+        return RunContext(facts=self.facts, state_dir=self.state_dir, noop=self.noop)
+
     def forget(self, key: str) -> None:
         """Drop a cached value after a change made it stale (a package was installed)."""
         with self._lock:
@@ -139,7 +170,7 @@ class Outcome:
 O = TypeVar("O", bound=ModuleOptions)
 
 
-def _no_watch(spec: Any) -> Watch | None:
+def _no_watch(spec: Any, context: Any) -> Watch | None:
     return None
 
 
@@ -153,7 +184,8 @@ class Module(Generic[O]):
     options: type[O]
     check: Callable[[O, RunContext], Change | None]
     apply: Callable[[O, Change, RunContext], str | None]
-    watch: Callable[[O], Watch | None] = _no_watch
+    watch: Callable[[O, RunContext], Watch | None] = _no_watch
+    watching: Watching = NOT_WATCHED
     resolve: Callable[[O, CompileContext], O] = _unchanged
     actions: Mapping[str, Callable[[O, RunContext], str | None]] = field(default_factory=dict)
     # Actions that mean "check and apply again" (a command's "run"): a resource that

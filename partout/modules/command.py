@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from partout.errors import ResourceError
-from partout.modules.base import Change, Module, ModuleOptions, RunContext
+from partout.modules.base import STATELESS, Change, Module, ModuleOptions, RunContext
 from partout.modules.files.owners import gid_of, uid_of
 
 # The report keeps the tail of the output: errors are usually at the end.
@@ -188,6 +188,7 @@ MODULE = Module(
     options=CommandOptions,
     check=check,
     apply=apply,
+    watching=STATELESS,
     actions={"run": run_action},
     apply_actions=frozenset({"run"}),
     concurrent=False,

@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from partout.errors import ResourceError
-from partout.modules.base import Change, Module, ModuleOptions, RunContext, Watch
+from partout.modules.base import BY_PATH, Change, Module, ModuleOptions, RunContext, Watch
 from partout.modules.fields import OCTAL_MODE, AbsolutePath
 from partout.modules.files import fileops
 from partout.modules.files.owners import gid_of, uid_of
@@ -156,7 +156,7 @@ def apply(spec: DownloadOptions, change: Change, context: RunContext) -> str | N
     return None
 
 
-def watch(spec: DownloadOptions) -> Watch:
+def watch(spec: DownloadOptions, context: RunContext) -> Watch:
     return Watch(paths=(spec.path,))
 
 
@@ -165,6 +165,7 @@ MODULE = Module(
     options=DownloadOptions,
     check=check,
     apply=apply,
+    watching=BY_PATH,
     watch=watch,
     concurrent=True,
     summary="Download a URL to a file with a sha256 check, only when missing or different (the wget role wraps it).",

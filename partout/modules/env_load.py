@@ -18,7 +18,7 @@ import os
 from pydantic import Field
 
 from partout.errors import ResourceError
-from partout.modules.base import Change, Module, ModuleOptions, RunContext
+from partout.modules.base import STATELESS, Change, Module, ModuleOptions, RunContext
 from partout.modules.fields import AbsolutePath
 from partout.modules.rolehelpers.envfile import parse
 from partout.modules.rolehelpers.textedit import read_text
@@ -61,6 +61,7 @@ MODULE = Module(
     options=EnvLoadOptions,
     check=check,
     apply=apply,
+    watching=STATELESS,
     # A barrier: commands declared after it run after the variables are loaded.
     concurrent=False,
     summary="Load a KEY=value file into the environment of the commands after it (the source_env role wraps it).",

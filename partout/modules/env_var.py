@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from partout.modules.base import Change, Module, ModuleOptions, RunContext, Watch
+from partout.modules.base import BY_PATH, Change, Module, ModuleOptions, RunContext, Watch
 from partout.modules.rolehelpers.envfile import set_variable, valid_name
 from partout.modules.rolehelpers.textedit import read_text, text_change, write_text
 
@@ -81,7 +81,7 @@ def apply(spec: EnvVarOptions, change: Change, context: RunContext) -> str | Non
     return None
 
 
-def watch(spec: EnvVarOptions) -> Watch:
+def watch(spec: EnvVarOptions, context: RunContext) -> Watch:
     return Watch(paths=(spec.path,))
 
 
@@ -90,6 +90,7 @@ MODULE = Module(
     options=EnvVarOptions,
     check=check,
     apply=apply,
+    watching=BY_PATH,
     watch=watch,
     concurrent=False,
     summary="Set an environment variable in /etc/environment or a profile.d file (the set_env role wraps it).",

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from partout.errors import ResourceError
-from partout.modules.base import Change, Module, ModuleOptions, RunContext
+from partout.modules.base import BY_PATH, Change, Module, ModuleOptions, RunContext, Watch
 from partout.modules.fields import must_be_absolute
 from partout.modules.files import fileops
 from partout.modules.files.diff import content_diff
@@ -102,11 +102,17 @@ def apply(spec: FactOptions, change: Change, context: RunContext) -> str | None:
     return None
 
 
+def watch(spec: FactOptions, context: RunContext) -> Watch:
+    return Watch(paths=(fact_file(spec, context),))
+
+
 MODULE = Module(
     name="fact",
     options=FactOptions,
     check=check,
     apply=apply,
+    watch=watch,
+    watching=BY_PATH,
     concurrent=True,
     summary="Keep a custom fact in the facts.d folder for later runs (the add_fact role wraps it).",
 )

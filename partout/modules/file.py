@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from partout.errors import PolicyError, ResourceError, StateError
-from partout.modules.base import Change, CompileContext, Module, RunContext, Watch
+from partout.modules.base import BY_PATH, Change, CompileContext, Module, RunContext, Watch
 from partout.modules.files import fileops
 from partout.modules.files.diff import content_diff, hidden_diff
 from partout.modules.files.options import FileOptions
@@ -305,7 +305,7 @@ def _apply(spec: FileOptions, context: RunContext) -> str | None:
     return None
 
 
-def watch(spec: FileOptions) -> Watch:
+def watch(spec: FileOptions, context: RunContext) -> Watch:
     return Watch(paths=(spec.path,))
 
 
@@ -314,6 +314,7 @@ MODULE = Module(
     options=FileOptions,
     check=check,
     apply=apply,
+    watching=BY_PATH,
     watch=watch,
     resolve=resolve,
     concurrent=True,

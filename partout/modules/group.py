@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 
 from partout.errors import ResourceError
 from partout.modules.accounts import cached_accounts, etc, forget_accounts, root_options, run_tool, validate_name
+from partout.modules.accounts_watch import GROUP_WATCHING, watch_group
 from partout.modules.base import Change, Module, ModuleOptions, RunContext
 
 
@@ -70,6 +71,8 @@ MODULE: Module[GroupOptions] = Module(
     options=GroupOptions,
     check=check,
     apply=apply,
+    watch=watch_group,
+    watching=GROUP_WATCHING,
     concurrent=False,
     summary="Manage local groups (groupadd, groupmod, groupdel).",
 )

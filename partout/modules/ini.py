@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from partout.errors import ResourceError
-from partout.modules.base import Change, Module, ModuleOptions, RunContext, Watch
+from partout.modules.base import BY_PATH, Change, Module, ModuleOptions, RunContext, Watch
 from partout.modules.fields import must_be_absolute
 from partout.modules.rolehelpers.inifile import remove_values, set_values
 from partout.modules.rolehelpers.textedit import read_text, text_change, write_text
@@ -104,7 +104,7 @@ def apply(spec: IniOptions, change: Change, context: RunContext) -> str | None:
     return None
 
 
-def watch(spec: IniOptions) -> Watch:
+def watch(spec: IniOptions, context: RunContext) -> Watch:
     return Watch(paths=(spec.path,))
 
 
@@ -113,6 +113,7 @@ MODULE = Module(
     options=IniOptions,
     check=check,
     apply=apply,
+    watching=BY_PATH,
     watch=watch,
     # Two ini resources often edit the same file: never at the same time.
     concurrent=False,

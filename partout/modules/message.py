@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from partout.modules.base import Change, Module, ModuleOptions, RunContext
+from partout.modules.base import STATELESS, Change, Module, ModuleOptions, RunContext
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ MODULE = Module(
     options=MessageOptions,
     check=check,
     apply=apply,
+    watching=STATELESS,
     concurrent=True,
     summary="Put a message into the report and the log; changes nothing (the logmsg role wraps it).",
 )

@@ -12,7 +12,7 @@ import time
 
 from pydantic import Field
 
-from partout.modules.base import Change, Module, ModuleOptions, RunContext
+from partout.modules.base import STATELESS, Change, Module, ModuleOptions, RunContext
 
 MAX_SECONDS = 3600.0
 
@@ -39,6 +39,7 @@ MODULE = Module(
     options=PauseOptions,
     check=check,
     apply=apply,
+    watching=STATELESS,
     concurrent=False,
     summary="Wait some seconds between resources (not in noop); changes nothing (the sleep role wraps it).",
 )

@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from partout.errors import ResourceError
-from partout.modules.base import Change, Module, ModuleOptions, RunContext
+from partout.modules.base import STATELESS, Change, Module, ModuleOptions, RunContext
 
 INTERPRETERS = ("pwsh", "powershell.exe", "powershell")
 FLAGS = ("-NoProfile", "-NonInteractive")
@@ -93,6 +93,7 @@ MODULE: Module[PowershellOptions] = Module(
     options=PowershellOptions,
     check=check,
     apply=apply,
+    watching=STATELESS,
     concurrent=False,
     summary="Run PowerShell scripts (pwsh or powershell.exe) with PowerShell guards.",
 )

@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from partout.errors import ResourceError
-from partout.modules.base import Change, Module, ModuleOptions, RunContext
+from partout.modules.base import STATELESS, Change, Module, ModuleOptions, RunContext
 
 DEFAULT_FLAG = Path("/var/run/reboot-required")
 
@@ -78,6 +78,7 @@ MODULE = Module(
     options=RebootOptions,
     check=check,
     apply=apply,
+    watching=STATELESS,
     concurrent=False,
     summary="Reboot only when a flag file says so; never under --noop (the reboot role wraps it).",
 )

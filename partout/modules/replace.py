@@ -16,7 +16,7 @@ import re
 from pydantic import Field, field_validator, model_validator
 
 from partout.errors import ResourceError
-from partout.modules.base import Change, Module, ModuleOptions, RunContext, Watch
+from partout.modules.base import BY_PATH, Change, Module, ModuleOptions, RunContext, Watch
 from partout.modules.fields import AbsolutePath
 from partout.modules.rolehelpers.textedit import read_text, text_change, write_text
 
@@ -92,7 +92,7 @@ def apply(spec: ReplaceOptions, change: Change, context: RunContext) -> str | No
     return None
 
 
-def watch(spec: ReplaceOptions) -> Watch:
+def watch(spec: ReplaceOptions, context: RunContext) -> Watch:
     return Watch(paths=(spec.path,))
 
 
@@ -101,6 +101,7 @@ MODULE = Module(
     options=ReplaceOptions,
     check=check,
     apply=apply,
+    watching=BY_PATH,
     watch=watch,
     concurrent=False,
     summary="Replace matches of a regular expression in a text file, idempotently (the str_replace_infile role wraps it).",

@@ -18,6 +18,7 @@ from partout.modules import homedir
 from partout.modules.accounts import (
     Accounts, cached_accounts, etc, forget_accounts, read_accounts, root_options, run_tool, validate_name,
 )
+from partout.modules.accounts_watch import USER_WATCHING, watch_user
 from partout.modules.base import Change, Module, ModuleOptions, RunContext
 
 SECRET = "<secret>"
@@ -200,6 +201,8 @@ MODULE: Module[UserOptions] = Module(
     options=UserOptions,
     check=check,
     apply=apply,
+    watch=watch_user,
+    watching=USER_WATCHING,
     concurrent=False,
     summary="Manage local user accounts (useradd, usermod, userdel).",
 )

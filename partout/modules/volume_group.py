@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from partout.errors import ResourceError
-from partout.modules.base import Change, Module, ModuleOptions, RunContext
+from partout.modules.base import Change, Module, ModuleOptions, RunContext, Watch, Watching
 
 _NAME = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9_.+-]*$")
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtpe]?)(?:i?b)?$", re.IGNORECASE)
@@ -168,11 +168,21 @@ def apply(spec: VolumeGroupOptions, change: Change, context: RunContext) -> str 
     return "\n".join(line for line in output if line) or None
 
 
+# The LVM tools report state only when asked; a minute keeps their cost out of sight.
+POLL_INTERVAL = 60.0
+
+
+def watch(spec: VolumeGroupOptions, context: RunContext) -> Watch:
+    return Watch(interval=POLL_INTERVAL)
+
+
 MODULE = Module(
     name="volume_group",
     options=VolumeGroupOptions,
     check=check,
     apply=apply,
+    watch=watch,
+    watching=Watching("polling", f"pvs/vgs/lvs every {POLL_INTERVAL:.0f} s"),
     concurrent=False,
     summary="LVM physical volumes, a volume group and logical volumes, created or grown (the lvm role wraps it).",
 )

@@ -112,3 +112,25 @@ def test_a_role_refuses_what_its_documented_schema_refuses(tmp_path: Path) -> No
     completed = run_partout("apply", "--noop", "--state-dir", str(tmp_path / "state"), str(policy))
     assert completed.returncode == 2
     assert "ini_file: option 'ensure': Input should be 'present' or 'absent' (got 'gone')" in completed.stderr
+
+
+@pytest.mark.parametrize(("module", "line"), [
+    ("file", "watched: by events: inotify on the file's directory"),
+    ("user", "watched: by events: inotify on <root>/etc/passwd, shadow and group"),
+    ("package", "watched: by events or polling: inotify on the manager's database"),
+    ("service", "watched: by polling: the service manager's state"),
+    ("command", "watched: never: it has no state, it acts when applied; watch=True on it is an error"),
+])
+def test_doc_says_how_each_module_is_watched(module: str, line: str) -> None:
+    result = run_partout("doc", module)
+    assert result.returncode == 0, result.stderr
+    assert line in result.stdout
+
+
+def test_doc_json_carries_how_every_module_is_watched() -> None:
+    result = run_partout("doc", "--json")
+    documents = json.loads(result.stdout)
+    for name in loadable_modules():
+        assert documents[name]["watched"]["how"] in ("events", "polling", "events or polling", "none")
+    assert documents["command"]["watched"]["stateless"] is True
+    assert documents["service"]["watched"]["stateless"] is False

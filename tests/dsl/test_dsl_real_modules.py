@@ -104,7 +104,7 @@ def test_compiled_resources_equal_fully_validated_ones(compile_text: Compile, tm
 
     catalog = compile_text(
         f'p2.file("{tmp_path}/a", content="x", mode="0600")\n'
-        f'p2.command("true", require="file:{tmp_path}/a", on={{"file:{tmp_path}/a:changed": "run"}}, watch=True)\n'
+        f'p2.command("true", require="file:{tmp_path}/a", on={{"file:{tmp_path}/a:changed": "run"}}, hidden=True)\n'
     )
     for resource in catalog.resources:
         again = Resource(**{name: getattr(resource, name) for name in Resource.model_fields})

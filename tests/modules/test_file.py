@@ -301,9 +301,9 @@ def test_template_undefined_variable_names_template_and_line(tmp_path: Path) -> 
         MODULE.resolve(spec, CompileContext(facts=None, policy_dir=tmp_path, title="x"))
 
 
-def test_watch_names_the_path(tmp_path: Path) -> None:
+def test_watch_names_the_path(tmp_path: Path, context: RunContext) -> None:
     spec = FileOptions(path=tmp_path / "x", content="")
-    assert MODULE.watch(spec).paths == (tmp_path / "x",)  # type: ignore[union-attr]
+    assert MODULE.watch(spec, context).paths == (tmp_path / "x",)  # type: ignore[union-attr]
 
 
 def _any_change():  # type: ignore[no-untyped-def]

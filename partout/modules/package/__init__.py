@@ -19,6 +19,7 @@ from pydantic import Field, field_validator
 from partout.errors import ResourceError
 from partout.modules.base import Change, Module, ModuleOptions, Outcome, RunContext
 from partout.modules.package.ensure import PURGED, normalise, removes
+from partout.modules.package.watch import WATCHING, watch
 from partout.modules.package.provider import (
     Action, Provider, ToolError, choose, run, version_matches, wanted_version,
 )
@@ -225,6 +226,8 @@ MODULE: Module[PackageOptions] = Module(
     options=PackageOptions,
     check=check,
     apply=apply,
+    watch=watch,
+    watching=WATCHING,
     prepare=prepare,
     apply_batch=apply_batch,
     concurrent=False,

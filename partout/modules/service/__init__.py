@@ -13,6 +13,7 @@ from partout.errors import ResourceError
 from partout.modules.base import Change, Module, ModuleOptions, RunContext
 from partout.modules.service.missing import providing_package
 from partout.modules.service.provider import ServiceMissing, choose
+from partout.modules.service.watch import DEFAULT_INTERVAL, WATCHING, watch
 
 
 class ServiceOptions(ModuleOptions):
@@ -30,6 +31,8 @@ class ServiceOptions(ModuleOptions):
         "is PID 1, sysv when <root>/etc/init.d/<name> exists, else systemd when systemctl is installed.")
     root: Path | None = Field(None, description="Manage enablement of the system installed under this directory "
                               "(systemctl --root, rc?.d or runlevel links); ensure= needs the live system.")
+    watch_interval: float = Field(DEFAULT_INTERVAL, gt=0, description="With watch=True: seconds between checks "
+                                  "of the service's state; a service that died is started again within this.")
 
 
 def check(spec: ServiceOptions, context: RunContext) -> Change | None:
@@ -105,6 +108,8 @@ MODULE: Module[ServiceOptions] = Module(
     options=ServiceOptions,
     check=check,
     apply=apply,
+    watch=watch,
+    watching=WATCHING,
     actions={"restart": restart, "reload": reload},
     concurrent=False,
     summary="Keep services running or stopped and enabled or not (systemd, sysv, openrc).",

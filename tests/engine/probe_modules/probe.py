@@ -76,7 +76,7 @@ def touch(spec: ProbeOptions, context: RunContext) -> str | None:
     return "touched"
 
 
-def watch(spec: ProbeOptions) -> Watch:
+def watch(spec: ProbeOptions, context: RunContext) -> Watch:
     if spec.poll is not None:
         return Watch(interval=spec.poll)
     return Watch(paths=(Path(spec.path),))

@@ -107,6 +107,7 @@ def debs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "tinydeb-2": build_deb(directory, "tinydeb", "2.0-1"),
         "otherdeb": build_deb(directory, "otherdeb", "0.5"),
         "confdeb": build_deb(directory, "confdeb", "1.0", conffile=True),
+        "seconddeb": build_deb(directory, "seconddeb", "1.0"),
         "brokendeb": build_deb(directory, "brokendeb", "1.0", depends="no-such-dependency"),
     }
 
