@@ -27,8 +27,8 @@ import pykka
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from partout.nats.client import Bus  # noqa: E402
-from partout.nats.messages import BusMessage, BusOptions  # noqa: E402
+from partout.bus.facade import Bus  # noqa: E402
+from partout.bus.messages import BusMessage, BusOptions  # noqa: E402
 
 PAYLOAD = b"x" * 64
 

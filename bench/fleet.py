@@ -138,8 +138,8 @@ class PolicyClock:
 
     def __init__(self, backbone: Any) -> None:
         from partout import subjects
-        from partout.nats.client import Bus
-        from partout.nats.messages import BusOptions
+        from partout.bus.facade import Bus
+        from partout.bus.messages import BusOptions
 
         self.published: dict[int, float] = {}
         self._bus = Bus.start(BusOptions(servers=tuple(backbone.urls), name="bench-clock",

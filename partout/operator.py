@@ -39,9 +39,9 @@ class OperatorClient:
     def connect(cls, servers: Sequence[str], *, key_file: Path, timeout: float = 10.0) -> OperatorClient:
         import nkeys
 
-        from partout.nats.client import Bus
+        from partout.bus.facade import Bus
         from partout.nats.keys import USER, load_seed
-        from partout.nats.messages import BusOptions, GetStats
+        from partout.bus.messages import BusOptions, GetStats
 
         if not key_file.exists():
             raise StateError(f"operator key {key_file} does not exist and no running `partout up` or "

@@ -26,7 +26,7 @@ from partout.nats.callout import AuthorizationRequest, Decision, connect_respond
 from partout.nats.config import TlsFiles
 from partout.nats.jwt import create_key
 from partout.nats.launcher import Backbone, start_backbone
-from partout.nats.messages import BusOptions
+from partout.bus.messages import BusOptions
 from partout.nats.permissions import Permissions, Role
 from partout.state import write_secret
 

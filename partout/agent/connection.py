@@ -41,8 +41,8 @@ class ConnectionMixin(AgentCore):
             return "none"
 
     def _open_bus(self) -> Any:
-        from partout.nats.client import Bus
-        from partout.nats.messages import BusOptions
+        from partout.bus.facade import Bus
+        from partout.bus.messages import BusOptions
 
         credentials = self._load_credentials()
         assert credentials.agent_id is not None

@@ -148,8 +148,8 @@ def enrol_agent(config: Any, credentials: Any, facts: Any, *, stopping: threadin
     approved; a connection nats-py closes for good is replaced after `pause(attempt)`.
     A daemon (no deadline) waits out refusals; a one-shot run fails on the first."""
     from partout.agent.facts import facts_payload
-    from partout.nats.client import Bus
-    from partout.nats.messages import BusOptions
+    from partout.bus.facade import Bus
+    from partout.bus.messages import BusOptions
 
     payload = facts_payload(facts)
     hostname = str(facts.hostname)

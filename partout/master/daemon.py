@@ -30,7 +30,7 @@ from partout.master.policy import PolicyPublisherActor, Rebuild
 from partout.master.replicas import ReplicaKeeper, automatic_replicas
 from partout.master.store_actor import StoreHandle
 from partout.nats.keys import ACCOUNT, USER, load_seed
-from partout.nats.messages import BusOptions, GetStats, JetStreamConsume
+from partout.bus.messages import BusOptions, GetStats, JetStreamConsume
 from partout.state import ensure_state_dir
 from partout.wire import encode
 from partout.wire.fleet import Control
@@ -83,7 +83,7 @@ class Master:
 
     def start(self, timeout: float = 30.0) -> Master:
         """Connect, subscribe, publish every environment once; stops what started on failure."""
-        from partout.nats.client import Bus
+        from partout.bus.facade import Bus
 
         config = self.config
         try:

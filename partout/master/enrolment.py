@@ -28,7 +28,7 @@ from partout.master.guard import SecurityCounters, reply_allowed
 from partout.master.ratelimit import RequestLimits, TokenBucketSpec
 from partout.master.store.base import EnrolmentLogEntry
 from partout.master.store_actor import StoreHandle
-from partout.nats.messages import BusMessage
+from partout.bus.messages import BusMessage
 from partout.wire import decode, encode
 from partout.wire.fleet import MAX_ENROL_BYTES, EnrolReply, EnrolRequest
 

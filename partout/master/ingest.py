@@ -24,7 +24,7 @@ import pykka
 from partout import subjects
 from partout.facts import PUBLISHED_SECTIONS, SECTIONS
 from partout.master.store_actor import StoreHandle
-from partout.nats.messages import BusMessage, JetStreamDelivery
+from partout.bus.messages import BusMessage, JetStreamDelivery
 from partout.wire import decode, encode
 from partout.wire.fleet import MAX_FACTS_BYTES, Control, FactsUpdate, RunReport
 

@@ -33,7 +33,7 @@ from partout.master.guard import NonceCache, SecurityCounters, reply_allowed
 from partout.master.kick import Kicker
 from partout.master.store.base import AgentRecord, ReportRecord, match_agent
 from partout.master.store_actor import StoreHandle
-from partout.nats.messages import BusMessage
+from partout.bus.messages import BusMessage
 from partout.wire import decode, encode
 from partout.wire.fleet import (
     MAX_ENROL_BYTES, SIGNATURE_MAX_AGE, Control, EnrolReply, OperatorReply, OperatorRequest,

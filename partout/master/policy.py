@@ -37,7 +37,7 @@ from partout.master.guard import SecurityCounters
 from partout.master.publish_retry import PublishRetries
 from partout.master.store.base import PolicyErrorRecord, PolicyVersion
 from partout.master.store_actor import StoreHandle
-from partout.nats.messages import BusMessage
+from partout.bus.messages import BusMessage
 
 log = logging.getLogger(__name__)
 

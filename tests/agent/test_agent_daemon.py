@@ -15,7 +15,7 @@ from test_agent_support import ENVIRONMENT, Inbox, Publisher, approved_agent, fi
 from partout import subjects
 from partout.agent.daemon import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Agent
 from partout.errors import StateError
-from partout.nats.client import Bus
+from partout.bus.facade import Bus
 from partout.report import Status
 from partout.wire import encode
 from partout.wire.fleet import Control

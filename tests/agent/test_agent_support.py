@@ -18,7 +18,7 @@ from partout.agent.config import AgentConfig
 from partout.agent.identity import AgentIdentity
 from partout.bundle import build_bundle
 from partout.nats import permissions
-from partout.nats.client import Bus
+from partout.bus.facade import Bus
 from partout.nats.permissions import Role
 from partout.wire import decode
 from partout.wire.fleet import FactsUpdate, RunReport

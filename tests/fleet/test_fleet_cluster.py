@@ -26,8 +26,8 @@ from natsenv import stream_replicas
 from partout import subjects
 from partout.agent.outbox import ReportOutbox
 from partout.agent.reports import wrap
-from partout.nats.client import Bus
-from partout.nats.messages import BusOptions
+from partout.bus.facade import Bus
+from partout.bus.messages import BusOptions
 from partout.report import Report
 
 REPORTS = 1_000

@@ -12,8 +12,8 @@ from helpers import eventually
 from natsenv import secured_backbone
 
 from partout import subjects
-from partout.nats.client import Bus
-from partout.nats.messages import GetStats, JetStreamConsume, JetStreamDelivery
+from partout.bus.facade import Bus
+from partout.bus.messages import GetStats, JetStreamConsume, JetStreamDelivery
 
 
 def consume(bus: Bus, received: list[JetStreamDelivery], *, ack: bool) -> None:

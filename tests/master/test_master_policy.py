@@ -13,8 +13,8 @@ from test_master_support import master_env, write_environment  # noqa: F401
 
 from partout import subjects
 from partout.bundle import verify_bundle
-from partout.nats.client import Bus
-from partout.nats.messages import BusOptions
+from partout.bus.facade import Bus
+from partout.bus.messages import BusOptions
 
 __all__ = ["master_env"]
 

@@ -11,8 +11,8 @@ import pytest
 from natsenv import secured_backbone
 
 from partout import subjects
-from partout.nats.client import Bus
-from partout.nats.messages import ConnectionState
+from partout.bus.facade import Bus
+from partout.bus.messages import ConnectionState
 from partout.state import read_secret
 
 MESSAGES = 10_000

@@ -33,7 +33,7 @@ def test_a_kv_value_with_a_broken_signature_is_replaced_when_the_master_starts(f
     # the master is down, so a stand-in answers the auth callout while the value is written
     from natsenv import NatsEnv
 
-    from partout.nats.client import Bus
+    from partout.bus.facade import Bus
 
     stand_in = NatsEnv(fleet.backbone, fleet.directory)
     stand_in.start_responder()

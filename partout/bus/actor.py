@@ -1,6 +1,6 @@
 """BusActor: the only owner of a nats-py connection, on its own asyncio loop thread.
 
-Other actors `tell` it the messages of partout.nats.messages; results come back in a pykka
+Other actors `tell` it the messages of partout.bus.messages; results come back in a pykka
 Future or as a message to an actor ref. `on_receive` never waits on the network: it hands
 the work to the loop (`run_coroutine_threadsafe`) and returns.
 
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from partout.errors import BusError
-from partout.nats.messages import (
+from partout.bus.messages import (
     BusMessage, BusOptions, BusStats, ConnectionState, EnsureStreams, Flush, GetStats, JetStreamConsume,
     JetStreamDelivery, JetStreamPublish,
     KeyValueChange, KeyValueGet, KeyValuePut, KeyValueWatch, Publish, PublishAck, Request, RequestReply,
@@ -590,13 +590,4 @@ def refusal_wait(first: float, limit: float, refusals: int) -> float:
     return min(limit, first * growth) * random.uniform(0.8, 1.0)
 
 
-def __getattr__(name: str) -> Any:
-    # the facade lives in partout.nats.client; imported lazily to avoid an import cycle
-    if name == "Bus":
-        from partout.nats.client import Bus
-
-        return Bus
-    raise AttributeError(name)
-
-
-__all__ = ["Bus", "BusActor", "Outbox"]
+__all__ = ["BusActor", "Outbox"]

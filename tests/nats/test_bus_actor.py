@@ -14,8 +14,8 @@ from natsenv import NatsEnv, secured_backbone
 from partout import subjects, wire
 from partout.errors import BusError
 from partout.nats import permissions
-from partout.nats.client import Bus
-from partout.nats.messages import BusMessage, ConnectionState, KeyValueChange, Publish, Subscribe
+from partout.bus.facade import Bus
+from partout.bus.messages import BusMessage, ConnectionState, KeyValueChange, Publish, Subscribe
 from partout.nats.permissions import Role
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pykka
 
-from partout.actors.bus import BusActor, Outbox
-from partout.nats.messages import (
+from partout.bus.actor import BusActor, Outbox
+from partout.bus.messages import (
     BusMessage, BusOptions, BusStats, EnsureStreams, Flush, GetStats, JetStreamPublish, KeyValueChange,
     KeyValueGet, KeyValuePut, KeyValueWatch, Publish, PublishAck, Request, Subscribe, Target, Unsubscribe,
     WatchConnection,
