@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from partout.events.wire import (
-    MAX_BATCH_BYTES, MAX_LEAVES, MAX_MODULES, EventBatch, Level, MessageCount, ModuleCount, ObjectCount, key_of,
-    text_of,
+    ANY_MODULE, MAX_BATCH_BYTES, MAX_LEAVES, MAX_MODULES, EventBatch, Level, MessageCount, ModuleCount, NodeEvent,
+    ObjectCount, key_of, text_of,
 )
 from partout.report import Status
 
@@ -166,5 +166,19 @@ def merge_batches(batches: list[EventBatch], *, batch_id: str, level: Level, sen
                        sequence=max(b.sequence for b in batches))
 
 
+def node_events(batch: EventBatch, received_at: datetime) -> list[NodeEvent]:
+    """What the master republishes of a stored batch: one node event per count the batch
+    holds, as detailed as its level (module `_all` below level 2)."""
+    return [NodeEvent(agent_id=batch.agent_id, module=module or ANY_MODULE, status=status, title=title,
+                      message=message, count=count, level=batch.level, batch_id=batch.batch_id,
+                      period_start=batch.period_start, period_end=batch.period_end, agent_time=batch.sent_at,
+                      received_at=received_at)
+            for (module, title, message, status), count in sorted(leaves_of(batch).items(), key=_order)]
+
+
+def _order(item: tuple[LeafKey, int]) -> tuple[str, ...]:
+    return tuple("" if part is None else str(part) for part in item[0])
+
+
 __all__ = ["LeafKey", "Leaves", "build_batch", "coarsen", "coarsen_key", "detail_level", "leaves_of", "merge_batches",
-           "tree_fields"]
+           "node_events", "tree_fields"]

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from partout.errors import StateError
 from partout.events.counts import merge_batches
-from partout.events.wire import BatchRejected, EventBatch, Level, parse_batch
+from partout.events.wire import EventBatch, Level, parse_batch
 from partout.wire import encode
 
 log = logging.getLogger(__name__)
@@ -338,4 +338,4 @@ def _merge(batches: list[EventBatch], level: Level, *, keep_id: bool = False) ->
     return merge_batches(batches, batch_id=batch_id, level=level, sent_at=batches[-1].sent_at)
 
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_RESERVE_BYTES", "BatchRejected", "MessageKind", "SpoolFull", "SpooledMessage", "Spool"]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_RESERVE_BYTES", "MessageKind", "Spool", "SpoolFull", "SpooledMessage"]

@@ -140,8 +140,9 @@ def test_rolling_up_hour_by_hour_for_three_months_keeps_every_count_in_the_right
     for row in rows:
         expected = tier(row.start, end, POLICY)
         assert row.granularity == expected, row
-        bucket_end = {Granularity.RAW: row.start + timedelta(microseconds=1), Granularity.HOUR: row.start + timedelta(hours=1),
-                      Granularity.DAY: row.start + timedelta(days=1), Granularity.WEEK: row.start + timedelta(weeks=1)}
+        width = {Granularity.RAW: timedelta(microseconds=1), Granularity.HOUR: timedelta(hours=1),
+                 Granularity.DAY: timedelta(days=1), Granularity.WEEK: timedelta(weeks=1)}
+        bucket_end = {granularity: row.start + span for granularity, span in width.items()}
         exact = sum(count for (time, key), count in truth.items()
                     if key == row.key and row.start <= time < bucket_end[row.granularity])
         assert row.count == exact, row

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from partout.events.counts import build_batch, coarsen, detail_level, leaves_of, merge_batches
+from partout.events.counts import build_batch, coarsen, detail_level, leaves_of, merge_batches, node_events
 from partout.events.wire import (
     ANY_MODULE, MAX_BATCH_BYTES, MAX_MODULES, Advice, BatchRejected, Event, EventBatch, Level, NodeEvent, key_of,
     parse_batch, text_of, wire_schemas,
@@ -214,3 +214,17 @@ def test_the_wire_schemas_describe_every_event_message() -> None:
     assert "agent_time" in schemas["event"]["properties"]
     assert "received_at" in schemas["node-event"]["properties"]
     json.dumps(schemas)
+
+
+def test_a_stored_batch_is_republished_as_node_events_as_detailed_as_its_level() -> None:
+    received = T0 + timedelta(seconds=11)
+    full = node_events(batch_at(Level.MESSAGE), received)
+    assert sum(event.count for event in full) == 7
+    failed = [event for event in full if event.status == Status.FAILED]
+    assert [(e.subject(), e.title, e.message, e.count) for e in failed] == [
+        ("partout.node.web1.file.failed", HOSTILE, HOSTILE, 2)]
+    assert all(e.received_at == received and e.agent_time == T0 + timedelta(seconds=10) for e in full)
+    coarse = node_events(batch_at(Level.AGENT), received)
+    assert [(e.subject(), e.count, e.title) for e in coarse] == [
+        ("partout.node.web1._all.changed", 5, None), ("partout.node.web1._all.failed", 2, None)]
+    assert node_events(batch_at(Level.ALIVE, Counter()), received) == []
