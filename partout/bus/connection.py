@@ -43,12 +43,20 @@ def is_refusal(error: BaseException) -> bool:
     return "authorization violation" in str(error).lower()
 
 
+def is_unreachable(error: BaseException) -> bool:
+    """No server answered: refused or timed-out TCP, TLS, or a connection lost mid-handshake."""
+    from nats.errors import UnexpectedEOF
+
+    return isinstance(error, (OSError, asyncio.TimeoutError, UnexpectedEOF))
+
+
 class Connection:
     """Owns the nats-py client and its JetStream context; see the module docstring."""
 
     def __init__(self, options: BusOptions) -> None:
         self._options = options
-        self._client: Client | None = None
+        self._client: Client | None = None  # once connected
+        self._current: Client | None = None  # the one connecting, then connected
         self._jetstream: JetStreamContext | None = None
         # Python >= 3.10: asyncio primitives bind to the loop on first use, not here
         self._ready = asyncio.Event()
@@ -83,8 +91,12 @@ class Connection:
     # -- connecting ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Connect, retrying until a server accepts or the bus closes."""
-        import nats
+        """Connect, retrying until a server accepts or the bus closes.
+
+        nats-py retries a first connect on its own (max_reconnect_attempts=-1), calling
+        `_on_error` after each failed attempt and then waiting its `reconnect_time_wait`:
+        `_on_error` sets that wait from the Backoff, before the first connect as after it."""
+        from nats.aio.client import Client as NatsClient
 
         try:
             options = self._connect_options()
@@ -93,34 +105,47 @@ class Connection:
             self._set_state(ConnectionState("closed", reason=str(error)))
             return
         while not self.closing:
+            client = NatsClient()
+            self._current = client
             try:
-                client = await nats.connect(**options)
-            except Exception as error:
+                await client.connect(**options)
+            except Exception as error:  # what nats-py does not retry itself
                 self.errors[type(error).__name__] += 1
                 await asyncio.sleep(self._after_failure(error))
                 continue
             self._client = client
             self._jetstream = client.jetstream(timeout=self._options.jetstream_timeout)
-            self._unreachable.reset()
-            if self._refused is not None:
-                self._refused.reset()
             self._ready.set()
+            self._succeeded(client)
             self._set_state(ConnectionState("connected", client.connected_url.netloc if client.connected_url else ""))
             return
 
     def _after_failure(self, error: Exception) -> float:
-        """Report a failed first connect; how long to wait before the next attempt."""
-        if self._refused is not None and is_refusal(error):
-            wait = self._refused.next()
-            log.info("NATS refused these credentials, retrying later",
-                     extra={"error": str(error), "retry_in": round(wait, 1)})
+        """Report a failed connect attempt; how long to wait before the next one."""
+        refused = self._refused
+        if refused is not None and is_refusal(error):
+            wait = refused.next()
+            if self.state.state != "refused":
+                log.info("NATS refused these credentials, retrying later",
+                         extra={"error": str(error), "retry_in": round(wait, 1)})
             self._set_state(ConnectionState("refused", reason=str(error), retry_in=wait))
             return wait
-        if self.state.state != "disconnected":
-            log.warning("bus cannot reach NATS, retrying", extra={"servers": self._options.servers,
-                                                                 "error": str(error)})
+        if self.state.state == "connecting":
+            # before the first connection (after it, nats-py's disconnected_cb says it)
+            log.info("bus cannot reach NATS, retrying", extra={"servers": self._options.servers,
+                                                              "error": str(error)})
             self._set_state(ConnectionState("disconnected"))
+        if refused is not None and refused.attempts():
+            # refused lately: a failure of another kind keeps the refusal's pace
+            return refused.delay(refused.attempts())
         return self._unreachable.next()
+
+    def _succeeded(self, client: Client) -> None:
+        """Connected: the next failure starts the backoff afresh."""
+        self._unreachable.reset()
+        if self._refused is not None:
+            self._refused.reset()
+        client.options["reconnect_time_wait"] = self._options.reconnect_wait
 
     def _connect_options(self) -> dict[str, Any]:
         options = self._options
@@ -162,12 +187,11 @@ class Connection:
     async def _on_error(self, error: Exception) -> None:
         self.errors[str(error) if "permissions violation" in str(error) else type(error).__name__] += 1
         log.debug("bus error", extra={"error": str(error)})
-        if self._refused is not None and self._client is not None and is_refusal(error):
-            # refused while reconnecting (e.g. kicked at revocation): nats-py reads this
-            # option before each attempt, so the refusal backoff paces its reconnects
-            wait = self._refused.next()
-            self._client.options["reconnect_time_wait"] = wait
-            self._set_state(ConnectionState("refused", reason=str(error), retry_in=wait))
+        client = self._current
+        if client is None or client.is_connected or not (is_refusal(error) or is_unreachable(error)):
+            return
+        # a failed (re)connect attempt: nats-py reads this option before the next one
+        client.options["reconnect_time_wait"] = self._after_failure(error)
 
     async def _on_disconnected(self) -> None:
         if not self.closing:
@@ -175,9 +199,8 @@ class Connection:
 
     async def _on_reconnected(self) -> None:
         self.reconnects += 1
-        if self._refused is not None and self._refused.attempts() and self._client is not None:
-            self._refused.reset()
-            self._client.options["reconnect_time_wait"] = self._options.reconnect_wait
+        if self._client is not None:
+            self._succeeded(self._client)
         url = self._client.connected_url if self._client else None
         self._set_state(ConnectionState("reconnected", url.netloc if url else ""))
 
@@ -201,4 +224,4 @@ class Connection:
             await self._client.close()
 
 
-__all__ = ["Connection", "deliver", "is_refusal"]
+__all__ = ["Connection", "deliver", "is_refusal", "is_unreachable"]
