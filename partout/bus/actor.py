@@ -22,7 +22,7 @@ import concurrent.futures
 import logging
 import threading
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pykka
@@ -64,6 +64,14 @@ class BusActor(pykka.ThreadingActor):
         self._pubsub = PubSub(self._connection, self._outbox, self._subscriptions)
         self._jetstream = JetStream(self._connection, self._subscriptions, options.max_inflight)
         self._key_value = KeyValue(self._connection, self._subscriptions)
+        # each message that asks for work on the loop -> the part that does it
+        self._handlers: dict[type[Any], Callable[[Any], Coroutine[Any, Any, object]]] = {
+            Request: self._pubsub.request, Subscribe: self._pubsub.subscribe, Flush: self._pubsub.flush,
+            Unsubscribe: lambda message: self._subscriptions.remove(message.subscription),
+            JetStreamPublish: self._jetstream.publish, JetStreamConsume: self._jetstream.consume,
+            EnsureStreams: self._jetstream.ensure_streams,
+            KeyValuePut: self._key_value.put, KeyValueGet: self._key_value.get, KeyValueWatch: self._key_value.watch,
+        }
         self._outbox.wake = lambda: self._loop.call_soon_threadsafe(self._pubsub.start_drain)
         self._outbox.dispatch = self._dispatch
         self._thread.start()
@@ -95,35 +103,16 @@ class BusActor(pykka.ThreadingActor):
         if self._stopped:
             _fail(getattr(message, "future", None), BusError("the bus is stopped"))
             return True
-        match message:
-            case Publish():
-                self._outbox.put(message)
-            case Request():
-                self._spawn(self._pubsub.request(message), message.future)
-            case Subscribe():
-                self._spawn(self._pubsub.subscribe(message), message.future)
-            case Unsubscribe():
-                self._spawn(self._subscriptions.remove(message.subscription), message.future)
-            case Flush():
-                self._spawn(self._pubsub.flush(message), message.future)
-            case JetStreamPublish():
-                self._spawn(self._jetstream.publish(message), message.future)
-            case JetStreamConsume():
-                self._spawn(self._jetstream.consume(message), message.future)
-            case EnsureStreams():
-                self._spawn(self._jetstream.ensure_streams(message), message.future)
-            case KeyValuePut():
-                self._spawn(self._key_value.put(message), message.future)
-            case KeyValueGet():
-                self._spawn(self._key_value.get(message), message.future)
-            case KeyValueWatch():
-                self._spawn(self._key_value.watch(message), message.future)
-            case WatchConnection(target=target):
-                self._loop.call_soon_threadsafe(self._connection.watch, target)
-            case GetStats(future=future):
-                self._loop.call_soon_threadsafe(self._report_stats, future)
-            case _:
-                return False
+        if isinstance(message, Publish):
+            self._outbox.put(message)
+        elif (handler := self._handlers.get(type(message))) is not None:
+            self._spawn(handler(message), getattr(message, "future", None))
+        elif isinstance(message, WatchConnection):
+            self._loop.call_soon_threadsafe(self._connection.watch, message.target)
+        elif isinstance(message, GetStats):
+            self._loop.call_soon_threadsafe(self._report_stats, message.future)
+        else:
+            return False
         return True
 
     def _spawn(self, coroutine: Coroutine[Any, Any, object], future: pykka.Future[Any] | None = None) -> None:

@@ -4,13 +4,11 @@ server cannot take is refused alone; refused credentials are retried on the shar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 
 import nats
 import pytest
 from helpers import eventually
-from natsenv import NatsEnv, secured_backbone
+from natsenv import NatsEnv
 
 from partout import subjects
 from partout.bus.facade import Bus
@@ -18,21 +16,6 @@ from partout.bus.messages import BusMessage, ConnectionState
 from partout.errors import BusError
 from partout.retry import Backoff
 from partout.state import read_secret
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[NatsEnv]:
-    with secured_backbone(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def bus(env: NatsEnv) -> Iterator[Bus]:
-    started = Bus.start(env.bus_options())
-    try:
-        yield started
-    finally:
-        started.stop()
 
 
 async def test_a_flush_returns_once_the_server_has_every_message_published_before_it(env: NatsEnv, bus: Bus) -> None:
