@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# a refusal's waits lose at most this fraction to jitter (tests/security read the server's log)
-REFUSAL_JITTER = 0.2
+# retry waits lose at most this fraction to jitter (tests/security read the gaps in the server's log)
+RETRY_JITTER = 0.2
 
 
 def deliver(target: Target, message: object) -> None:
@@ -68,10 +68,10 @@ class Connection:
         pause = max(options.reconnect_wait, 0.001)
         # no server answers: try again every reconnect_wait (a little less, so that a fleet
         # started together does not knock in step)
-        self._unreachable = Backoff(first=pause, limit=pause, factor=1.0, jitter=REFUSAL_JITTER)
+        self._unreachable = Backoff(first=pause, limit=pause, factor=1.0, jitter=RETRY_JITTER)
         # refused: doubling pauses from reconnect_wait up to refused_max_wait
         self._refused = (None if options.refused_max_wait is None else
-                         Backoff(first=pause, limit=max(pause, options.refused_max_wait), jitter=REFUSAL_JITTER))
+                         Backoff(first=pause, limit=max(pause, options.refused_max_wait), jitter=RETRY_JITTER))
 
     # -- state ---------------------------------------------------------------------------
 
