@@ -19,6 +19,8 @@ from partout.retry import Backoff, retry_until
 if TYPE_CHECKING:
     from nats.js.api import PubAck
 
+# one attempt's ack wait: at most this, and never past the caller's deadline
+ATTEMPT_TIMEOUT = 2.0
 
 
 def publish_retry() -> Backoff:
@@ -29,9 +31,6 @@ def publish_retry() -> Backoff:
 def pull_retry() -> Backoff:
     """A failing pull (disconnected, consumer deleted): 0.25 s doubling up to 2 s."""
     return Backoff(first=0.25, limit=2.0)
-
-# one attempt's ack wait: at most this, and never past the caller's deadline
-ATTEMPT_TIMEOUT = 2.0
 
 
 class JetStream:
