@@ -13,14 +13,23 @@ sleeps (tenacity, stamina): those own the waiting, which an actor cannot hand ov
 
 A `Backoff` counts attempts per key (one counter when no key is given). Not
 thread-safe: it belongs to one actor, one loop or one thread, like any actor state.
+
+Code on an asyncio loop that retries one operation until a deadline (a JetStream publish
+waiting for its ack, creating streams while a cluster elects its leader) uses
+`retry_until`, so that loop is written once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Callable, Hashable
+import time
+from collections.abc import Awaitable, Callable, Hashable
+from typing import TypeVar
 
-__all__ = ["Backoff"]
+__all__ = ["Backoff", "retry_until"]
+
+T = TypeVar("T")
 
 
 class Backoff:
@@ -67,3 +76,24 @@ class Backoff:
     def attempts(self, key: Hashable = None) -> int:
         """Failures of `key` counted since its last reset."""
         return self._attempts.get(key, 0)
+
+
+async def retry_until(operation: Callable[[], Awaitable[T]], *, backoff: Backoff, deadline: float,
+                      retryable: Callable[[Exception], bool] = lambda error: True,
+                      on_retry: Callable[[Exception, float], None] | None = None) -> T:
+    """Await `operation()` until it returns; after a failure that is `retryable`, wait what
+    `backoff` says (never past `deadline`, a `time.monotonic()` value) and try again. The last
+    error is raised once the deadline has passed or an error is not retryable."""
+    attempt = 0
+    while True:
+        try:
+            return await operation()
+        except Exception as error:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not retryable(error):
+                raise
+            attempt += 1
+            delay = min(backoff.delay(attempt), remaining)
+            if on_retry is not None:
+                on_retry(error, delay)
+            await asyncio.sleep(delay)

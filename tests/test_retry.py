@@ -1,10 +1,13 @@
-"""The one retry policy (partout/retry.py): exponential, capped, jittered, per key."""
+"""The one retry policy (partout/retry.py): exponential, capped, jittered, per key; and
+`retry_until`, the one asyncio loop that retries an operation on it until a deadline."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from partout.retry import Backoff
+from partout.retry import Backoff, retry_until
 
 
 def test_delays_double_from_first_up_to_the_limit() -> None:
@@ -73,3 +76,50 @@ def test_a_policy_that_makes_no_sense_is_refused(arguments: dict[str, float], me
 def test_attempts_count_from_one() -> None:
     with pytest.raises(ValueError, match="attempts count from 1"):
         Backoff(first=1, limit=2).delay(0)
+
+
+class Flaky:
+    """Fails its first `failures` calls with `error`, then returns how many calls it took."""
+
+    def __init__(self, failures: int, error: Exception | None = None) -> None:
+        self.failures, self.calls = failures, 0
+        self.error = error or ConnectionError("not yet")
+
+    async def __call__(self) -> int:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        return self.calls
+
+
+async def test_retry_until_waits_what_the_backoff_says_between_attempts() -> None:
+    waits: list[float] = []
+    operation = Flaky(failures=4)
+    result = await retry_until(operation, backoff=Backoff(first=0.001, limit=0.004, jitter=0),
+                               deadline=time.monotonic() + 60, on_retry=lambda error, wait: waits.append(wait))
+    assert result == 5
+    assert waits == [0.001, 0.002, 0.004, 0.004]
+
+
+async def test_retry_until_raises_an_error_that_is_not_retryable_at_once() -> None:
+    operation = Flaky(failures=3, error=PermissionError("refused"))
+    with pytest.raises(PermissionError, match="refused"):
+        await retry_until(operation, backoff=Backoff(first=0.001, limit=0.001), deadline=time.monotonic() + 60,
+                          retryable=lambda error: not isinstance(error, PermissionError))
+    assert operation.calls == 1
+
+
+async def test_retry_until_raises_the_last_error_once_the_deadline_has_passed() -> None:
+    operation = Flaky(failures=1_000_000)
+    with pytest.raises(ConnectionError, match="not yet"):
+        await retry_until(operation, backoff=Backoff(first=0.001, limit=0.002), deadline=time.monotonic() + 0.05)
+    assert operation.calls > 1  # it did retry before giving up
+
+
+async def test_retry_until_never_waits_past_the_deadline() -> None:
+    waits: list[float] = []
+    deadline = time.monotonic() + 0.05
+    with pytest.raises(ConnectionError):
+        await retry_until(Flaky(failures=1_000_000), backoff=Backoff(first=30, limit=30, jitter=0),
+                          deadline=deadline, on_retry=lambda error, wait: waits.append(wait))
+    assert waits and all(wait <= 0.05 for wait in waits)

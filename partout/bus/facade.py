@@ -16,12 +16,13 @@ from typing import Any
 
 import pykka
 
-from partout.bus.actor import BusActor, Outbox
+from partout.bus.actor import BusActor
 from partout.bus.messages import (
     BusMessage, BusOptions, BusStats, EnsureStreams, Flush, GetStats, JetStreamPublish, KeyValueChange,
     KeyValueGet, KeyValuePut, KeyValueWatch, Publish, PublishAck, Request, Subscribe, Target, Unsubscribe,
     WatchConnection,
 )
+from partout.bus.pubsub import Outbox
 
 
 class Bus:

@@ -155,8 +155,7 @@ def command(state_dir: Path | None, port: int, interval: float) -> None:
     from partout.agent.daemon import Agent
     from partout.master.config import AutoApproveRule, MasterConfig
     from partout.master.daemon import Master
-    from partout.nats.cli import connection_details
-    from partout.nats.discovery import BACKBONE_FILE, write_backbone_file
+    from partout.nats.discovery import BACKBONE_FILE, connection_details, write_backbone_file
     from partout.nats.launcher import PortInUseError, start_backbone
     from partout.state import default_state_dir
 

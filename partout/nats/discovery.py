@@ -14,11 +14,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from partout.errors import StateError
 from partout.state import read_secret, write_secret
 from partout.statelock import LOCK_FILE
+
+if TYPE_CHECKING:
+    from partout.nats.keys import Keys
 
 BACKBONE_FILE = "backbone.json"
 DEFAULT_URL = "nats://127.0.0.1:4222"
@@ -29,6 +32,28 @@ class RunningBackbone:
     state_dir: Path
     servers: tuple[str, ...]
     operator_key: Path
+
+
+def connection_details(keys: Keys, urls: list[str], replicas: int, *, show_seeds: bool = False) -> dict[str, Any]:
+    """What a master needs: servers, JetStream replicas, and the paths of its key files."""
+    details: dict[str, Any] = {
+        "servers": urls,
+        "replicas": replicas,
+        "master_seed_file": str(keys.master.path),
+        "operator_seed_file": str(keys.operator.path),
+        "callout_service_seed_file": str(keys.callout_service.path),
+        "callout_issuer_seed_file": str(keys.callout_issuer.path),
+        "master_public_key": keys.master.public,
+        "operator_public_key": keys.operator.public,
+        "callout_issuer_public_key": keys.callout_issuer.public,
+    }
+    if show_seeds:
+        details["seeds"] = {
+            name: pair.seed().decode("ascii")
+            for name, pair in (("master", keys.master), ("operator", keys.operator),
+                               ("callout_service", keys.callout_service), ("callout_issuer", keys.callout_issuer))
+        }
+    return details
 
 
 def write_backbone_file(state_dir: Path, details: dict[str, Any]) -> None:

@@ -12,7 +12,6 @@ keeps them: an answer about the cluster's size never lowers them by itself.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import time
@@ -22,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from partout import subjects
 from partout.errors import BusError
+from partout.retry import Backoff, retry_until
 
 if TYPE_CHECKING:
     from nats.js import api
@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DAY = 24 * 3600
+
+
+def ready_retry() -> Backoff:
+    """While a cluster elects its JetStream leader: 0.1 s doubling up to 1 s between attempts."""
+    return Backoff(first=0.1, limit=1.0)
 
 
 class StreamLimits(BaseModel):
@@ -67,25 +72,28 @@ async def ensure_streams(
             duplicate_window=limits.duplicate_window, discard=api.DiscardPolicy.OLD,
         ),
     ]
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            for config in streams:
-                try:
-                    await js.add_stream(config)
-                except BadRequestError:
-                    # exists with another config (e.g. new limits, more replicas): update it in place
-                    current = await js.stream_info(str(config.name))
-                    await _update(js, config, current.config, keep_higher)
-            await _ensure_policy_bucket(js, replicas, limits, keep_higher)
-            return
-        except BadRequestError as exc:
-            raise BusError(f"cannot create Partout's JetStream streams: {exc.description}") from exc
-        except Exception as exc:  # no meta leader yet, timeouts while a cluster forms
-            if time.monotonic() > deadline:
-                raise BusError(f"JetStream not ready after {timeout:.0f} s: {exc}") from exc
-            log.debug("JetStream not ready yet", extra={"error": str(exc)})
-            await asyncio.sleep(0.2)
+
+    async def create_or_update() -> None:
+        for config in streams:
+            try:
+                await js.add_stream(config)
+            except BadRequestError:
+                # exists with another config (e.g. new limits, more replicas): update it in place
+                current = await js.stream_info(str(config.name))
+                await _update(js, config, current.config, keep_higher)
+        await _ensure_policy_bucket(js, replicas, limits, keep_higher)
+
+    def not_ready(error: Exception, delay: float) -> None:
+        log.debug("JetStream not ready yet", extra={"error": str(error), "retry_in": round(delay, 2)})
+
+    try:
+        # no meta leader yet, timeouts while a cluster forms: try again; a refused config: not
+        await retry_until(create_or_update, backoff=ready_retry(), deadline=time.monotonic() + timeout,
+                          retryable=lambda error: not isinstance(error, BadRequestError), on_retry=not_ready)
+    except BadRequestError as exc:
+        raise BusError(f"cannot create Partout's JetStream streams: {exc.description}") from exc
+    except Exception as exc:
+        raise BusError(f"JetStream not ready after {timeout:.0f} s: {exc}") from exc
 
 
 async def _update(js: JetStreamContext, config: api.StreamConfig, current: api.StreamConfig,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from partout.errors import BusError
 from partout.nats.launcher import Backbone, Node
+from partout.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,6 @@ class _Watch:
 
     node: Node
     started_at: float
-    failures: int = 0  # consecutive failures right after a start
     restart_at: float | None = None
     given_up: bool = False
 
@@ -38,8 +38,9 @@ class Supervisor:
     def __init__(self, backbone: Backbone, *, first_delay: float = 0.5, max_delay: float = 30.0,
                  stable_after: float = 30.0, give_up_after: int = 10) -> None:
         self._backbone = backbone
-        self._first = first_delay
-        self._max = max_delay
+        # per node: consecutive failures right after a start, and the wait before the next
+        # start (exact: one supervisor, nothing to spread out)
+        self._failures = Backoff(first=first_delay, limit=max_delay, jitter=0)
         self._stable_after = stable_after
         self._give_up_after = give_up_after
         now = time.monotonic()
@@ -64,8 +65,8 @@ class Supervisor:
             return
         now = time.monotonic()
         if watch.node.running:
-            if watch.failures and now - watch.started_at >= self._stable_after:
-                watch.failures = 0
+            if now - watch.started_at >= self._stable_after:
+                self._failures.reset(watch.node.config.name)
             return
         if watch.restart_at is None:
             code = watch.node.process.returncode if watch.node.process is not None else None
@@ -75,18 +76,20 @@ class Supervisor:
 
     def _failed(self, watch: _Watch, now: float, what: str) -> None:
         name = watch.node.config.name
-        watch.failures = watch.failures + 1 if now - watch.started_at < self._stable_after else 1
-        if watch.failures > self._give_up_after:
+        if now - watch.started_at >= self._stable_after:
+            self._failures.reset(name)  # it ran well before this exit: count afresh
+        delay = self._failures.next(name)
+        failures = self._failures.attempts(name)
+        if failures > self._give_up_after:
             watch.given_up = True
             watch.node.kill()
             log.error("nats-server %s %s; it failed %d times in a row right after starting: giving up on it, "
-                      "the other nodes keep serving", name, what, watch.failures,
-                      extra={"node": name, "failures": watch.failures})
+                      "the other nodes keep serving", name, what, failures,
+                      extra={"node": name, "failures": failures})
             return
-        delay = min(self._max, self._first * 2.0 ** (watch.failures - 1))
         watch.restart_at = now + delay
         log.error("nats-server %s %s; restarting it in %g s (the other nodes keep serving)", name, what, delay,
-                  extra={"node": name, "attempt": watch.failures, "restart_in": delay})
+                  extra={"node": name, "attempt": failures, "restart_in": delay})
 
     def _restart(self, watch: _Watch) -> None:
         watch.restart_at = None

@@ -78,7 +78,7 @@ def test_the_lock_is_refused_in_process_too_and_names_the_holder(tmp_path: Path)
 
 def test_a_second_partout_nats_on_a_state_dir_exits_2(tmp_path: Path) -> None:
     state = tmp_path / "nats"
-    arguments = ["-m", "partout.nats.cli", "--state-dir", str(state), "--port", "0"]
+    arguments = ["-m", "partout.cli.nats", "--state-dir", str(state), "--port", "0"]
     with background(arguments, tmp_path / "nats.log") as first:
         assert eventually(lambda: bool(read_backbone_file(state).get("servers")), timeout=60), \
             (tmp_path / "nats.log").read_text()

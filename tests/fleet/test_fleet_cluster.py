@@ -86,7 +86,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Fleet, Pa
     launcher_log = tmp_path / "partout-nats.log"
     with launcher_log.open("ab") as output:
         launcher = subprocess.Popen(
-            [sys.executable, "-m", "partout.nats.cli", "--state-dir", str(state), "--port", "0", "--cluster", "3"],
+            [sys.executable, "-m", "partout.cli.nats", "--state-dir", str(state), "--port", "0", "--cluster", "3"],
             stdout=output, stderr=output, stdin=subprocess.DEVNULL)
     master: subprocess.Popen[bytes] | None = None
     fleet: Fleet | None = None

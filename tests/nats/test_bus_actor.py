@@ -54,21 +54,6 @@ class Decoder(pykka.ThreadingActor):
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[NatsEnv]:
-    with secured_backbone(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def bus(env: NatsEnv) -> Iterator[Bus]:
-    started = Bus.start(env.bus_options())
-    try:
-        yield started
-    finally:
-        started.stop()
-
-
-@pytest.fixture
 def collector() -> Iterator[Collected]:
     collected = Collected()
     try:

@@ -18,7 +18,7 @@ from partout.nats.launcher import PortInUseError, server_binary, start_backbone
 
 
 def partout_nats(*args: str) -> list[str]:
-    return [sys.executable, "-m", "partout.nats.cli", *args]
+    return [sys.executable, "-m", "partout.cli.nats", *args]
 
 
 def _children(pid: int) -> list[int]:

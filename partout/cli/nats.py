@@ -23,8 +23,8 @@ import click
 
 from partout.errors import PartoutError
 from partout.nats.config import NodeConfig, TlsFiles, render
-from partout.nats.keys import Keys, load_or_create
-from partout.nats.discovery import BACKBONE_FILE, write_backbone_file
+from partout.nats.keys import load_or_create
+from partout.nats.discovery import connection_details, write_backbone_file
 from partout.nats.launcher import DEFAULT_CLUSTER_PORT, DEFAULT_PORT, Backbone, plan_nodes, start_backbone
 from partout.nats.supervisor import Supervisor
 from partout.state import default_state_dir, ensure_state_dir, write_secret
@@ -32,7 +32,7 @@ from partout.statelock import StateDirInUse, lock_state_dir
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BACKBONE_FILE", "cli", "connection_details", "main"]
+__all__ = ["cli", "main"]
 
 
 def nats_state_dir(given: Path | None) -> Path:
@@ -47,28 +47,6 @@ def _tls(cert: Path | None, key: Path | None, ca: Path | None) -> TlsFiles | Non
     if cert is None or key is None:
         raise click.UsageError("TLS needs both --tls-cert and --tls-key")
     return TlsFiles(cert=cert, key=key, ca=ca)
-
-
-def connection_details(keys: Keys, urls: list[str], replicas: int, *, show_seeds: bool = False) -> dict[str, Any]:
-    """What a master needs: servers, JetStream replicas, and the paths of its key files."""
-    details: dict[str, Any] = {
-        "servers": urls,
-        "replicas": replicas,
-        "master_seed_file": str(keys.master.path),
-        "operator_seed_file": str(keys.operator.path),
-        "callout_service_seed_file": str(keys.callout_service.path),
-        "callout_issuer_seed_file": str(keys.callout_issuer.path),
-        "master_public_key": keys.master.public,
-        "operator_public_key": keys.operator.public,
-        "callout_issuer_public_key": keys.callout_issuer.public,
-    }
-    if show_seeds:
-        details["seeds"] = {
-            name: pair.seed().decode("ascii")
-            for name, pair in (("master", keys.master), ("operator", keys.operator),
-                               ("callout_service", keys.callout_service), ("callout_issuer", keys.callout_issuer))
-        }
-    return details
 
 
 def _fail(message: str, code: int = 1) -> None:
