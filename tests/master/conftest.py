@@ -1,7 +1,8 @@
 """The `store_factory` fixture: every contract test runs against every backend.
 
 SQLite always; ArangoDB only when PARTOUT_TEST_ARANGO_URL points at a server
-(e.g. arangodb://root:secret@127.0.0.1:8529), each test in a fresh database."""
+(e.g. arangodb://root@127.0.0.1:8529, the password in PARTOUT_STORE_PASSWORD), each
+test in a fresh database, dropped afterwards."""
 
 from __future__ import annotations
 
@@ -50,6 +51,22 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
     yield factory
     for store in opened:
         store.close()
+    if request.param == "arango" and opened:
+        drop_arango_database(location)
+
+
+def drop_arango_database(location: str) -> None:
+    """The Store has no way to delete itself; the test's database goes through python-arango."""
+    from partout.master.store.arango.connection import make_client
+    from partout.master.store.arango.location import parse_arango_url
+
+    parsed = parse_arango_url(location)
+    client = make_client(parsed)
+    try:
+        system = client.db("_system", username=parsed.username, password=parsed.password.get_secret_value())
+        system.delete_database(parsed.database, ignore_missing=True)
+    finally:
+        client.close()
 
 
 @pytest.fixture

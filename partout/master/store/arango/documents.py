@@ -24,14 +24,15 @@ def stored_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def optional_time(value: datetime | None) -> str | None:
-    return None if value is None else stored_time(value)
-
-
 def plain_json(value: dict[str, Any]) -> dict[str, Any]:
     """`value` as JSON types only (what is not JSON becomes its str, as in SQLite)."""
     loaded: dict[str, Any] = json.loads(json.dumps(value, default=str))
     return loaded
+
+
+def timed_document(model: BaseModel, **times: datetime) -> dict[str, Any]:
+    """`model` as a JSON document, with the named time fields in stored form."""
+    return {**model.model_dump(mode="json"), **{name: stored_time(value) for name, value in times.items()}}
 
 
 def record(model: type[Model], document: dict[str, Any]) -> Model:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from partout.master.store.arango.aql import Query, QueryRunner, limit_count
-from partout.master.store.arango.documents import record, stored_time
+from partout.master.store.arango.documents import record, timed_document
 from partout.master.store.base import EnrolmentLogEntry
 
 INSERT = Query("""
@@ -24,7 +24,7 @@ class EnrolmentMethods:
     _aql: QueryRunner
 
     def log_enrolment(self, entry: EnrolmentLogEntry) -> None:
-        self._aql.rows(INSERT, entry={**entry.model_dump(mode="json"), "time": stored_time(entry.time)})
+        self._aql.rows(INSERT, entry=timed_document(entry, time=entry.time))
 
     def enrolments(self, limit: int = 100) -> list[EnrolmentLogEntry]:
         return [record(EnrolmentLogEntry, found) for found in self._aql.rows(NEWEST, count=limit_count(limit))]

@@ -6,7 +6,7 @@
 `arangodbs://` (or `arangodb+https://`) speaks TLS. Several comma-separated hosts are
 coordinators of one cluster, tried in turn. The password never sits in the URL (the URL
 is printed at start-up and shows in process lists): it comes from, first found,
-the `password_file` argument (`--store-password-file`), the URL's `password_file`
+`open_store`'s `password_file` argument, the URL's `password_file`
 parameter, the file named by PARTOUT_STORE_PASSWORD_FILE, or PARTOUT_STORE_PASSWORD;
 none means an empty password (a server without authentication)."""
 
@@ -148,7 +148,7 @@ def parse_arango_url(
         raise _refuse(
             shown_url, "password",
             "do not put the password in the URL (it would show in logs and process lists); "
-            f"use --store-password-file, ?password_file=PATH, {PASSWORD_FILE_ENV} or {PASSWORD_ENV}",
+            f"use ?password_file=PATH, {PASSWORD_FILE_ENV} or {PASSWORD_ENV}",
         )
     username = unquote(username_text) if at else DEFAULT_USERNAME
     if not username:

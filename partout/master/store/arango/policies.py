@@ -6,7 +6,7 @@ document_key(environment, sequence), so recording it twice stores it once."""
 from __future__ import annotations
 
 from partout.master.store.arango.aql import Query, QueryRunner, limit_count
-from partout.master.store.arango.documents import record, stored_time
+from partout.master.store.arango.documents import record, timed_document
 from partout.master.store.arango.schema import document_key
 from partout.master.store.base import PolicyErrorRecord, PolicyVersion
 
@@ -41,7 +41,7 @@ class PolicyMethods:
     _aql: QueryRunner
 
     def record_policy_error(self, error: PolicyErrorRecord) -> None:
-        self._aql.rows(INSERT_ERROR, error={**error.model_dump(mode="json"), "time": stored_time(error.time)})
+        self._aql.rows(INSERT_ERROR, error=timed_document(error, time=error.time))
 
     def policy_errors(self, environment: str | None = None, limit: int = 20) -> list[PolicyErrorRecord]:
         found = self._aql.rows(NEWEST_ERRORS, environment=environment, count=limit_count(limit))
@@ -49,9 +49,8 @@ class PolicyMethods:
 
     def record_policy_version(self, version: PolicyVersion) -> None:
         document = {
-            **version.model_dump(mode="json"),
+            **timed_document(version, published_at=version.published_at),
             "_key": document_key(version.environment, version.sequence),
-            "published_at": stored_time(version.published_at),
         }
         self._aql.insert_once(INSERT_VERSION, version=document)
 

@@ -40,7 +40,7 @@ LET doomed = FLATTEN(
         RETURN report._key
     )
 )
-LET removed = (FOR key IN doomed REMOVE key IN @@reports RETURN 1)
+LET removed = (FOR key IN doomed REMOVE key IN @@reports RETURN OLD._key)
 RETURN LENGTH(removed)
 """)
 
