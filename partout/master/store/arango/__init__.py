@@ -3,7 +3,12 @@
 Files by concern: location.py (URL and password), connection.py (login, database
 creation), schema.py (collections and indexes), aql.py (static queries, bind
 variables, the runner), documents.py (records <-> documents), and one methods module
-per kind of record (agents, reports, enrolments, policies) mixed into store.py."""
+per kind of record (agents, reports, enrolments, policies) mixed into store.py.
+
+A new kind of record (events, rollups, integrations) is: a CollectionSpec with its
+indexes in schema.COLLECTIONS (created on the next start, no migration needed), a
+module of `Query` constants and a `...Methods` mixin using `self._aql`, and that
+mixin added to ArangoStore's bases. The offline tests then check its queries."""
 
 from __future__ import annotations
 

@@ -27,18 +27,22 @@ FOR report IN @@reports
   RETURN report
 """)
 
-# The doomed keys are read in a subquery before the first REMOVE: AQL forbids reading
-# a collection after modifying it in the same query.
+# The doomed keys are read in subqueries before the first REMOVE: AQL forbids reading
+# a collection after modifying it in the same query. One subquery per agent, so that
+# SORT and LIMIT count that agent's reports alone.
 PRUNE = Query("""
-LET doomed = FLATTEN(
-  FOR agent_id IN (FOR report IN @@reports RETURN DISTINCT report.agent_id)
-    RETURN (
+LET agent_ids = (FOR report IN @@reports RETURN DISTINCT report.agent_id)
+LET doomed = (
+  FOR agent_id IN agent_ids
+    LET surplus = (
       FOR report IN @@reports
         FILTER report.agent_id == agent_id
         SORT report.started_at DESC, report.received_at DESC
         LIMIT @keep, @everything
         RETURN report._key
     )
+    FOR key IN surplus
+      RETURN key
 )
 LET removed = (FOR key IN doomed REMOVE key IN @@reports RETURN OLD._key)
 RETURN LENGTH(removed)
