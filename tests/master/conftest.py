@@ -6,16 +6,13 @@ test in a fresh database, dropped afterwards."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from arangoenv import ARANGO_URL, drop_arango_database, fresh_arango_location
 
 from partout.master.store import Store, open_store
-
-ARANGO_URL = os.environ.get("PARTOUT_TEST_ARANGO_URL")
 
 StoreFactory = Callable[[], Store]
 
@@ -40,7 +37,7 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
         location = f"sqlite://{state_dir / 'store.sqlite'}"
         state_dir.mkdir(mode=0o700)
     else:
-        location = f"{str(ARANGO_URL).rstrip('/')}/partout_test_{uuid.uuid4().hex[:12]}"
+        location = fresh_arango_location()
     opened: list[Store] = []
 
     def factory() -> Store:
@@ -53,20 +50,6 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
         store.close()
     if request.param == "arango" and opened:
         drop_arango_database(location)
-
-
-def drop_arango_database(location: str) -> None:
-    """The Store has no way to delete itself; the test's database goes through python-arango."""
-    from partout.master.store.arango.connection import make_client
-    from partout.master.store.arango.location import parse_arango_url
-
-    parsed = parse_arango_url(location)
-    client = make_client(parsed)
-    try:
-        system = client.db("_system", username=parsed.username, password=parsed.password.get_secret_value())
-        system.delete_database(parsed.database, ignore_missing=True)
-    finally:
-        client.close()
 
 
 @pytest.fixture
