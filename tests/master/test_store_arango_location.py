@@ -62,6 +62,10 @@ def test_several_coordinators_and_ipv6_hosts() -> None:
     assert location.describe() == "arangodb://partout@db1:8529,db2:8529,[::1]:9000/partout"
 
 
+def test_container_service_names_with_underscores_are_hosts() -> None:
+    assert parse("arangodb://partout@arango_db_1/partout").hosts == ("http://arango_db_1:8529",)
+
+
 def test_a_percent_encoded_user_is_decoded() -> None:
     assert parse("arangodb://ops%2Bpartout@db/partout").username == "ops+partout"
 
@@ -75,7 +79,8 @@ def test_a_percent_encoded_user_is_decoded() -> None:
         ("arangodb://partout@db:http/partout", "port"),
         ("arangodb://partout@db:70000/partout", "port"),
         ("arangodb://partout@db:0/partout", "port"),
-        ("arangodb://partout@db_1/partout", "host"),
+        ("arangodb://partout@-db/partout", "host"),
+        ("arangodb://partout@db$1/partout", "host"),
         ("arangodb://partout@db1,,db2/partout", "host"),
         ("arangodb://@db/partout", "user"),
         ("arangodb://partout@db/fleet/extra", "database"),

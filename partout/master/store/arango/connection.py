@@ -65,8 +65,6 @@ def open_database(client: ArangoClient, location: ArangoLocation) -> StandardDat
             database.properties()
         except ArangoServerError as exc:
             if exc.error_code != errno.DATABASE_NOT_FOUND and exc.http_code != 404:
-                if exc.http_code in _REFUSED:
-                    raise _refused(location, f"access to database {location.database!r}", exc) from exc
                 raise
             _create_database(client, location)
             database.properties()

@@ -35,7 +35,8 @@ URL_PARAMETERS = ("password_file", "ca_file", "timeout")
 # ArangoDB's traditional database names; extended (Unicode) names are refused to keep
 # them safe in URLs and file names.
 _DATABASE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
-_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
+# Host names as resolvers take them ("_" too: container service names use it).
+_HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\]")
 
 
 def _refuse(shown_url: str, field: str, problem: str) -> StoreError:
