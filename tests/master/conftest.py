@@ -1,20 +1,18 @@
 """The `store_factory` fixture: every contract test runs against every backend.
 
 SQLite always; ArangoDB only when PARTOUT_TEST_ARANGO_URL points at a server
-(e.g. arangodb://root:secret@127.0.0.1:8529), each test in a fresh database."""
+(e.g. arangodb://root@127.0.0.1:8529, the password in PARTOUT_STORE_PASSWORD), each
+test in a fresh database, dropped afterwards."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from arangoenv import ARANGO_URL, drop_arango_database, fresh_arango_location
 
 from partout.master.store import Store, open_store
-
-ARANGO_URL = os.environ.get("PARTOUT_TEST_ARANGO_URL")
 
 StoreFactory = Callable[[], Store]
 
@@ -39,7 +37,7 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
         location = f"sqlite://{state_dir / 'store.sqlite'}"
         state_dir.mkdir(mode=0o700)
     else:
-        location = f"{str(ARANGO_URL).rstrip('/')}/partout_test_{uuid.uuid4().hex[:12]}"
+        location = fresh_arango_location()
     opened: list[Store] = []
 
     def factory() -> Store:
@@ -50,6 +48,8 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
     yield factory
     for store in opened:
         store.close()
+    if request.param == "arango" and opened:
+        drop_arango_database(location)
 
 
 @pytest.fixture

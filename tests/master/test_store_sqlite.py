@@ -77,11 +77,6 @@ def test_a_state_dir_writable_by_others_is_refused(tmp_path: Path) -> None:
         open_store(state_dir / "master.db")
 
 
-def test_arangodb_is_refused_clearly_for_now() -> None:
-    with pytest.raises(StoreError, match="ArangoDB store is not available yet"):
-        open_store("arangodb://root:secret@127.0.0.1:8529/partout")
-
-
 def test_an_unknown_scheme_is_refused() -> None:
     with pytest.raises(StoreError, match="unknown store scheme 'mysql'"):
         open_store("mysql://localhost/partout")

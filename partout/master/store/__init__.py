@@ -2,7 +2,8 @@
 
 - a path, or `sqlite://PATH` (`sqlite:///var/lib/partout/master.db` is absolute):
   the embedded SQLite store; a directory gets `store.sqlite` inside it;
-- `arangodb://...`: ArangoDB through python-arango (a later issue)."""
+- `arangodb://user@host:8529/db` (`arangodbs://` for TLS): ArangoDB through python-arango,
+  the password from `password_file` or the environment (see store/arango/location.py)."""
 
 from __future__ import annotations
 
@@ -42,14 +43,14 @@ __all__ = [
 SQLITE_FILE_NAME = "store.sqlite"
 
 
-def open_store(url_or_path: str | Path) -> Store:
-    """Open (creating if needed) the store named by a path or URL."""
+def open_store(url_or_path: str | Path, *, password_file: Path | None = None) -> Store:
+    """Open (creating if needed) the store named by a path or URL; `password_file`
+    holds the ArangoDB password."""
     text = str(url_or_path)
-    if text.startswith(("arangodb://", "arango://", "arangodb+https://")):
-        raise StoreError(
-            f"ArangoDB store is not available yet ({text.split('@')[-1]}); "
-            "use the embedded SQLite store (a path or sqlite://PATH)"
-        )
+    if text.partition("://")[0].lower().startswith("arango") and "://" in text:
+        from partout.master.store.arango import open_arango_store  # python-arango only when used
+
+        return open_arango_store(text, password_file=password_file)
     if text.startswith("sqlite://"):
         text = text.removeprefix("sqlite://")
     elif "://" in text:
