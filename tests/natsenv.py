@@ -47,7 +47,7 @@ class NatsEnv:
         self.key_dir = key_dir
         self.table: dict[str, tuple[Role, Permissions]] = {}
         self.requests: list[AuthorizationRequest] = []
-        self._responder: Any = None
+        self.responder: Any = None  # the CalloutActor's ref
         self.master = Identity(backbone.keys.master.public, backbone.keys.master.path)
         self.table[self.master.public] = (Role.MASTER, permissions.master())
 
@@ -68,12 +68,12 @@ class NatsEnv:
         tls = self.backbone.nodes[0].config.tls
         options = BusOptions(servers=tuple(self.urls), name=CALLOUT_CONNECTION, seed_file=keys.callout_service.path,
                              tls_ca=(tls.ca or tls.cert) if tls is not None else None)
-        self._responder = CalloutActor.start(options, CalloutResponder(keys.callout_issuer.signer(), self.authorize))
-        self._responder.ask(Ready(), timeout=15)
+        self.responder = CalloutActor.start(options, CalloutResponder(keys.callout_issuer.signer(), self.authorize))
+        self.responder.ask(Ready(), timeout=15)
 
     def stop_responder(self) -> None:
-        if self._responder is not None and self._responder.is_alive():
-            self._responder.stop(timeout=10)
+        if self.responder is not None and self.responder.is_alive():
+            self.responder.stop(timeout=10)
 
     def identity(self, role: Role | None, rights: Permissions | None = None, *, inbox: str | None = None,
                  name: str = "") -> Identity:

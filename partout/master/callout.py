@@ -138,7 +138,11 @@ class CalloutActor(SupervisedActor):
     def handle(self, message: object) -> None:
         if not isinstance(message, BusMessage):
             return super().handle(message)
-        response = self._responder.respond(message.data)
+        try:
+            response = self._responder.respond(message.data)
+        except Exception:  # a request the responder chokes on is refused by timeout, not a crash
+            log.exception("auth callout request failed", extra={"bytes": len(message.data)})
+            return None
         if response is not None and message.reply and self._bus is not None:
             self._bus.publish(message.reply, response.encode("ascii"))
         return None
