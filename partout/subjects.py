@@ -136,6 +136,8 @@ def master_api() -> str:
 AUTH_CALLOUT = "$SYS.REQ.USER.AUTH"  # where nats-server asks the auth callout about a client
 SERVER_CONNZ = "$SYS.REQ.SERVER.PING.CONNZ"  # every server: its connections (system account)
 SERVER_JSZ = "$SYS.REQ.SERVER.PING.JSZ"  # every server: its JetStream state (system account)
+SERVER_REQUESTS_ALL = "$SYS.REQ.SERVER.>"  # what the master's system connection may ask
+DEFAULT_INBOX_ALL = f"{DEFAULT_INBOX}.>"
 
 
 def server_kick(server_id: str) -> str:

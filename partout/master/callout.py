@@ -49,7 +49,7 @@ class AccountDecision(Decision):
 
 def system_permissions() -> Permissions:
     """The master's system connection: server requests (CONNZ, KICK) and their replies only."""
-    return Permissions(publish_allow=("$SYS.REQ.SERVER.>",), subscribe_allow=("_INBOX.>",))
+    return Permissions(publish_allow=(subjects.SERVER_REQUESTS_ALL,), subscribe_allow=(subjects.DEFAULT_INBOX_ALL,))
 
 
 class MasterResponder(CalloutResponder):
