@@ -170,6 +170,8 @@ class KickerActor(SupervisedActor):
         self._next()
 
     def on_stop(self) -> None:
+        if self._current is not None and self._current.subscription:
+            self._bus.unsubscribe(self._current.subscription)
         stopped = pykka.ActorDeadError("the kicker stopped before this kick was over")
         for kick in [*([self._current.kick] if self._current else []), *self._queue]:
             try:

@@ -34,6 +34,7 @@ FIRST_RESTART = 0.5  # seconds
 MAX_RESTART = 30.0
 STABLE_AFTER = 60.0  # seconds a child must run before its restart delay starts over
 READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 3.0  # seconds a child gets to stop; `partout master` exits within 5 s of SIGTERM
 
 
 class SimulatedCrash(RuntimeError):
@@ -113,7 +114,11 @@ def fail_future(message: object, error: BaseException) -> None:
 
 
 class SupervisedActor(pykka.ThreadingActor):
-    """A child of a Supervisor; subclasses implement `handle` (and `on_start`/`on_stop`)."""
+    """A child of a Supervisor; subclasses implement `handle` (and `start_up`/`on_stop`)."""
+
+    # a child stuck in a call (a store on a dead disk) must not keep the process alive
+    # after the supervisor gave up waiting for it: SIGTERM means exit
+    use_daemon_thread = True
 
     def __init__(self, *, child: Child | None = None) -> None:
         super().__init__()
@@ -179,6 +184,8 @@ class ChildSpec:
 
 class Supervisor(pykka.ThreadingActor):
     """One-for-one: a crashed child alone is restarted; the others keep running."""
+
+    use_daemon_thread = True
 
     def __init__(self, specs: Sequence[ChildSpec], *, backoff: Backoff | None = None) -> None:
         super().__init__()
@@ -247,7 +254,7 @@ class Supervisor(pykka.ThreadingActor):
             self._specs[name].address.detach()
             if ref is not None and ref.is_alive():
                 try:
-                    ref.stop(timeout=10)
+                    ref.stop(timeout=STOP_TIMEOUT)
                 except pykka.Timeout:
                     log.warning("master actor did not stop in time", extra={"actor": name})
 
