@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from partout import subjects
 from partout.errors import BusError
 from partout.master.supervisor import Child, SupervisedActor, tell_later
+from partout.retry import Backoff
 
 if TYPE_CHECKING:
     from partout.bus.facade import Bus
@@ -81,6 +82,7 @@ def cluster_size(system_bus: Bus, timeout: float = 2.0) -> int:
 def automatic_replicas(system_bus: Bus, *, patience: float = 15.0) -> int:
     """min(3, cluster size); 1 with a warning when no server answers within `patience` s."""
     deadline = time.monotonic() + patience
+    pauses = Backoff(first=0.25, limit=2.0)
     while True:
         try:
             size = cluster_size(system_bus)
@@ -93,7 +95,8 @@ def automatic_replicas(system_bus: Bus, *, patience: float = 15.0) -> int:
                 log.warning("cannot ask the servers for the cluster size; new streams get 1 replica, existing "
                             "ones keep theirs (set stream_replicas to choose)", extra={"error": str(error)})
                 return 1
-            time.sleep(0.5)
+            # the master's start-up thread: nothing else to do until the servers answer
+            time.sleep(min(pauses.next(), max(0.0, deadline - time.monotonic())))
 
 
 class ReplicaKeeper:

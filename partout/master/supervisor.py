@@ -110,7 +110,10 @@ def tell_later(delay: float, address: Address | pykka.ActorRef[Any], message: ob
 def fail_future(message: object, error: BaseException) -> None:
     future = getattr(message, "future", None)
     if isinstance(future, pykka.Future):
-        future.set_exception((type(error), error, error.__traceback__))
+        try:
+            future.set_exception((type(error), error, error.__traceback__))
+        except Exception:  # already answered before the crash
+            pass
 
 
 class SupervisedActor(pykka.ThreadingActor):
