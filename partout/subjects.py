@@ -129,3 +129,45 @@ def inbox_owner(reply: str) -> str | None:
 def master_api() -> str:
     """Operator requests to the masters (queue group), answered with an OperatorReply."""
     return "partout.master.api"
+
+
+# -- the master's side: parsing what agents send, and the servers' system API ------------
+
+AUTH_CALLOUT = "$SYS.REQ.USER.AUTH"  # where nats-server asks the auth callout about a client
+SERVER_CONNZ = "$SYS.REQ.SERVER.PING.CONNZ"  # every server: its connections (system account)
+SERVER_JSZ = "$SYS.REQ.SERVER.PING.JSZ"  # every server: its JetStream state (system account)
+SERVER_REQUESTS_ALL = "$SYS.REQ.SERVER.>"  # what the master's system connection may ask
+DEFAULT_INBOX_ALL = f"{DEFAULT_INBOX}.>"
+
+
+def server_kick(server_id: str) -> str:
+    """Close a client connection on one server: `$SYS.REQ.SERVER.<id>.KICK`."""
+    return f"$SYS.REQ.SERVER.{token(server_id, 'server id')}.KICK"
+
+
+def unique_inbox(prefix: str = DEFAULT_INBOX) -> str:
+    """A fresh reply subject under `prefix` (what a subscription gathering many answers listens on)."""
+    import uuid
+
+    return f"{prefix}.{uuid.uuid4().hex}"
+
+
+def approval_inbox(public_key: str) -> str:
+    """Where a pending agent hears of its approval: `_INBOX_<public key>.approved`, inside the
+    only inbox its pending permissions let it read."""
+    return f"{inbox_prefix(public_key)}.approved"
+
+
+_AGENT_SUBJECT = re.compile(r"^partout\.agent\.([A-Za-z0-9_\-]+)\.(facts|report|events)$")
+
+
+def agent_of(subject: str) -> str | None:
+    """The agent id of `partout.agent.<id>.facts|report|events`, or None for any other subject."""
+    found = _AGENT_SUBJECT.match(subject)
+    return found.group(1) if found is not None else None
+
+
+def policy_environment(subject: str) -> str | None:
+    """The environment of a policy update subject (`partout.policy.<environment>`), or None."""
+    prefix, _, environment = subject.rpartition(".")
+    return environment if prefix == f"{PREFIX}.policy" and _TOKEN.match(environment) else None

@@ -11,7 +11,6 @@ with a callout responder answering from a static table of identities.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +21,9 @@ import nkeys
 
 from partout import subjects
 from partout.nats import permissions
-from partout.nats.callout import AuthorizationRequest, Decision, connect_responder
+from partout.master.callout import CALLOUT_CONNECTION, CalloutActor
+from partout.master.supervisor import Ready
+from partout.nats.callout import AuthorizationRequest, CalloutResponder, Decision
 from partout.nats.config import TlsFiles
 from partout.nats.jwt import create_key
 from partout.nats.launcher import Backbone, start_backbone
@@ -46,9 +47,7 @@ class NatsEnv:
         self.key_dir = key_dir
         self.table: dict[str, tuple[Role, Permissions]] = {}
         self.requests: list[AuthorizationRequest] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="test-callout", daemon=True)
-        self._connection: Any = None
+        self.responder: Any = None  # the CalloutActor's ref
         self.master = Identity(backbone.keys.master.public, backbone.keys.master.path)
         self.table[self.master.public] = (Role.MASTER, permissions.master())
 
@@ -64,27 +63,17 @@ class NatsEnv:
         return Decision.allow(entry[0], entry[1])
 
     def start_responder(self) -> None:
-        self._thread.start()
+        # the master's callout actor (its own bus, as the callout service user) with a static table
         keys = self.backbone.keys
-        future = asyncio.run_coroutine_threadsafe(
-            connect_responder(self.urls, keys.callout_service.seed(), keys.callout_issuer.signer(), self.authorize,
-                              **self.tls_options()),
-            self._loop)
-        self._connection, _ = future.result(timeout=10)
-
-    def tls_options(self) -> dict[str, Any]:
         tls = self.backbone.nodes[0].config.tls
-        if tls is None:
-            return {}
-        import ssl
-
-        return {"tls": ssl.create_default_context(cafile=str(tls.ca or tls.cert))}
+        options = BusOptions(servers=tuple(self.urls), name=CALLOUT_CONNECTION, seed_file=keys.callout_service.path,
+                             tls_ca=(tls.ca or tls.cert) if tls is not None else None)
+        self.responder = CalloutActor.start(options, CalloutResponder(keys.callout_issuer.signer(), self.authorize))
+        self.responder.ask(Ready(), timeout=15)
 
     def stop_responder(self) -> None:
-        if self._connection is not None:
-            asyncio.run_coroutine_threadsafe(self._connection.close(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        if self.responder is not None and self.responder.is_alive():
+            self.responder.stop(timeout=10)
 
     def identity(self, role: Role | None, rights: Permissions | None = None, *, inbox: str | None = None,
                  name: str = "") -> Identity:

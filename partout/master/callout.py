@@ -8,28 +8,35 @@
     revoked agent               -> refused
     anything else               -> pending(public key): enrolment and its own inbox only
 
-The responder runs on its own thread and asyncio loop with its own connection (as the callout
-service user), so a slow store never stalls the master's bus and vice versa.
+The responder is a child actor of the master (CalloutActor) with a Bus of its own, connected
+as the callout service user: a slow store never stalls the master's bus and vice versa.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from partout import subjects
+from partout.bus.messages import BusMessage, BusOptions
+from partout.master.store.base import Store
+from partout.master.supervisor import Child, SupervisedActor
 from partout.nats import jwt, permissions
 from partout.nats.callout import ACCOUNT, AuthorizationRequest, CalloutResponder, Decision
 from partout.nats.permissions import Permissions, Role
+
+if TYPE_CHECKING:
+    from partout.bus.facade import Bus
 
 log = logging.getLogger(__name__)
 
 SYSTEM_ACCOUNT = "SYS"
 SYSTEM_CONNECTION = "partout-master-system"
+CALLOUT_QUEUE = "partout-callout"
+CALLOUT_CONNECTION = "partout-callout"
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ class AccountDecision(Decision):
 
 def system_permissions() -> Permissions:
     """The master's system connection: server requests (CONNZ, KICK) and their replies only."""
-    return Permissions(publish_allow=("$SYS.REQ.SERVER.>",), subscribe_allow=("_INBOX.>",))
+    return Permissions(publish_allow=(subjects.SERVER_REQUESTS_ALL,), subscribe_allow=(subjects.DEFAULT_INBOX_ALL,))
 
 
 class MasterResponder(CalloutResponder):
@@ -64,7 +71,7 @@ AgentLookup = Callable[[str], "tuple[str, str, str] | None"]
 
 
 class Authorizer:
-    """The authorize callback; `lookup` runs in a worker thread (it may wait on the store)."""
+    """The authorize callback; `lookup` may wait on the store (it runs on the callout actor)."""
 
     def __init__(self, master_key: str, operator_keys: Collection[str], lookup: AgentLookup,
                  *, agent_ttl: float | None) -> None:
@@ -73,7 +80,7 @@ class Authorizer:
         self._lookup = lookup
         self._agent_ttl = agent_ttl
 
-    async def __call__(self, request: AuthorizationRequest) -> Decision:
+    def __call__(self, request: AuthorizationRequest) -> Decision:
         key = request.public_key
         if key == self.master_key:
             if request.name == SYSTEM_CONNECTION:
@@ -82,7 +89,7 @@ class Authorizer:
             return Decision.allow(Role.MASTER, permissions.master(), name="partout-master")
         if key in self.operator_keys:
             return Decision.allow(Role.OPERATOR, permissions.operator(key), name="partout-operator")
-        found = await asyncio.get_running_loop().run_in_executor(None, self._lookup, key)
+        found = self._lookup(key)
         if found is None:
             return Decision.allow(Role.PENDING, permissions.pending(key), name=key)
         status, agent_id, environment = found
@@ -94,42 +101,53 @@ class Authorizer:
         return Decision.allow(Role.PENDING, permissions.pending(key), name=key)
 
 
-class CalloutService:
-    """Runs a MasterResponder on its own loop thread until `stop()`."""
+def store_lookup(store: Store) -> AgentLookup:
+    """The Authorizer's lookup answered from `store` (the master's StoreHandle)."""
 
-    def __init__(self, servers: list[str], service_seed: bytes, issuer: Any, authorize: Authorizer) -> None:
-        self._servers = servers
-        self._seed = service_seed
-        self._issuer = issuer
-        self._authorize = authorize
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="partout-callout", daemon=True)
-        self._connection: Any = None
-        self.responder: MasterResponder | None = None
+    def lookup(public_key: str) -> tuple[str, str, str] | None:
+        agent = store.agent_by_public_key(public_key)
+        if agent is None:
+            return None
+        return str(agent.status), agent.agent_id or "", agent.environment or ""
 
-    def start(self, timeout: float = 15.0) -> None:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._connect(), self._loop).result(timeout=timeout)
+    return lookup
 
-    async def _connect(self) -> None:
-        import nats
 
-        async def quiet(error: Exception) -> None:
-            log.debug("callout connection error", extra={"error": str(error)})
+class CalloutActor(SupervisedActor):
+    """Answers the server's authorization requests on a Bus of its own, connected as the
+    callout service user (the one user the server never sends to the callout), so the
+    master's bus and the callout never wait on each other. The bus is this incarnation's:
+    opened in start_up, closed in on_stop, so a restart reconnects."""
 
-        self._connection = await nats.connect(
-            self._servers, nkeys_seed_str=self._seed.decode("ascii").strip(), name="partout-callout",
-            max_reconnect_attempts=-1, reconnect_time_wait=0.2, error_cb=quiet,
-        )
-        self.responder = MasterResponder(self._issuer, self._authorize)
-        await self.responder.start(self._connection)
+    def __init__(self, options: BusOptions, responder: CalloutResponder, *, subscribe_timeout: float = 15.0,
+                 child: Child | None = None) -> None:
+        super().__init__(child=child)
+        self._options = options
+        self._responder = responder
+        self._subscribe_timeout = subscribe_timeout
+        self._bus: Bus | None = None
 
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            if self._connection is not None:
-                try:
-                    asyncio.run_coroutine_threadsafe(self._connection.close(), self._loop).result(timeout=5)
-                except Exception:
-                    log.warning("callout connection did not close cleanly", exc_info=True)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
+    def start_up(self) -> None:
+        from partout.bus.facade import Bus
+
+        self._bus = Bus.start(self._options)
+        # several masters share the requests (queue group); answering starts once the server has it
+        self._bus.subscribe(subjects.AUTH_CALLOUT, self.actor_ref, queue=CALLOUT_QUEUE).get(
+            timeout=self._subscribe_timeout)
+
+    def handle(self, message: object) -> None:
+        if not isinstance(message, BusMessage):
+            return super().handle(message)
+        try:
+            response = self._responder.respond(message.data)
+        except Exception:  # a request the responder chokes on is refused by timeout, not a crash
+            log.exception("auth callout request failed", extra={"bytes": len(message.data)})
+            return None
+        if response is not None and message.reply and self._bus is not None:
+            self._bus.publish(message.reply, response.encode("ascii"))
+        return None
+
+    def on_stop(self) -> None:
+        if self._bus is not None:
+            self._bus.stop()
+            self._bus = None

@@ -1,36 +1,58 @@
-"""`Master`: wires the master's actors to NATS and the store.
+"""`Master`: the master's actor tree, wired to NATS and the store.
 
     master = Master(load_config(path)).start()   # returns once it answers enrolments
     ...
     master.stop()
 
-Nothing the master needs to be correct lives only in its memory: agents, reports and
-policy versions are in the store, bundles in JetStream, so several masters can run side
-by side (queue groups, one shared durable report consumer) and restarts lose nothing.
+    Supervisor (one-for-one, restarts with backoff)
+    ├── store         StoreActor: the one thread on the store; StoreHandle is its typed Store
+    ├── callout       CalloutActor: auth callout answers, on its own bus (callout service user)
+    ├── kicker        KickerActor: closes a revoked agent's connections (system bus)
+    ├── ingest        IngestActor: facts (core NATS) and reports (durable JetStream consumer)
+    ├── enrolment     EnrolmentActor: partout.enrol.<key>
+    ├── publisher     PolicyPublisherActor: compile, sign, put in the policy KV; repair it
+    ├── operator-api  OperatorApiActor: partout.master.api
+    ├── environments  EnvironmentWatcherActor: tells the publisher what changed on disk
+    └── replicas      ReplicaKeeperActor: stream replicas follow the cluster's size
+
+Children reach each other, and the bus reaches them, through `Address`es, so a restarted
+child gets the messages sent while it was down. Nothing the master needs to be correct lives
+only in its memory: agents, reports and policy versions are in the store, bundles in
+JetStream, so several masters can run side by side (queue groups, one shared durable report
+consumer) and restarts lose nothing.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import nkeys
+import pykka
 
 from partout import subjects
+from partout.bus.facade import Bus
+from partout.bus.messages import BusOptions, GetStats, JetStreamConsume
 from partout.errors import BusError, PartoutError
-from partout.master.callout import SYSTEM_CONNECTION, Authorizer, CalloutService
+from partout.master.address import Address
+from partout.master.callout import (
+    CALLOUT_CONNECTION, SYSTEM_CONNECTION, Authorizer, CalloutActor, MasterResponder, store_lookup,
+)
 from partout.master.config import MasterConfig
 from partout.master.enrolment import EnrolmentActor
-from partout.master.environments import EnvironmentWatcher
+from partout.master.environments import EnvironmentWatcherActor
 from partout.master.guard import SecurityCounters
 from partout.master.ingest import IngestActor
-from partout.master.kick import Kicker
+from partout.master.kick import KickerActor
 from partout.master.operator_api import OperatorApiActor
-from partout.master.policy import PolicyPublisherActor, Rebuild
-from partout.master.replicas import ReplicaKeeper, automatic_replicas
-from partout.master.store_actor import StoreHandle
+from partout.master.policy import PolicyPublisherActor, PublishResults, Rebuild
+from partout.master.replicas import ReplicaKeeper, ReplicaKeeperActor, automatic_replicas
+from partout.master.store_actor import StoreActor, StoreHandle
+from partout.master.supervisor import (
+    Child, ChildSpec, Crash, CurrentRef, Restarts, StartChildren, Supervisor,
+)
 from partout.nats.keys import ACCOUNT, USER, load_seed
-from partout.bus.messages import BusOptions, GetStats, JetStreamConsume
 from partout.state import ensure_state_dir
 from partout.wire import encode
 from partout.wire.fleet import Control
@@ -40,8 +62,12 @@ log = logging.getLogger(__name__)
 QUEUE = "partout-master"
 REPORTS_CONSUMER = "partout-master-reports"
 
+# the tree, in start order (stopped in reverse); Master._start_<name> starts each
+CHILDREN = ("store", "callout", "kicker", "ingest", "enrolment", "publisher", "operator-api", "environments",
+            "replicas")
 
-def started(bus: Any, timeout: float = 10.0) -> Any:
+
+def started(bus: Bus, timeout: float = 10.0) -> Bus:
     """`bus` once its actor has run on_start (a message through its mailbox comes back)."""
     bus.ref.ask(GetStats(), timeout=timeout)
     return bus
@@ -53,15 +79,12 @@ class Master:
         seed = load_seed(config.key_path("master.nk"), USER)
         self.public_key = nkeys.from_seed(bytearray(seed)).public_key.decode("ascii")
         self.operator_keys = self._operator_keys()
-        self.store: StoreHandle | None = None
-        self.bus: Any = None
-        self._system_bus: Any = None
-        self._callout: CalloutService | None = None
-        self._watcher: EnvironmentWatcher | None = None
-        self._replicas: ReplicaKeeper | None = None
-        self._actors: list[Any] = []
-        self.publisher: Any = None
-        self.ingest: Any = None
+        self.addresses = {name: Address() for name in CHILDREN}
+        self.store = StoreHandle(self.addresses["store"])
+        self.bus: Bus | None = None
+        self._system_bus: Bus | None = None
+        self._replicas = 1
+        self._supervisor: pykka.ActorRef[Supervisor] | None = None
         self.security = SecurityCounters()  # requests dropped or refused, per reason
 
     def _operator_keys(self) -> tuple[str, ...]:
@@ -71,41 +94,84 @@ class Master:
         seed = load_seed(path, USER)
         return (nkeys.from_seed(bytearray(seed)).public_key.decode("ascii"),)
 
-    def _bus_options(self, name: str) -> BusOptions:
-        return BusOptions(servers=self.config.nats_urls, name=name, seed_file=self.config.key_path("master.nk"))
+    def _bus_options(self, name: str, key: str = "master.nk") -> BusOptions:
+        return BusOptions(servers=self.config.nats_urls, name=name, seed_file=self.config.key_path(key))
 
-    def _lookup(self, public_key: str) -> tuple[str, str, str] | None:
-        assert self.store is not None
-        agent = self.store.get("agent_by_public_key", public_key, timeout=10)
-        if agent is None:
-            return None
-        return str(agent.status), agent.agent_id or "", agent.environment or ""
+    # -- the children ------------------------------------------------------------------
+
+    def _specs(self) -> list[ChildSpec]:
+        starters: dict[str, Callable[[Child], pykka.ActorRef[Any]]] = {
+            "store": lambda child: StoreActor.start(self.config.store_location, child=child),
+            "callout": self._start_callout,
+            "kicker": lambda child: KickerActor.start(self._buses()[1], child=child),
+            "ingest": lambda child: IngestActor.start(self.store, bus=self._buses()[0],
+                                                      fact_sections=self.config.fact_sections, child=child),
+            "enrolment": self._start_enrolment,
+            "publisher": self._start_publisher,
+            "operator-api": self._start_operator_api,
+            "environments": lambda child: EnvironmentWatcherActor.start(
+                self.config.environments_dir, self.addresses["publisher"], debounce=self.config.debounce,
+                child=child),
+            "replicas": lambda child: ReplicaKeeperActor.start(
+                ReplicaKeeper(self._buses()[1], self._buses()[0], self._replicas,
+                              interval=self.config.replica_check_interval), child=child),
+        }
+        return [ChildSpec(name, starters[name], self.addresses[name]) for name in CHILDREN]
+
+    def _buses(self) -> tuple[Bus, Bus]:
+        assert self.bus is not None and self._system_bus is not None, "the buses start before these children"
+        return self.bus, self._system_bus
+
+    def _start_callout(self, child: Child) -> pykka.ActorRef[Any]:
+        config = self.config
+        authorizer = Authorizer(self.public_key, self.operator_keys, store_lookup(self.store),
+                                agent_ttl=config.agent_credentials_ttl)
+        issuer = nkeys.from_seed(bytearray(load_seed(config.key_path("callout-issuer.nk"), ACCOUNT)))
+        return CalloutActor.start(self._bus_options(CALLOUT_CONNECTION, "callout-service.nk"),
+                                  MasterResponder(issuer, authorizer), child=child)
+
+    def _start_enrolment(self, child: Child) -> pykka.ActorRef[Any]:
+        config = self.config
+        return EnrolmentActor.start(self._buses()[0], self.store, master_public_key=self.public_key,
+                                    rules=config.auto_approve, max_pending=config.max_pending,
+                                    counters=self.security, overall_rate=config.enrol_rate, child=child)
+
+    def _start_publisher(self, child: Child) -> pykka.ActorRef[Any]:
+        config = self.config
+        return PolicyPublisherActor.start(
+            self._buses()[0], self.store, environments=config.environments_dir,
+            signing_seed_file=config.key_path("master.nk"), sample_facts=config.sample_facts,
+            counters=self.security, child=child)
+
+    def _start_operator_api(self, child: Child) -> pykka.ActorRef[Any]:
+        config = self.config
+        return OperatorApiActor.start(
+            self._buses()[0], self.store, operator_keys=self.operator_keys, kicker=self.addresses["kicker"],
+            default_environment=config.default_environment, master_public_key=self.public_key,
+            counters=self.security, child=child)
+
+    def _start_children(self, names: tuple[str, ...], timeout: float) -> None:
+        assert self._supervisor is not None
+        self._supervisor.ask(StartChildren(names), timeout=timeout)
+
+    # -- life cycle --------------------------------------------------------------------
 
     def start(self, timeout: float = 30.0) -> Master:
         """Connect, subscribe, publish every environment once; stops what started on failure."""
-        from partout.bus.facade import Bus
-
         config = self.config
         try:
             ensure_state_dir(config.state_dir)
-            self.store = StoreHandle.start(config.store_location)
-            self.store.get("agents", "approved", timeout=timeout)  # the store opened
-            if config.callout:
-                authorizer = Authorizer(self.public_key, self.operator_keys, self._lookup,
-                                        agent_ttl=config.agent_credentials_ttl)
-                self._callout = CalloutService(
-                    list(config.nats_urls), load_seed(config.key_path("callout-service.nk"), USER),
-                    nkeys.from_seed(bytearray(load_seed(config.key_path("callout-issuer.nk"), ACCOUNT))), authorizer)
-                self._callout.start(timeout)
+            self._supervisor = Supervisor.start(self._specs())
+            # the callout first: every other connection of the master goes through it
+            self._start_children(("store", "callout") if config.callout else ("store",), timeout)
             self.bus = started(Bus.start(self._bus_options("partout-master")))
             self._system_bus = started(Bus.start(self._bus_options(SYSTEM_CONNECTION)))
             self._ensure_streams(timeout)
-            self._start_actors()
+            self._start_children(("kicker", "ingest", "enrolment", "publisher", "operator-api"), timeout)
             self._subscribe(timeout)
             self.publish_environments(timeout=timeout)
-            self._watcher = EnvironmentWatcher(config.environments_dir, self._environments_changed,
-                                               debounce=config.debounce)
-            self._watcher.start()
+            self._start_children(("environments", "replicas") if config.stream_replicas is None
+                                 else ("environments",), timeout)
         except BaseException as error:
             self.stop()
             if isinstance(error, PartoutError) or not isinstance(error, Exception):
@@ -118,87 +184,75 @@ class Master:
 
     def _ensure_streams(self, timeout: float) -> None:
         """Streams and policy bucket with the configured replicas, or min(3, cluster size)
-        (then kept up to date with the cluster's size)."""
+        (then kept up to date with the cluster's size by the replicas child)."""
+        bus, system_bus = self._buses()
         if self.config.stream_replicas is not None:
-            self.bus.ensure_streams(self.config.stream_replicas).get(timeout=timeout)
+            bus.ensure_streams(self.config.stream_replicas).get(timeout=timeout)
             return
-        replicas = automatic_replicas(self._system_bus)
-        self.bus.ensure_streams(replicas, keep_higher=True).get(timeout=timeout)
-        self._replicas = ReplicaKeeper(self._system_bus, self.bus, replicas,
-                                       interval=self.config.replica_check_interval).start()
-
-    def _start_actors(self) -> None:
-        assert self.store is not None
-        config = self.config
-        self.enrolment = EnrolmentActor.start(self.bus, self.store, master_public_key=self.public_key,
-                                              rules=config.auto_approve, max_pending=config.max_pending,
-                                              counters=self.security, overall_rate=config.enrol_rate)
-        self.ingest = IngestActor.start(self.store, bus=self.bus, fact_sections=config.fact_sections)
-        self.publisher = PolicyPublisherActor.start(
-            self.bus, self.store, environments=config.environments_dir,
-            signing_seed_file=config.key_path("master.nk"), sample_facts=config.sample_facts,
-            counters=self.security)
-        self.operator_api = OperatorApiActor.start(
-            self.bus, self.store, operator_keys=self.operator_keys, kicker=Kicker(self._system_bus),
-            default_environment=config.default_environment, master_public_key=self.public_key,
-            counters=self.security)
-        self._actors = [self.enrolment, self.ingest, self.publisher, self.operator_api]
+        self._replicas = automatic_replicas(system_bus)
+        bus.ensure_streams(self._replicas, keep_higher=True).get(timeout=timeout)
 
     def _subscribe(self, timeout: float) -> None:
-        import pykka
-
-        waits = [
-            self.bus.subscribe(subjects.ENROL_ALL, self.enrolment, queue=QUEUE),
-            self.bus.subscribe(subjects.AGENT_FACTS_ALL, self.ingest, queue=QUEUE),
-            self.bus.subscribe(subjects.master_api(), self.operator_api, queue=QUEUE),
+        bus = self._buses()[0]
+        addresses = self.addresses
+        waits: list[pykka.Future[str]] = [
+            bus.subscribe(subjects.ENROL_ALL, addresses["enrolment"], queue=QUEUE),
+            bus.subscribe(subjects.AGENT_FACTS_ALL, addresses["ingest"], queue=QUEUE),
+            bus.subscribe(subjects.master_api(), addresses["operator-api"], queue=QUEUE),
             # every change of the policy bucket: one that does not verify is replaced
-            self.bus.subscribe(subjects.POLICY_UPDATES_ALL, self.publisher, queue=QUEUE),
+            bus.subscribe(subjects.POLICY_UPDATES_ALL, addresses["publisher"], queue=QUEUE),
         ]
-        consumed: pykka.Future[Any] = pykka.ThreadingFuture()
-        self.bus.ref.tell(JetStreamConsume(
+        consumed: pykka.Future[str] = pykka.ThreadingFuture()
+        bus.ref.tell(JetStreamConsume(
             stream=subjects.REPORTS_STREAM, durable=REPORTS_CONSUMER, subject=subjects.AGENT_REPORTS_ALL,
-            target=self.ingest, ack_wait=self.config.report_ack_wait, future=consumed))
+            target=addresses["ingest"], ack_wait=self.config.report_ack_wait, future=consumed))
         for future in [*waits, consumed]:
             future.get(timeout=timeout)
 
-    def _environments_changed(self, environments: frozenset[str]) -> None:
-        if self.publisher is not None and self.publisher.is_alive():
-            self.publisher.tell(Rebuild(environments))
-
     def publish_environments(self, environments: frozenset[str] | None = None,
-                             timeout: float = 60.0) -> dict[str, int | None]:
+                             timeout: float = 60.0) -> PublishResults:
         """Compile and publish now (all environments by default): {environment: sequence or None}."""
-        import pykka
-
-        future: pykka.Future[dict[str, int | None]] = pykka.ThreadingFuture()
-        self.publisher.tell(Rebuild(environments, future))
+        future: pykka.Future[PublishResults] = pykka.ThreadingFuture()
+        self.addresses["publisher"].tell(Rebuild(environments, future))
         return future.get(timeout=timeout)
 
     def apply_now(self, agent_id: str) -> None:
         """Ask an agent to run its policy now (Control "apply")."""
-        self.bus.publish(subjects.agent_control(agent_id), encode(Control(command="apply")))
+        self._buses()[0].publish(subjects.agent_control(agent_id), encode(Control(command="apply")))
+
+    # -- what tests and operators look at ----------------------------------------------
+
+    def child(self, name: str) -> pykka.ActorRef[Any] | None:
+        """The running incarnation of a child (None while it restarts)."""
+        if self._supervisor is None:
+            return None
+        ref: pykka.ActorRef[Any] | None = self._supervisor.ask(CurrentRef(name), block=True, timeout=10)
+        return ref
+
+    @property
+    def ingest(self) -> pykka.ActorRef[Any] | None:
+        return self.addresses["ingest"].ref
+
+    def restarts(self) -> dict[str, int]:
+        """How many times each child has been restarted after a crash."""
+        assert self._supervisor is not None
+        counts: dict[str, int] = self._supervisor.ask(Restarts(), block=True, timeout=10)
+        return counts
+
+    def crash(self, name: str, reason: str = "crash requested") -> None:
+        """Make child `name` raise in its own thread (supervision tests): it is restarted."""
+        self.addresses[name].tell(Crash(reason))
 
     def stop(self) -> None:
-        """Stop watching, close the connections, stop the actors and the store; safe to call twice."""
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
-        if self._replicas is not None:
-            self._replicas.stop()
-            self._replicas = None
+        """Close the connections, stop the actor tree (store last); safe to call twice."""
         for bus in (self.bus, self._system_bus):
             if bus is not None:
                 try:
                     bus.stop()
                 except Exception:
                     log.warning("bus did not stop cleanly", exc_info=True)
-        for actor in self._actors:
-            if actor.is_alive():
-                actor.stop(timeout=10)
-        self._actors = []
-        if self._callout is not None:
-            self._callout.stop()
-            self._callout = None
-        if self.store is not None:
-            self.store.stop()
+        if self._supervisor is not None:
+            if self._supervisor.is_alive():
+                self._supervisor.stop(timeout=30)
+            self._supervisor = None
         log.info("master stopped")

@@ -18,17 +18,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
-
-import pykka
+from typing import TYPE_CHECKING
 
 from partout import subjects
 from partout.master.config import AutoApproveRule
 from partout.master.guard import SecurityCounters, reply_allowed
 from partout.master.ratelimit import RequestLimits, TokenBucketSpec
-from partout.master.store.base import EnrolmentLogEntry
-from partout.master.store_actor import StoreHandle
+from partout.master.store.base import AgentRecord, AgentStatus, EnrolmentLogEntry, Store
+from partout.master.supervisor import Child, SupervisedActor
 from partout.bus.messages import BusMessage
+
+if TYPE_CHECKING:
+    from partout.bus.facade import Bus
 from partout.wire import decode, encode
 from partout.wire.fleet import MAX_ENROL_BYTES, EnrolReply, EnrolRequest
 
@@ -38,19 +39,12 @@ PENDING_RECOUNT = 10.0  # seconds
 PER_KEY = TokenBucketSpec(rate=1.0, burst=5.0)  # a real agent asks every few seconds at most
 
 
-def _attribute(record: Any, name: str, default: Any = None) -> Any:
-    if record is None:
-        return default
-    if isinstance(record, dict):
-        return record.get(name, default)
-    return getattr(record, name, default)
-
-
-class EnrolmentActor(pykka.ThreadingActor):
-    def __init__(self, bus: Any, store: StoreHandle, *, master_public_key: str,
+class EnrolmentActor(SupervisedActor):
+    def __init__(self, bus: Bus, store: Store, *, master_public_key: str,
                  rules: Sequence[AutoApproveRule], max_pending: int = 10_000,
-                 counters: SecurityCounters | None = None, overall_rate: float = 500.0) -> None:
-        super().__init__()
+                 counters: SecurityCounters | None = None, overall_rate: float = 500.0,
+                 child: Child | None = None) -> None:
+        super().__init__(child=child)
         self._max_pending = max_pending
         self._pending = 0
         self._pending_counted_at = -PENDING_RECOUNT
@@ -61,9 +55,9 @@ class EnrolmentActor(pykka.ThreadingActor):
         self.counters = counters or SecurityCounters()
         self._limits = RequestLimits(PER_KEY, TokenBucketSpec(rate=overall_rate, burst=2 * overall_rate))
 
-    def on_receive(self, message: Any) -> Any:
+    def handle(self, message: object) -> None:
         if not isinstance(message, BusMessage):
-            return super().on_receive(message)
+            return super().handle(message)
         key = subjects.enrol_key(message.subject)
         if key is None:
             self.counters.count("enrol.bad-subject", subject=message.subject[:200])
@@ -87,13 +81,13 @@ class EnrolmentActor(pykka.ThreadingActor):
         # recounted now and then: other masters and operators change it too
         now = time.monotonic()
         if now - self._pending_counted_at >= PENDING_RECOUNT:
-            self._pending = len(self._store.get("agents", "pending"))
+            self._pending = len(self._store.agents(AgentStatus.PENDING))
             self._pending_counted_at = now
         return self._pending
 
     def _log(self, public_key: str, hostname: str, outcome: str, reason: str) -> None:
         entry = EnrolmentLogEntry(public_key=public_key, hostname=hostname, outcome=outcome, reason=reason)
-        self._store.get("log_enrolment", entry)
+        self._store.log_enrolment(entry)
 
     def _refuse(self, counted: str, reason: str) -> EnrolReply:
         """Refused before the request proved to be its key's: counted, not stored."""
@@ -119,32 +113,31 @@ class EnrolmentActor(pykka.ThreadingActor):
         if problem is not None:
             return self._refuse("bad-signature", f"signature check failed: {problem}")
         key, hostname = request.public_key, request.hostname
-        agent = self._store.get("agent_by_public_key", key)
-        status = _attribute(agent, "status")
+        agent = self._store.agent_by_public_key(key)
+        status = agent.status if agent is not None else None
         if status == "revoked":
             return self._refuse_agent("this agent has been revoked", key, hostname)
-        if status == "approved":
+        if agent is not None and status == "approved":
             # facts may have changed since: keep them fresh. Not the hostname: operators approved
             # it under the one it had, and a taken-over agent renaming itself to another's name
             # would mislead them; the claim goes to the enrolment log and the master's log only
-            approved_as = str(_attribute(agent, "hostname", ""))
-            agent = self._store.get("upsert_pending", key, approved_as, request.facts)
+            approved_as = agent.hostname
+            agent = self._store.upsert_pending(key, approved_as, request.facts)
             reason = "already approved"
             if hostname != approved_as:
                 reason += f"; claimed hostname {hostname!r} ignored, approved as {approved_as!r}"
                 log.warning("approved agent claims another hostname; keeping the approved one",
-                            extra={"agent_id": _attribute(agent, "agent_id"), "approved_as": approved_as,
+                            extra={"agent_id": agent.agent_id, "approved_as": approved_as,
                                    "claimed": hostname})
             return self._approved(agent, key, hostname, reason)
         rule = next((rule for rule in self._rules if rule.matches(hostname, request.token, request.facts)), None)
         if rule is not None:
-            self._store.get("upsert_pending", key, hostname, request.facts)
-            agent = self._store.get("approve", key, rule.environment)
-            return self._approved(agent, key, hostname, rule.describe())
+            self._store.upsert_pending(key, hostname, request.facts)
+            return self._approved(self._store.approve(key, rule.environment), key, hostname, rule.describe())
         if agent is None and self._pending_count() >= self._max_pending:
             return self._refuse("max-pending", f"{self._max_pending} agents already wait for approval; approve or "
                                                f"revoke some first (partout agents list --status pending)")
-        self._store.get("upsert_pending", key, hostname, request.facts)
+        self._store.upsert_pending(key, hostname, request.facts)
         if agent is None:  # a pending agent asking again changes nothing worth a log row
             self._pending += 1
             self._log(key, hostname, "pending", "waiting for an operator: partout agents approve")
@@ -152,8 +145,8 @@ class EnrolmentActor(pykka.ThreadingActor):
         return EnrolReply(status="pending", reason="waiting for an operator to approve this agent",
                           master_public_key=self._master_public_key)
 
-    def _approved(self, agent: Any, key: str, hostname: str, reason: str) -> EnrolReply:
-        agent_id, environment = _attribute(agent, "agent_id"), _attribute(agent, "environment")
+    def _approved(self, agent: AgentRecord, key: str, hostname: str, reason: str) -> EnrolReply:
+        agent_id, environment = agent.agent_id, agent.environment
         self._log(key, hostname, "approved", reason)
         log.info("agent approved", extra={"agent_id": agent_id, "environment": environment, "reason": reason})
         return EnrolReply(status="approved", agent_id=agent_id, environment=environment,

@@ -17,14 +17,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
-
-import pykka
+from typing import TYPE_CHECKING, Any
 
 from partout import subjects
 from partout.facts import PUBLISHED_SECTIONS, SECTIONS
-from partout.master.store_actor import StoreHandle
+from partout.master.store.base import Store
+from partout.master.supervisor import Child, SupervisedActor
 from partout.bus.messages import BusMessage, JetStreamDelivery
+
+if TYPE_CHECKING:
+    from partout.bus.facade import Bus
 from partout.wire import decode, encode
 from partout.wire.fleet import MAX_FACTS_BYTES, Control, FactsUpdate, RunReport
 
@@ -36,15 +38,10 @@ MAX_REPORT_DELIVERIES = 20
 TELL_AGAIN_AFTER = 60.0
 
 
-def agent_of(subject: str) -> str | None:
-    """`partout.agent.<id>.<what>` -> id."""
-    parts = subject.split(".")
-    return parts[2] if len(parts) == 4 and parts[:2] == ["partout", "agent"] else None
-
-
-class IngestActor(pykka.ThreadingActor):
-    def __init__(self, store: StoreHandle, *, bus: Any = None, fact_sections: Iterable[str] | None = None) -> None:
-        super().__init__()
+class IngestActor(SupervisedActor):
+    def __init__(self, store: Store, *, bus: Bus | None = None, fact_sections: Iterable[str] | None = None,
+                 child: Child | None = None) -> None:
+        super().__init__(child=child)
         self._store = store
         self._bus = bus  # to tell an agent which fact sections to send (None: never tell)
         self._fact_sections = frozenset(PUBLISHED_SECTIONS if fact_sections is None else fact_sections)
@@ -53,18 +50,17 @@ class IngestActor(pykka.ThreadingActor):
         self.reports_stored = 0  # newly stored
         self.reports_duplicate = 0  # delivered again, already in the store
 
-    def on_receive(self, message: Any) -> Any:
+    def handle(self, message: object) -> None:
         match message:
             case JetStreamDelivery():
                 self._report(message)
             case BusMessage():
                 self._facts(message)
             case _:
-                return super().on_receive(message)
-        return None
+                super().handle(message)
 
     def _facts(self, message: BusMessage) -> None:
-        agent_id = agent_of(message.subject)
+        agent_id = subjects.agent_of(message.subject)
         if agent_id is None or len(message.data) > MAX_FACTS_BYTES:
             log.warning("facts dropped", extra={"subject": message.subject, "bytes": len(message.data)})
             return
@@ -77,8 +73,8 @@ class IngestActor(pykka.ThreadingActor):
         facts = {name: value for name, value in update.facts.items()
                  if name in self._fact_sections or name not in SECTIONS}
         try:
-            self._store.get("put_facts", agent_id, facts)
-            self._store.get("touch", agent_id)
+            self._store.put_facts(agent_id, facts)
+            self._store.touch(agent_id)
         except Exception as error:  # e.g. a revoked agent still connected for a moment
             log.warning("facts not stored", extra={"agent_id": agent_id, "error": str(error)})
             return
@@ -98,16 +94,16 @@ class IngestActor(pykka.ThreadingActor):
         self._bus.publish(subjects.agent_control(agent_id), encode(control))
 
     def _report(self, delivery: JetStreamDelivery) -> None:
-        agent_id = agent_of(delivery.subject)
+        agent_id = subjects.agent_of(delivery.subject)
         report = decode(RunReport, delivery.data)
         if agent_id is None or report is None:
             log.warning("report dropped", extra={"subject": delivery.subject})
             delivery.ack()  # malformed never gets better: do not have it redelivered forever
             return
         try:
-            stored = self._store.get("add_report", agent_id, report.report, report_id=report.report_id,
-                                     policy_digest=report.bundle_digest)
-            self._store.get("touch", agent_id)
+            stored = self._store.add_report(agent_id, report.report, report_id=report.report_id,
+                                            policy_digest=report.bundle_digest)
+            self._store.touch(agent_id)
         except Exception as error:
             log.warning("report not stored", extra={"agent_id": agent_id, "report_id": report.report_id,
                                                     "error": str(error), "delivered": delivery.delivered})

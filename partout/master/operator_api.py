@@ -23,29 +23,31 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pykka
 
 from partout import subjects
 from partout.errors import PartoutError
+from partout.master.address import Address
 from partout.master.guard import NonceCache, SecurityCounters, reply_allowed
-from partout.master.kick import Kicker
+from partout.master.kick import Kick
 from partout.master.store.base import AgentRecord, ReportRecord, match_agent
 from partout.master.store_actor import StoreHandle
+from partout.master.supervisor import Child, SupervisedActor
 from partout.bus.messages import BusMessage
 from partout.wire import decode, encode
 from partout.wire.fleet import (
     MAX_ENROL_BYTES, SIGNATURE_MAX_AGE, Control, EnrolReply, OperatorReply, OperatorRequest,
 )
 
+if TYPE_CHECKING:
+    from partout.bus.facade import Bus
+
 log = logging.getLogger(__name__)
 
-
-def approval_subject(public_key: str) -> str:
-    """Where a pending agent hears of its approval: `_INBOX_<public key>.approved` (inside the
-    only inbox its pending permissions let it read)."""
-    return f"{subjects.inbox_prefix(public_key)}.approved"
+KICK_TIMEOUT = 10.0  # seconds; the revocation holds anyway (the callout refuses the agent from now on)
+approval_subject = subjects.approval_inbox  # where a pending agent hears of its approval
 
 
 def agent_summary(agent: AgentRecord) -> dict[str, Any]:
@@ -77,11 +79,11 @@ def facts_summary(facts: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
-class OperatorApiActor(pykka.ThreadingActor):
-    def __init__(self, bus: Any, store: StoreHandle, *, operator_keys: Collection[str],
-                 kicker: Kicker | None, default_environment: str, master_public_key: str = "",
-                 counters: SecurityCounters | None = None) -> None:
-        super().__init__()
+class OperatorApiActor(SupervisedActor):
+    def __init__(self, bus: Bus, store: StoreHandle, *, operator_keys: Collection[str],
+                 kicker: Address | None, default_environment: str, master_public_key: str = "",
+                 counters: SecurityCounters | None = None, child: Child | None = None) -> None:
+        super().__init__(child=child)
         self._master_public_key = master_public_key
         self._bus = bus
         self._store = store
@@ -91,9 +93,9 @@ class OperatorApiActor(pykka.ThreadingActor):
         self.counters = counters or SecurityCounters()
         self._nonces = NonceCache(SIGNATURE_MAX_AGE)
 
-    def on_receive(self, message: Any) -> Any:
+    def handle(self, message: object) -> None:
         if not isinstance(message, BusMessage):
-            return super().on_receive(message)
+            return super().handle(message)
         # only an operator's own inbox may get an answer, whatever the request says
         if not reply_allowed(message.reply, self._operator_keys, self.counters, "operator"):
             return None
@@ -140,8 +142,7 @@ class OperatorApiActor(pykka.ThreadingActor):
         text = str(arguments.get("id") or "")
         if not text:
             raise PartoutError("give an agent: id, public key, a unique prefix of either, or hostname")
-        found: tuple[AgentRecord, str] = self._store.get(match_agent, text)
-        return found
+        return self._store.run(match_agent, text)
 
     def _notify_approval(self, agent: AgentRecord) -> None:
         """Tell a waiting agent now, on its pending inbox, rather than at its next enrol."""
@@ -152,8 +153,10 @@ class OperatorApiActor(pykka.ThreadingActor):
     def _disconnect(self, agent: AgentRecord) -> int:
         if self._kicker is None:
             return 0
+        closed: pykka.Future[int] = pykka.ThreadingFuture()
+        self._kicker.tell(Kick(tuple(name for name in (agent.agent_id, agent.public_key) if name), closed))
         try:
-            return self._kicker.kick(*(name for name in (agent.agent_id, agent.public_key) if name))
+            return closed.get(timeout=KICK_TIMEOUT)
         except Exception as error:  # it is refused at its next connection all the same
             log.warning("revoked agent not disconnected", extra={"agent_id": agent.agent_id, "error": str(error)})
             return 0
@@ -161,11 +164,11 @@ class OperatorApiActor(pykka.ThreadingActor):
     def _dispatch(self, verb: str, arguments: dict[str, Any]) -> Any:
         match verb:
             case "agents.list":
-                agents = self._store.get("agents", arguments.get("status"), arguments.get("environment"))
+                agents = self._store.agents(arguments.get("status"), arguments.get("environment"))
                 return [agent_summary(agent) for agent in agents]
             case "agents.show":
                 agent, matched = self._resolve(arguments)
-                reports = self._store.get("reports", agent.agent_id, 1) if agent.agent_id else []
+                reports = self._store.reports(agent.agent_id, 1) if agent.agent_id else []
                 return {**agent_summary(agent), "matched": matched, "facts": facts_summary(agent.facts),
                         "facts_count": len(agent.facts),
                         "last_report": report_summary(reports[0], results=True) if reports else None}
@@ -173,14 +176,14 @@ class OperatorApiActor(pykka.ThreadingActor):
                 agent, matched = self._resolve(arguments)
                 environment = str(arguments.get("environment") or agent.environment or self._default_environment)
                 subjects.policy_key(environment)  # a name fit for a subject, or a clear error now
-                approved = self._store.get("approve", agent.public_key, environment)
+                approved = self._store.approve(agent.public_key, environment)
                 log.info("agent approved by an operator", extra={"agent_id": approved.agent_id,
                                                                  "environment": environment})
                 self._notify_approval(approved)
                 return {**agent_summary(approved), "matched": matched}
             case "agents.revoke":
                 agent, matched = self._resolve(arguments)
-                revoked = self._store.get("revoke", agent.public_key)
+                revoked = self._store.revoke(agent.public_key)
                 closed = self._disconnect(agent)
                 log.info("agent revoked", extra={"agent_id": revoked.agent_id, "disconnected": closed})
                 return {**agent_summary(revoked), "matched": matched, "disconnected": closed}
@@ -193,13 +196,13 @@ class OperatorApiActor(pykka.ThreadingActor):
             case "reports":
                 agent, matched = self._resolve(arguments)
                 limit = max(1, min(int(arguments.get("limit") or 20), 1000))
-                reports = self._store.get("reports", agent.agent_id, limit) if agent.agent_id else []
+                reports = self._store.reports(agent.agent_id, limit) if agent.agent_id else []
                 summaries = [report_summary(record, results=True) for record in reports]
                 if arguments.get("with_agent"):
                     return {"agent": agent_summary(agent), "matched": matched, "reports": summaries}
                 return summaries
             case "policy.errors":
                 limit = max(1, min(int(arguments.get("limit") or 20), 1000))
-                errors = self._store.get("policy_errors", arguments.get("environment"), limit)
+                errors = self._store.policy_errors(arguments.get("environment"), limit)
                 return [error.model_dump(mode="json") for error in errors]
         raise PartoutError(f"unknown verb {verb!r}")

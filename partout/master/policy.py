@@ -23,26 +23,32 @@ lands (partout.master.publish_retry); it is not a compile error.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pykka
 
 from partout import subjects
 from partout.errors import BusError, PolicyError
 from partout.master.guard import SecurityCounters
-from partout.master.publish_retry import PublishRetries
-from partout.master.store.base import PolicyErrorRecord, PolicyVersion
-from partout.master.store_actor import StoreHandle
+from partout.master.publish_retry import PublishRetries, RetryPublish
+from partout.master.store.base import PolicyErrorRecord, PolicyVersion, Store
+from partout.master.supervisor import Child, SupervisedActor, tell_later
 from partout.bus.messages import BusMessage
+
+if TYPE_CHECKING:
+    from partout.bundle import VerifiedBundle
+    from partout.bus.facade import Bus
+    from partout.facts import Facts
 
 log = logging.getLogger(__name__)
 
 POLICY_FILE = "site.p2"
 REPAIR_INTERVAL = 1.0  # seconds between two repairs of one environment's KV value
+
+PublishResults = dict[str, "int | None"]  # environment -> sequence published, or None
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,7 @@ class Rebuild:
     """Compile and publish these environments (all of them when None)."""
 
     environments: frozenset[str] | None = None
-    future: pykka.Future[Any] | None = None  # gets {environment: sequence or None}
+    future: pykka.Future[PublishResults] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,41 +80,50 @@ def environment_names(root: Path) -> list[str]:
     return names
 
 
-class PolicyPublisherActor(pykka.ThreadingActor):
-    def __init__(self, bus: Any, store: StoreHandle, *, environments: Path, signing_seed_file: Path,
-                 sample_facts: Path | None, counters: SecurityCounters | None = None) -> None:
-        super().__init__()
+class PolicyPublisherActor(SupervisedActor):
+    def __init__(self, bus: Bus, store: Store, *, environments: Path, signing_seed_file: Path,
+                 sample_facts: Path | None, counters: SecurityCounters | None = None,
+                 child: Child | None = None) -> None:
+        super().__init__(child=child)
         self._bus = bus
         self._store = store
         self._root = environments
         self._seed_file = signing_seed_file
         self._sample_facts = sample_facts
-        self._facts: Any = None
+        self._facts: Facts | None = None
         self.counters = counters or SecurityCounters()
         self._repaired_at: dict[str, float] = {}
         self._repairs_due: set[str] = set()
-        self._retries = PublishRetries(self._publish_again)
+        self._retries = PublishRetries(self.actor_ref)
 
-    def _publish_again(self, environment: str) -> None:
-        self.actor_ref.tell(Rebuild(frozenset({environment})))
+    def start_up(self) -> None:
+        if self._child.incarnation > 0:
+            # restarted after a crash, perhaps in the middle of a publish or with retries
+            # pending: check every environment again (unchanged ones are not republished)
+            self.actor_ref.tell(Rebuild())
 
-    def on_stop(self) -> None:
-        self._retries.close()
+    def handle(self, message: object) -> None:
+        match message:
+            case BusMessage():
+                self._check_update(message)
+            case Repair(environment):
+                self._repairs_due.discard(environment)
+                self._repaired_at[environment] = time.monotonic()
+                self._rebuild(Rebuild(frozenset({environment})))
+            case RetryPublish(environment) if self._retries.due(message):
+                self._rebuild(Rebuild(frozenset({environment})))
+            case RetryPublish():
+                pass  # landed since, or failed again (a later RetryPublish is on its way)
+            case Rebuild():
+                self._rebuild(message)
+            case _:
+                super().handle(message)
 
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, BusMessage):
-            self._check_update(message)
-            return None
-        if isinstance(message, Repair):
-            self._repairs_due.discard(message.environment)
-            self._repaired_at[message.environment] = time.monotonic()
-            return self.on_receive(Rebuild(frozenset({message.environment})))
-        if not isinstance(message, Rebuild):
-            return super().on_receive(message)
+    def _rebuild(self, message: Rebuild) -> None:
         names = environment_names(self._root)
         if message.environments is not None:
             names = [name for name in names if name in message.environments]
-        results: dict[str, int | None] = {}
+        results: PublishResults = {}
         for name in names:
             try:
                 results[name] = self.publish(name)
@@ -122,12 +137,11 @@ class PolicyPublisherActor(pykka.ThreadingActor):
                 self._record_error(name, f"{type(error).__name__}: {error}", None, None)
         if message.future is not None:
             message.future.set(results)
-        return None
 
     def _check_update(self, message: BusMessage) -> None:
         """A change of the policy bucket (republished): schedule a repair if it does not verify."""
-        environment = message.subject.rpartition(".")[2]
-        if environment not in environment_names(self._root):
+        environment = subjects.policy_environment(message.subject)
+        if environment is None or environment not in environment_names(self._root):
             return  # not ours to publish (another master's directory, or junk)
         if self.verified(environment, message.data) is not None:
             return
@@ -136,17 +150,9 @@ class PolicyPublisherActor(pykka.ThreadingActor):
             return
         self._repairs_due.add(environment)
         delay = max(0.0, self._repaired_at.get(environment, -REPAIR_INTERVAL) + REPAIR_INTERVAL - time.monotonic())
-        timer = threading.Timer(delay, self._tell_quietly, (Repair(environment),))
-        timer.daemon = True
-        timer.start()
+        tell_later(delay, self.actor_ref, Repair(environment))
 
-    def _tell_quietly(self, message: Any) -> None:
-        try:
-            self.actor_ref.tell(message)
-        except pykka.ActorDeadError:
-            pass  # the master stopped meanwhile
-
-    def verified(self, environment: str, data: bytes | None) -> Any:
+    def verified(self, environment: str, data: bytes | None) -> VerifiedBundle | None:
         """The VerifiedBundle in `data` if it is this master's for `environment`, else None."""
         from partout.bundle import BundleError, verify_bundle
 
@@ -164,7 +170,7 @@ class PolicyPublisherActor(pykka.ThreadingActor):
 
         return str(nkeys.from_seed(bytearray(load_seed(self._seed_file, USER))).public_key.decode("ascii"))
 
-    def _facts_for_compile(self) -> Any:
+    def _facts_for_compile(self) -> Facts:
         if self._facts is None:
             from partout import facts
 
@@ -174,8 +180,8 @@ class PolicyPublisherActor(pykka.ThreadingActor):
     def _record_error(self, environment: str, message: str, file: str | None, line: int | None) -> None:
         log.error("policy does not compile, not published",
                   extra={"environment": environment, "file": file, "line": line, "error": message})
-        self._store.get("record_policy_error",
-                        PolicyErrorRecord(environment=environment, message=message, file=file, line=line))
+        self._store.record_policy_error(
+            PolicyErrorRecord(environment=environment, message=message, file=file, line=line))
 
     def publish(self, environment: str) -> int | None:
         """Compile, bundle, sign and put one environment; its sequence, or None if not published."""
@@ -189,7 +195,7 @@ class PolicyPublisherActor(pykka.ThreadingActor):
         except PolicyError as error:
             self._record_error(environment, error.reason, str(error.file) if error.file else None, error.line)
             return None
-        latest: PolicyVersion | None = self._store.get("latest_policy_version", environment)
+        latest = self._store.latest_policy_version(environment)
         current = self._bus.kv_get(subjects.POLICY_BUCKET, subjects.policy_key(environment)).get(timeout=30)
         published = self.verified(environment, current.value) if current is not None else None
         if current is not None and current.value and published is None:
@@ -204,8 +210,7 @@ class PolicyPublisherActor(pykka.ThreadingActor):
         if published is not None and built is not None and published.manifest.files == built.manifest.files:
             return None  # same content as what agents have (a restart, or another master did it)
         revision = self._bus.kv_put(subjects.POLICY_BUCKET, subjects.policy_key(environment), bundle).get(timeout=30)
-        self._store.get("record_policy_version", PolicyVersion(environment=environment, sequence=sequence,
-                                                               digest=digest))
+        self._store.record_policy_version(PolicyVersion(environment=environment, sequence=sequence, digest=digest))
         log.info("policy published", extra={"environment": environment, "sequence": sequence,
                                             "revision": revision, "bytes": len(bundle)})
         return sequence

@@ -1,20 +1,27 @@
 """Publishing a compiled policy again after the bus refused it (the policy bucket's node is
 down, no quorum, a leader election, the master reconnecting), with backoff, until it lands.
 
-    retries = PublishRetries(lambda environment: publisher.tell(Rebuild(frozenset({environment}))))
-    retries.failed("production", error)   # logs, and asks again in 1, 2, 4 ... 30 s
+    retries = PublishRetries(publisher.actor_ref)
+    retries.failed("production", error)   # logs, and tells RetryPublish in 1, 2, 4 ... 30 s
+    retries.due(message)                  # on RetryPublish: still the latest failure? then rebuild
     retries.landed("production")          # after a successful publish (or a newer one)
 
 A failure here is the bus's, not the policy's: it is logged as such, never recorded as a
 compile error. Each retry compiles the environment's current files again, so a change made
-in between is what lands.
+in between is what lands. Belongs to the publisher actor (one thread): no locks, no timers
+to cancel, a superseded RetryPublish is just ignored.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+
+from partout.master.supervisor import tell_later
+from partout.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -22,68 +29,42 @@ FIRST_DELAY = 1.0
 MAX_DELAY = 30.0
 
 
+@dataclass(frozen=True)
+class RetryPublish:
+    """Told to the publisher when the wait after failure number `attempt` is over."""
+
+    environment: str
+    attempt: int
+
+
 class PublishRetries:
-    """One pending timer per environment; thread-safe (timers fire on their own threads)."""
-
-    def __init__(self, resend: Callable[[str], None], *, first_delay: float = FIRST_DELAY,
+    def __init__(self, publisher: pykka.ActorRef[Any], *, first_delay: float = FIRST_DELAY,
                  max_delay: float = MAX_DELAY) -> None:
-        self._resend = resend
-        self._first = first_delay
-        self._max = max_delay
-        self._lock = threading.Lock()
-        self._failures: dict[str, int] = {}
-        self._timers: dict[str, threading.Timer] = {}
-        self._closed = False
-
-    def pending(self) -> frozenset[str]:
-        """Environments waiting for a retry."""
-        with self._lock:
-            return frozenset(self._failures)
+        self._publisher = publisher
+        # no jitter: one master retries one bucket; the log says the exact wait
+        self._backoff = Backoff(first=first_delay, limit=max_delay, jitter=0)
 
     def failed(self, environment: str, error: BaseException) -> float:
         """Schedule the next attempt for `environment`; its delay in seconds."""
         reason = f"{type(error).__name__}: {error}".strip().rstrip(":")
-        with self._lock:
-            failures = self._failures.get(environment, 0) + 1
-            self._failures[environment] = failures
-            delay = min(self._max, self._first * 2.0 ** (failures - 1))
-            self._cancel(environment)
-            if self._closed:
-                return delay
-            timer = threading.Timer(delay, self._fire, args=(environment,))
-            timer.daemon = True
-            self._timers[environment] = timer
-            timer.start()
+        delay = self._backoff.next(environment)
+        attempt = self._backoff.attempts(environment)
+        tell_later(delay, self._publisher, RetryPublish(environment, attempt))
         log.warning("policy publish for env %s failed: %s; retrying in %g s", environment, reason, delay,
-                    extra={"environment": environment, "attempt": failures, "retry_in": delay})
+                    extra={"environment": environment, "attempt": attempt, "retry_in": delay})
         return delay
+
+    def due(self, retry: RetryPublish) -> bool:
+        """True when `retry` is for the latest failure of its environment (not landed since)."""
+        return self._backoff.attempts(retry.environment) == retry.attempt
 
     def landed(self, environment: str) -> None:
         """A publish (or a check that nothing needed publishing) went through."""
-        with self._lock:
-            failures = self._failures.pop(environment, 0)
-            self._cancel(environment)
+        failures = self._backoff.attempts(environment)
+        self._backoff.reset(environment)
         if failures:
             log.info("policy publish for env %s went through after %d failed attempts", environment, failures,
                      extra={"environment": environment, "failed_attempts": failures})
 
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            for environment in list(self._timers):
-                self._cancel(environment)
 
-    def _cancel(self, environment: str) -> None:
-        timer = self._timers.pop(environment, None)
-        if timer is not None:
-            timer.cancel()
-
-    def _fire(self, environment: str) -> None:
-        with self._lock:
-            self._timers.pop(environment, None)
-            if self._closed:
-                return
-        try:
-            self._resend(environment)
-        except Exception:  # the publisher stopped in between: nothing to retry for
-            log.debug("policy publish retry dropped", extra={"environment": environment})
+__all__ = ["PublishRetries", "RetryPublish"]

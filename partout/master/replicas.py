@@ -2,7 +2,7 @@
 the JetStream cluster), asked of the servers; raised while the master runs when the cluster grows.
 
     replicas = automatic_replicas(system_bus)          # at start
-    keeper = ReplicaKeeper(system_bus, bus, replicas).start()   # checks every minute
+    ReplicaKeeperActor.start(ReplicaKeeper(system_bus, bus, replicas))   # checks every minute
 
 The size comes from `$SYS.REQ.SERVER.PING.JSZ` on the master's system connection (SYS
 account; first answer wins): every server of a JetStream cluster reports its meta group's
@@ -15,17 +15,23 @@ wants fewer sets `stream_replicas`.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from partout import subjects
 from partout.errors import BusError
+from partout.master.supervisor import Child, SupervisedActor, tell_later
+from partout.retry import Backoff
+
+if TYPE_CHECKING:
+    from partout.bus.facade import Bus
 
 log = logging.getLogger(__name__)
 
-JSZ = "$SYS.REQ.SERVER.PING.JSZ"
+JSZ = subjects.SERVER_JSZ
 MAX_REPLICAS = 3
 
 
@@ -60,7 +66,7 @@ def replicas_for(cluster_size: int) -> int:
     return max(1, min(MAX_REPLICAS, cluster_size))
 
 
-def cluster_size(system_bus: Any, timeout: float = 2.0) -> int:
+def cluster_size(system_bus: Bus, timeout: float = 2.0) -> int:
     """The number of JetStream servers of the cluster the system connection reaches."""
     reply = system_bus.request(JSZ, b"{}", timeout=timeout).get(timeout=timeout + 5)
     try:
@@ -73,9 +79,10 @@ def cluster_size(system_bus: Any, timeout: float = 2.0) -> int:
     return meta.cluster_size if meta is not None and meta.cluster_size > 0 else 1
 
 
-def automatic_replicas(system_bus: Any, *, patience: float = 15.0) -> int:
+def automatic_replicas(system_bus: Bus, *, patience: float = 15.0) -> int:
     """min(3, cluster size); 1 with a warning when no server answers within `patience` s."""
     deadline = time.monotonic() + patience
+    pauses = Backoff(first=0.25, limit=2.0)
     while True:
         try:
             size = cluster_size(system_bus)
@@ -88,35 +95,18 @@ def automatic_replicas(system_bus: Any, *, patience: float = 15.0) -> int:
                 log.warning("cannot ask the servers for the cluster size; new streams get 1 replica, existing "
                             "ones keep theirs (set stream_replicas to choose)", extra={"error": str(error)})
                 return 1
-            time.sleep(0.5)
+            # the master's start-up thread: nothing else to do until the servers answer
+            time.sleep(min(pauses.next(), max(0.0, deadline - time.monotonic())))
 
 
 class ReplicaKeeper:
-    """Every `interval` s, asks the cluster size and raises the streams' replicas when it grew."""
+    """Asks the cluster size and raises the streams' replicas when it grew."""
 
-    def __init__(self, system_bus: Any, bus: Any, replicas: int, *, interval: float = 60.0) -> None:
+    def __init__(self, system_bus: Bus, bus: Bus, replicas: int, *, interval: float = 60.0) -> None:
         self._system_bus = system_bus
         self._bus = bus
         self.replicas = replicas
-        self._interval = interval
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="partout-replicas", daemon=True)
-
-    def start(self) -> ReplicaKeeper:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        while not self._stopping.wait(self._interval):
-            try:
-                self.check()
-            except Exception as error:  # a node restarting, a leader election: next time
-                log.warning("stream replicas not checked", extra={"error": f"{type(error).__name__}: {error}"})
+        self.interval = interval
 
     def check(self) -> int:
         """Raise the replicas if the cluster has grown; the replicas now."""
@@ -126,3 +116,29 @@ class ReplicaKeeper:
             log.info("stream replicas raised: the cluster has grown", extra={"from": self.replicas, "to": wanted})
             self.replicas = wanted
         return self.replicas
+
+
+@dataclass(frozen=True)
+class CheckReplicas:
+    """Scheduled by the ReplicaKeeperActor for itself, every `interval` seconds."""
+
+
+class ReplicaKeeperActor(SupervisedActor):
+    """Runs `keeper.check()` every `keeper.interval` seconds (a failed check waits for the next)."""
+
+    def __init__(self, keeper: ReplicaKeeper, *, child: Child | None = None) -> None:
+        super().__init__(child=child)
+        self._keeper = keeper
+
+    def start_up(self) -> None:
+        tell_later(self._keeper.interval, self.actor_ref, CheckReplicas())
+
+    def handle(self, message: object) -> None:
+        if not isinstance(message, CheckReplicas):
+            return super().handle(message)
+        try:
+            self._keeper.check()
+        except Exception as error:  # a node restarting, a leader election: next time
+            log.warning("stream replicas not checked", extra={"error": f"{type(error).__name__}: {error}"})
+        tell_later(self._keeper.interval, self.actor_ref, CheckReplicas())
+        return None

@@ -1,89 +1,166 @@
-"""`StoreActor`: the one thread that talks to the master's store.
+"""`StoreActor`: the one thread that talks to the master's store, and `StoreHandle`, the
+typed `Store` the master's other actors hold.
 
 SQLite connections belong to the thread that made them, and one writer at a time is what
 WAL wants anyway, so every store call of the master goes through this actor's mailbox:
 
-    store = StoreHandle.start("/var/lib/partout/master/store.sqlite3")
-    agent = store.call("get_agent", agent_id).get(timeout=5)
-    store.stop()
+    store = StoreHandle(address)                 # the store child's Address
+    agent = store.get_agent(agent_id)            # AgentRecord | None, typed like Store's
+    agent, matched = store.run(match_agent, "web1")   # any function of the Store, in one go
+
+Each call is a `StoreCall[T]` (a function of the `Store` and the future of its `T`); an
+error of the store (AgentNotFound, StoreError...) goes back to the caller, the actor lives
+on. A crash of the actor itself (a bug, `Crash`) is its supervisor's business: calls made
+meanwhile wait in the Address and run on the restarted store.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
 
 import pykka
 
+from partout.master.address import Address
+from partout.master.store.base import (
+    AgentRecord, AgentStatus, EnrolmentLogEntry, PolicyErrorRecord, PolicyVersion, ReportRecord, Store,
+)
+from partout.master.supervisor import Child, SupervisedActor
+from partout.report import Report
+
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+P = ParamSpec("P")
+CALL_TIMEOUT = 30.0  # seconds; a store that takes longer is broken, not busy
 
 
 @dataclass(frozen=True)
-class StoreCall:
-    """Call `Store.<method>(*args, **kwargs)` on the store thread; the result goes to `future`."""
+class StoreCall(Generic[T]):
+    """Run `operation(store)` on the store thread; its result or error goes to `future`."""
 
-    method: str | Callable[..., Any]  # a Store method name, or a function called with the store first
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    future: pykka.Future[Any] | None = None
+    operation: Callable[[Store], T]
+    future: pykka.Future[T]
 
 
-class StoreActor(pykka.ThreadingActor):
-    def __init__(self, location: str) -> None:
-        super().__init__()
+class StoreActor(SupervisedActor):
+    def __init__(self, location: str, *, child: Child | None = None) -> None:
+        super().__init__(child=child)
         self._location = location
-        self._store: Any = None
+        self._store: Store | None = None
 
-    def on_start(self) -> None:
+    def start_up(self) -> None:
         from partout.master.store import open_store
 
         self._store = open_store(self._location)
 
     def on_stop(self) -> None:
-        close = getattr(self._store, "close", None)
-        if close is not None:
-            close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
-    def on_receive(self, message: Any) -> Any:
+    def handle(self, message: object) -> None:
         if not isinstance(message, StoreCall):
-            return super().on_receive(message)
+            return super().handle(message)
+        assert self._store is not None  # start_up opened it, or this actor crashed
         try:
-            if callable(message.method):  # a function of the store, e.g. resolve_agent
-                result = message.method(self._store, *message.args, **message.kwargs)
-            else:
-                result = getattr(self._store, message.method)(*message.args, **message.kwargs)
-        except Exception as error:  # handed to the caller; the store thread lives on
-            if message.future is not None:
-                message.future.set_exception((type(error), error, error.__traceback__))
-            else:
-                log.error("store call failed", extra={"method": message.method, "error": str(error)})
+            result = message.operation(self._store)
+        except Exception as error:  # the caller's error (unknown agent...), not the actor's
+            message.future.set_exception((type(error), error, error.__traceback__))
             return None
-        if message.future is not None:
-            message.future.set(result)
+        message.future.set(result)
         return None
 
 
 class StoreHandle:
-    """What the master's other actors hold: calls become StoreCall messages."""
+    """A `Store` whose every method is a StoreCall to the store actor (waits for the answer)."""
 
-    def __init__(self, ref: pykka.ActorRef[StoreActor]) -> None:
-        self.ref = ref
+    def __init__(self, address: Address, *, timeout: float = CALL_TIMEOUT) -> None:
+        self.address = address
+        self._timeout = timeout
 
-    @classmethod
-    def start(cls, location: str) -> StoreHandle:
-        return cls(StoreActor.start(location))
-
-    def call(self, method: str | Callable[..., Any], *args: Any, **kwargs: Any) -> pykka.Future[Any]:
-        future: pykka.Future[Any] = pykka.ThreadingFuture()
-        self.ref.tell(StoreCall(method, args, kwargs, future))
+    def call(self, operation: Callable[[Store], T]) -> pykka.Future[T]:
+        """Send `operation` to the store thread; its result comes in the future."""
+        future: pykka.Future[T] = pykka.ThreadingFuture()
+        self.address.tell(StoreCall(operation, future))
         return future
 
-    def get(self, method: str | Callable[..., Any], *args: Any, timeout: float = 30.0, **kwargs: Any) -> Any:
-        """Call and wait for the result (re-raises the store's error)."""
-        return self.call(method, *args, **kwargs).get(timeout=timeout)
+    def run(self, function: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`function(store, *args, **kwargs)` on the store thread (several reads as one), its result."""
+        return self._wait(lambda store: function(store, *args, **kwargs))
 
-    def stop(self) -> None:
-        if self.ref.is_alive():
-            self.ref.stop(timeout=10)
+    def _wait(self, operation: Callable[[Store], T]) -> T:
+        return self.call(operation).get(timeout=self._timeout)
+
+    # agents
+    def upsert_pending(self, public_key: str, hostname: str, facts: dict[str, Any]) -> AgentRecord:
+        return self._wait(lambda store: store.upsert_pending(public_key, hostname, facts))
+
+    def approve(self, key: str, environment: str) -> AgentRecord:
+        return self._wait(lambda store: store.approve(key, environment))
+
+    def revoke(self, key: str) -> AgentRecord:
+        return self._wait(lambda store: store.revoke(key))
+
+    def get_agent(self, key: str) -> AgentRecord | None:
+        return self._wait(lambda store: store.get_agent(key))
+
+    def agent_by_public_key(self, public_key: str) -> AgentRecord | None:
+        return self._wait(lambda store: store.agent_by_public_key(public_key))
+
+    def agents(self, status: AgentStatus | str | None = None, environment: str | None = None) -> list[AgentRecord]:
+        return self._wait(lambda store: store.agents(status, environment))
+
+    def touch(self, key: str, time: datetime | None = None) -> None:
+        return self._wait(lambda store: store.touch(key, time))
+
+    def put_facts(self, key: str, facts: dict[str, Any]) -> bool:
+        return self._wait(lambda store: store.put_facts(key, facts))
+
+    # reports
+    def add_report(self, agent_id: str, report: Report, *, report_id: str, policy_digest: str = "") -> bool:
+        return self._wait(lambda store: store.add_report(agent_id, report, report_id=report_id,
+                                                         policy_digest=policy_digest))
+
+    def get_report(self, report_id: str) -> ReportRecord | None:
+        return self._wait(lambda store: store.get_report(report_id))
+
+    def reports(self, agent_id: str, limit: int = 20) -> list[ReportRecord]:
+        return self._wait(lambda store: store.reports(agent_id, limit))
+
+    def prune_reports(self, keep_per_agent: int = 100) -> int:
+        return self._wait(lambda store: store.prune_reports(keep_per_agent))
+
+    # enrolment log
+    def log_enrolment(self, entry: EnrolmentLogEntry) -> None:
+        return self._wait(lambda store: store.log_enrolment(entry))
+
+    def enrolments(self, limit: int = 100) -> list[EnrolmentLogEntry]:
+        return self._wait(lambda store: store.enrolments(limit))
+
+    # policies
+    def record_policy_error(self, error: PolicyErrorRecord) -> None:
+        return self._wait(lambda store: store.record_policy_error(error))
+
+    def policy_errors(self, environment: str | None = None, limit: int = 20) -> list[PolicyErrorRecord]:
+        return self._wait(lambda store: store.policy_errors(environment, limit))
+
+    def record_policy_version(self, version: PolicyVersion) -> None:
+        return self._wait(lambda store: store.record_policy_version(version))
+
+    def latest_policy_version(self, environment: str) -> PolicyVersion | None:
+        return self._wait(lambda store: store.latest_policy_version(environment))
+
+    def close(self) -> None:
+        """The store closes with its actor (the supervisor stops it); nothing to do here."""
+
+
+if TYPE_CHECKING:  # the handle is a Store: mypy checks every signature against the protocol
+    def _is_a_store(handle: StoreHandle) -> Store:
+        return handle
+
+
+__all__ = ["StoreActor", "StoreCall", "StoreHandle"]

@@ -1,7 +1,7 @@
 """The auth callout responder: decides who each connecting client is and what it may do.
 
 nats-server sends every connection (except the callout service user) as an authorization
-request JWT on `$SYS.REQ.USER.AUTH`; the responder answers with an authorization response
+request JWT on `subjects.AUTH_CALLOUT`; the responder answers with an authorization response
 JWT holding a user JWT for account PARTOUT with that identity's permissions, or an error.
 
 The server does NOT check a callout client's nkey signature, so the responder does:
@@ -12,25 +12,18 @@ Only then is `connect_opts.nkey` the client's identity, handed to `authorize`.
 from __future__ import annotations
 
 import base64
-import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import nkeys
 
 from partout.nats import jwt
 from partout.nats.permissions import Permissions, Role
 
-if TYPE_CHECKING:
-    from nats.aio.client import Client
-    from nats.aio.msg import Msg
-    from nats.aio.subscription import Subscription
-
 log = logging.getLogger(__name__)
 
-AUTH_SUBJECT = "$SYS.REQ.USER.AUTH"
 ACCOUNT = "PARTOUT"
 
 
@@ -67,7 +60,8 @@ class Decision:
         return self.permissions is not None
 
 
-Authorize = Callable[[AuthorizationRequest], "Decision | Awaitable[Decision]"]
+# runs on the thread of whoever feeds the responder (the CalloutActor): it may wait on the store
+Authorize = Callable[[AuthorizationRequest], Decision]
 
 
 def _decode_signature(text: str) -> bytes:
@@ -93,37 +87,19 @@ def verify_client(claims: Mapping[str, Any]) -> str | None:
 
 
 class CalloutResponder:
-    """Answers auth callout requests on a nats-py connection made as the callout service user."""
+    """Turns one authorization request JWT into its response JWT. Holds no connection: the
+    master's CalloutActor feeds it the requests its bus subscription receives
+    (`subjects.AUTH_CALLOUT`) and publishes the answers on their reply subjects."""
 
     def __init__(self, issuer: nkeys.KeyPair, authorize: Authorize, *, account: str = ACCOUNT) -> None:
         self._issuer = issuer
         self._issuer_public = issuer.public_key.decode("ascii")
         self._authorize = authorize
         self._account = account
-        self._subscription: Subscription | None = None
         self.refused = 0
         self.allowed = 0
 
-    async def start(self, connection: Client) -> None:
-        """Subscribe to the server's authorization requests (queue group: several masters share)."""
-        self._subscription = await connection.subscribe(AUTH_SUBJECT, queue="partout-callout", cb=self._handle)
-        await connection.flush()
-
-    async def stop(self) -> None:
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
-
-    async def _handle(self, message: Msg) -> None:
-        try:
-            response = await self.respond(message.data)
-        except Exception:  # a broken request must not kill the subscription
-            log.exception("auth callout request failed")
-            return
-        if response is not None and message.reply:
-            await message.respond(response.encode("ascii"))
-
-    async def respond(self, request_token: bytes) -> str | None:
+    def respond(self, request_token: bytes) -> str | None:
         """The authorization response JWT for one request JWT, or None if it is not from a server."""
         try:
             request = jwt.decode(request_token.decode("ascii"))
@@ -146,8 +122,7 @@ class CalloutResponder:
                 claims=request,
             )
             try:
-                outcome = self._authorize(asked)
-                decision = await outcome if inspect.isawaitable(outcome) else outcome
+                decision = self._authorize(asked)
             except Exception:
                 log.exception("authorize callback failed", extra={"public_key": public_key})
                 decision = Decision.refuse("authorization failed")
@@ -183,22 +158,7 @@ def static_authorizer(table: Mapping[str, tuple[Role, Permissions]]) -> Callable
     return authorize
 
 
-async def connect_responder(
-    servers: list[str], service_seed: bytes, issuer: nkeys.KeyPair, authorize: Authorize, **options: Any
-) -> tuple[Client, CalloutResponder]:
-    """Connect as the callout service user and start answering; returns (connection, responder)."""
-    import nats
-
-    connection = await nats.connect(
-        servers, nkeys_seed_str=service_seed.decode("ascii").strip(), name="partout-callout",
-        max_reconnect_attempts=-1, reconnect_time_wait=0.2, **options,
-    )
-    responder = CalloutResponder(issuer, authorize)
-    await responder.start(connection)
-    return connection, responder
-
-
 __all__ = [
-    "AUTH_SUBJECT", "AuthorizationRequest", "Authorize", "CalloutResponder", "Decision",
-    "connect_responder", "static_authorizer", "verify_client",
+    "AuthorizationRequest", "Authorize", "CalloutResponder", "Decision",
+    "static_authorizer", "verify_client",
 ]

@@ -39,7 +39,7 @@ def gathering_agent(fleet: Fleet, hostname: str) -> FleetAgent:
 
 def stored_facts(fleet: Fleet, agent: FleetAgent) -> dict[str, Any]:
     assert fleet.master is not None and fleet.master.store is not None
-    record = fleet.master.store.get("get_agent", agent.agent.agent_id or "")
+    record = fleet.master.store.get_agent(agent.agent.agent_id or "")
     return dict(record.facts) if record is not None else {}
 
 

@@ -28,5 +28,5 @@ def test_a_policy_published_while_nats_is_down_lands_once_it_is_back(
         assert eventually(lambda: agent.content() == "production 2\n", timeout=60)
         assert "policy publish for env production went through after" in caplog.text
         assert fleet.master is not None and fleet.master.store is not None
-        assert fleet.master.store.get("policy_errors", "production", 20) == []
+        assert fleet.master.store.policy_errors("production", 20) == []
     assert "does not compile" not in caplog.text

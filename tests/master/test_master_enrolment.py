@@ -25,9 +25,9 @@ def test_a_signed_enrolment_is_recorded_pending(running_master, tmp_path: Path) 
     reply = enrol(env.urls, agent, hostname="web-1")
     assert reply is not None and reply.status == "pending"
     assert reply.master_public_key == master.public_key
-    record = master.store.get("agent_by_public_key", agent.public)
+    record = master.store.agent_by_public_key(agent.public)
     assert record is not None and record.status == "pending" and record.hostname == "web-1"
-    assert master.store.get("enrolments")[0].outcome == "pending"
+    assert master.store.enrolments()[0].outcome == "pending"
 
 
 def test_a_hostname_rule_approves_at_once_into_its_environment(running_master, tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_a_hostname_rule_approves_at_once_into_its_environment(running_master, t
     reply = enrol(env.urls, agent, hostname="auto-7")
     assert reply is not None and reply.status == "approved"
     assert reply.environment == "production" and reply.agent_id
-    assert master.store.get("agent_by_public_key", agent.public).agent_id == reply.agent_id
+    assert master.store.agent_by_public_key(agent.public).agent_id == reply.agent_id
     again = enrol(env.urls, agent, hostname="auto-7")
     assert again is not None and again.status == "approved" and again.agent_id == reply.agent_id
 
@@ -57,7 +57,7 @@ def test_a_forged_signature_is_refused_and_nothing_is_stored(running_master, tmp
     forged = EnrolRequest(public_key=victim.public, hostname="auto-1").signed_by(agent.key_pair)
     reply = enrol(env.urls, agent, data=encode(forged))
     assert reply is not None and reply.status == "refused" and "another key" in reply.reason
-    assert master.store.get("agents") == [] and master.store.get("enrolments") == []
+    assert master.store.agents() == [] and master.store.enrolments() == []
     assert master.security["enrol.key-mismatch"] == 1
 
 
@@ -68,7 +68,7 @@ def test_malformed_and_oversized_requests_are_refused_and_nothing_is_stored(runn
     oversized = enrol(env.urls, agent, data=enrol_request(agent)[:-1] + b" " * MAX_ENROL_BYTES + b"}")
     assert malformed is not None and malformed.status == "refused"
     assert oversized is not None and oversized.status == "refused" and "limit" in oversized.reason
-    assert master.store.get("agents") == [] and master.store.get("enrolments") == []
+    assert master.store.agents() == [] and master.store.enrolments() == []
     assert master.security["enrol.malformed"] == 1 and master.security["enrol.oversized"] == 1
 
 
@@ -78,7 +78,7 @@ def test_a_malformed_key_is_refused_and_nothing_is_stored(running_master, tmp_pa
     request = EnrolRequest(public_key="UNOT-A-REAL-NKEY", hostname="auto-1").signed_by(agent.key_pair)
     reply = enrol(env.urls, agent, data=encode(request))
     assert reply is not None and reply.status == "refused"
-    assert master.store.get("agents") == []
+    assert master.store.agents() == []
 
 
 def test_a_facts_rule_approves_agents_whose_facts_match(master_env, tmp_path: Path) -> None:
@@ -103,6 +103,6 @@ def test_new_agents_beyond_max_pending_are_refused_and_known_ones_still_answered
         refused = enrol(master_env.urls, second, hostname="b")
         assert refused is not None and refused.status == "refused" and "wait for approval" in refused.reason
         assert enrol(master_env.urls, first, hostname="a").status == "pending"
-        assert master.store.get("agent_by_public_key", second.public) is None
+        assert master.store.agent_by_public_key(second.public) is None
     finally:
         master.stop()

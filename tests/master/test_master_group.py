@@ -22,14 +22,14 @@ def test_two_masters_share_the_work_and_store_each_report_once(master_env, tmp_p
         second = master_env.master(auto_approve=rules)
         try:
             # the second found the first's bundle and left it alone
-            assert second.store.get("latest_policy_version", "production").sequence == 1
+            assert second.store.latest_policy_version("production").sequence == 1
             agents = [approved_agent(master_env, tmp_path) for _ in range(4)]
             reports = []
             for agent, agent_id in agents:
                 batch = [run_report(agent_id) for _ in range(5)]
                 publish_reports(master_env, agent, agent_id, [(report, report.report_id) for report in batch])
                 reports += [(agent_id, report.report_id) for report in batch]
-            stored = lambda: sum(len(first.store.get("reports", agent_id, 100)) for _agent, agent_id in agents)
+            stored = lambda: sum(len(first.store.reports(agent_id, 100)) for _agent, agent_id in agents)
             assert eventually(lambda: stored() == len(reports))
             counted = lambda: (first.ingest.proxy().reports_stored.get() +
                                second.ingest.proxy().reports_stored.get())

@@ -65,8 +65,8 @@ def test_facts_are_stored_and_mark_the_agent_seen(running_master, tmp_path: Path
         await connection.close()
 
     asyncio.run(run())
-    assert eventually(lambda: master.store.get("get_agent", agent_id).facts.get("os") == {"family": "debian"})
-    assert master.store.get("get_agent", agent_id).last_seen is not None
+    assert eventually(lambda: master.store.get_agent(agent_id).facts.get("os") == {"family": "debian"})
+    assert master.store.get_agent(agent_id).last_seen is not None
 
 
 def test_a_report_published_twice_is_stored_once(running_master, tmp_path: Path) -> None:
@@ -78,19 +78,22 @@ def test_a_report_published_twice_is_stored_once(running_master, tmp_path: Path)
                                            (report, "another-message-id")])
     other = run_report(agent_id)
     publish_reports(env, agent, agent_id, [(other, other.report_id)])
-    assert eventually(lambda: len(master.store.get("reports", agent_id)) == 2)
+    assert eventually(lambda: len(master.store.reports(agent_id)) == 2)
     ingest = master.ingest.proxy()
     assert eventually(lambda: (ingest.reports_stored.get(), ingest.reports_duplicate.get()) == (2, 1))
-    stored = sorted(record.report_id for record in master.store.get("reports", agent_id))
+    stored = sorted(record.report_id for record in master.store.reports(agent_id))
     assert stored == sorted([report.report_id, other.report_id])
 
 
 def test_reports_published_while_the_master_is_down_are_stored_after_it_restarts(master_env,
                                                                                  tmp_path: Path) -> None:
-    from partout.master.callout import Authorizer, CalloutService
+    from partout.bus.messages import BusOptions
+    from partout.master.address import Address
+    from partout.master.callout import CALLOUT_CONNECTION, Authorizer, CalloutActor, MasterResponder
     from partout.master.config import AutoApproveRule
-    from partout.master.store_actor import StoreHandle
-    from partout.nats.keys import ACCOUNT, USER, load_seed
+    from partout.master.store_actor import StoreActor, StoreHandle
+    from partout.master.supervisor import Ready
+    from partout.nats.keys import ACCOUNT, load_seed
 
     import nkeys
 
@@ -103,27 +106,32 @@ def test_reports_published_while_the_master_is_down_are_stored_after_it_restarts
     # no master now; only a bare callout answerer on the same store, so the agent can
     # connect and publish: JetStream keeps the reports for the durable consumer
     config = master_env.config()
-    store = StoreHandle.start(config.store_location)
+    store_actor = StoreActor.start(config.store_location)
+    address = Address()
+    address.attach(store_actor)
+    store = StoreHandle(address)
 
     def lookup(key: str) -> tuple[str, str, str] | None:
-        record = store.get("agent_by_public_key", key)
+        record = store.agent_by_public_key(key)
         return None if record is None else (str(record.status), record.agent_id or "", record.environment or "")
 
-    callout = CalloutService(
-        master_env.urls, load_seed(config.key_path("callout-service.nk"), USER),
+    responder = MasterResponder(
         nkeys.from_seed(bytearray(load_seed(config.key_path("callout-issuer.nk"), ACCOUNT))),
         Authorizer(first.public_key, first.operator_keys, lookup, agent_ttl=60))
+    options = BusOptions(servers=tuple(master_env.urls), name=CALLOUT_CONNECTION,
+                         seed_file=config.key_path("callout-service.nk"))
     reports = [run_report(agent_id) for _ in range(3)]
+    callout = CalloutActor.start(options, responder)
     try:
-        callout.start()
+        callout.ask(Ready(), timeout=15)
         publish_reports(master_env, agent, agent_id, [(report, report.report_id) for report in reports])
     finally:
-        callout.stop()
-        store.stop()
+        callout.stop(timeout=10)
+        store_actor.stop(timeout=10)
     assert first.store is not None
     again = master_env.master(auto_approve=rules)
     try:
-        assert eventually(lambda: len(again.store.get("reports", agent_id)) == 3)
+        assert eventually(lambda: len(again.store.reports(agent_id)) == 3)
     finally:
         again.stop()
 
@@ -145,4 +153,4 @@ def test_oversized_or_malformed_facts_are_dropped(running_master, tmp_path: Path
 
     asyncio.run(run())
     assert eventually(lambda: master.ingest.proxy().facts_stored.get() == 1)
-    assert master.store.get("get_agent", agent_id).facts == {"marker": 1}
+    assert master.store.get_agent(agent_id).facts == {"marker": 1}

@@ -38,7 +38,7 @@ def test_each_environment_is_published_signed_on_start(master) -> None:
     assert data is not None
     bundle = verify_bundle(data, master_public_key=master.public_key, environment="production", min_sequence=1)
     assert "site.p2" in bundle.manifest.files
-    assert master.store.get("latest_policy_version", "production").digest == bundle.digest
+    assert master.store.latest_policy_version("production").digest == bundle.digest
 
 
 def test_an_edit_publishes_a_bundle_with_a_higher_sequence(master_env, master) -> None:
@@ -64,12 +64,12 @@ def test_a_new_environment_directory_is_published(master_env, master) -> None:
 
 
 def test_unchanged_content_is_not_republished_on_restart(master_env, master) -> None:
-    before = master.store.get("latest_policy_version", "production").sequence
+    before = master.store.latest_policy_version("production").sequence
     master.stop()
     again = master_env.master()
     try:
         assert again.publish_environments() == {"production": None}
-        assert again.store.get("latest_policy_version", "production").sequence == before
+        assert again.store.latest_policy_version("production").sequence == before
     finally:
         again.stop()
 
@@ -78,8 +78,8 @@ def test_a_broken_policy_is_not_published_and_its_error_is_stored_with_file_and_
     published = current_bundle(master, "production")
     site = master_env.environments / "production" / "site.p2"
     site.write_text('p2.file("/tmp/ok", content="x")\np2.no_such_directive("oops")\n')
-    assert eventually(lambda: master.store.get("policy_errors", "production") != [])
-    error = master.store.get("policy_errors", "production")[0]
+    assert eventually(lambda: master.store.policy_errors("production") != [])
+    error = master.store.policy_errors("production")[0]
     assert error.file is not None and error.file.endswith("site.p2") and error.line == 2
     assert current_bundle(master, "production") == published
 
@@ -94,7 +94,7 @@ def test_an_agent_can_read_its_environment_policy_only(master_env, master, tmp_p
     assert eventually(lambda: current_bundle(master, "staging") is not None)
     agent = new_agent_key(tmp_path)
     enrol(master_env.urls, agent, hostname="web-1")
-    agent_id = master.store.get("approve", agent.public, "production").agent_id
+    agent_id = master.store.approve(agent.public, "production").agent_id
     stream = f"KV_{subjects.POLICY_BUCKET}"
 
     async def read(environment: str) -> bytes | None:

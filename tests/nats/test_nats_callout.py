@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import nats
+import nkeys
 import pytest
 from natsenv import NatsEnv, secured_backbone
 
 from partout import subjects
+from partout.master.supervisor import Ready
 from partout.nats import permissions
 from partout.nats.permissions import Role
 from partout.state import read_secret
@@ -118,3 +120,29 @@ def test_a_client_claiming_a_known_nkey_without_its_seed_is_refused(env: NatsEnv
         answer = stream.readline().decode()
     assert "Authorization Violation" in answer
     assert env.requests == []  # refused by the responder before the table was consulted
+
+
+def test_junk_on_the_callout_subject_neither_answers_nor_stops_the_responder(env: NatsEnv) -> None:
+    import asyncio
+
+    from partout.bus.messages import BusMessage
+    from partout.nats import jwt
+    from partout.nats.jwt import create_key
+
+    # what only a server can send (the AUTH account has the callout user alone), delivered as
+    # the bus would: not a JWT, a JWT whose claims have the wrong shapes, one with no signature
+    signer = create_key(nkeys.PREFIX_BYTE_ACCOUNT)
+    weird = jwt.encode({"nats": {"connect_opts": ["not", "a", "map"], "client_info": 7}}, signer)
+    for data in (b"\xff not a jwt", weird.encode(), jwt.encode({"nats": {}}, signer).encode()):
+        env.responder.tell(BusMessage(subjects.AUTH_CALLOUT, data, reply=""))
+    assert env.responder.ask(Ready(), timeout=10) is True
+    pending = env.identity(Role.PENDING, permissions.pending("new2"), inbox="new2")
+
+    async def admitted() -> bool:
+        connection = await _connect(env, pending.seed_file, inbox_prefix=pending.inbox_prefix)
+        try:
+            return bool(connection.is_connected)
+        finally:
+            await connection.close()
+
+    assert asyncio.run(admitted())

@@ -63,7 +63,7 @@ def test_enrolment_is_answered_only_in_the_inbox_of_the_key_that_connected(fleet
     assert security["enrol.foreign-reply"] == len(targets) * len(payloads)
     assert security["enrol.no-reply"] == 1
     assert answer is not None and answer.status == "pending"
-    assert [entry.outcome for entry in fleet.master.store.get("enrolments") if entry.public_key == me] == ["pending"]
+    assert [entry.outcome for entry in fleet.master.store.enrolments() if entry.public_key == me] == ["pending"]
     assert kv_value(fleet, "staging").revision == staging_revision and kv_verifies(fleet, "staging")
     assert stage.content() == "staging 1\n"
     legitimate_traffic_works(fleet, "prod-legit")

@@ -44,7 +44,7 @@ def test_one_connection_cannot_enrol_keys_it_did_not_connect_with(fleet: Fleet) 
     assert eventually(lambda: security["enrol.key-mismatch"] + security["enrol.rate-limited-key"] == len(made))
     for key in made:
         assert f'permissions violation for publish to "{subjects.enrol(public(key)).lower()}"' in violations
-    assert fleet.master.store.get("agents") == [] and fleet.master.store.get("enrolments") == []
+    assert fleet.master.store.agents() == [] and fleet.master.store.enrolments() == []
     legitimate_traffic_works(fleet, "prod-1")
 
 
@@ -78,15 +78,15 @@ def test_real_agents_enrol_while_a_key_floods_and_junk_fills_nothing(fleet: Flee
         waiting = [fleet.agent("unlisted-1"), fleet.agent("unlisted-2")]
         legitimate_traffic_works(fleet, "prod-legit")
         assert fleet.master is not None
-        assert eventually(lambda: len(fleet.master.store.get("agents", "pending")) == 3, timeout=30)
+        assert eventually(lambda: len(fleet.master.store.agents("pending")) == 3, timeout=30)
         assert eventually(lambda: sent[0] > 2000, timeout=30)
     finally:
         stop.set()
         flooding.join(timeout=10)
     master = fleet.master
-    pending = {agent.hostname for agent in master.store.get("agents", "pending")}
+    pending = {agent.hostname for agent in master.store.agents("pending")}
     assert pending == {"flood", "unlisted-1", "unlisted-2"}
-    assert [entry.hostname for entry in master.store.get("enrolments") if entry.public_key == me] == ["flood"]
+    assert [entry.hostname for entry in master.store.enrolments() if entry.public_key == me] == ["flood"]
     assert master.security["enrol.rate-limited-key"] > 1000
     assert master.security["enrol.oversized"] >= 1  # the fat facts were refused, never stored
     fleet.operator.approve(waiting[0].agent.public_key, environment="production")

@@ -97,6 +97,6 @@ def test_a_thousand_malformed_requests_leave_the_master_serving(fleet: Fleet) ->
     refused = sum(counts.get(f"enrol.{reason}", 0) for reason in ("malformed", "oversized", "bad-signature",
                                                                       "key-mismatch"))
     assert refused == KEYS * PER_KEY
-    assert fleet.master.store.get("agents") == [] and fleet.master.store.get("enrolments") == []
+    assert fleet.master.store.agents() == [] and fleet.master.store.enrolments() == []
     assert fleet.operator.agents() == []
     legitimate_traffic_works(fleet, "prod-after-fuzz")

@@ -124,7 +124,7 @@ def test_an_approved_agent_cannot_rename_itself_by_enrolling_again(fleet: Fleet,
     assert record["hostname"] == "prod-2"
     assert cli(fleet, "agents", "approve", "db-master").returncode == 1  # nobody is called that
     assert fleet.master is not None
-    log = fleet.master.store.get("enrolments")
+    log = fleet.master.store.enrolments()
     assert any(entry.hostname == "db-master" and "claimed hostname 'db-master' ignored" in entry.reason
                for entry in log)
     real.motd.write_text("drift\n")  # and the real agent goes on repairing

@@ -12,9 +12,9 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,120 +31,19 @@ from partout.master.store.base import (
     report_counts,
     utc_now,
 )
+from partout.master.store.sqlite_schema import (
+    AGENT_COLUMNS,
+    MIGRATIONS,
+    REPORT_COLUMNS,
+    SCHEMA_VERSION,
+    agent_from_row,
+    report_from_row,
+    time_text,
+)
 from partout.report import Report
 from partout.state import ensure_state_dir
 
 log = logging.getLogger(__name__)
-
-_SCHEMA_V1 = """
-CREATE TABLE agents (
-    public_key TEXT PRIMARY KEY,
-    agent_id TEXT UNIQUE,
-    hostname TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL,
-    environment TEXT,
-    enrolled_at TEXT NOT NULL,
-    approved_at TEXT,
-    revoked_at TEXT,
-    last_seen TEXT,
-    facts TEXT NOT NULL DEFAULT '{}',
-    facts_hash TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX agents_status ON agents (status);
-CREATE TABLE reports (
-    report_id TEXT PRIMARY KEY,
-    agent_id TEXT NOT NULL,
-    policy_digest TEXT NOT NULL DEFAULT '',
-    started_at TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    duration REAL NOT NULL,
-    counts TEXT NOT NULL,
-    report TEXT NOT NULL
-);
-CREATE INDEX reports_agent_started ON reports (agent_id, started_at DESC);
-CREATE TABLE enrolments (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    time TEXT NOT NULL,
-    public_key TEXT NOT NULL,
-    hostname TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    reason TEXT NOT NULL
-);
-CREATE TABLE policy_errors (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    environment TEXT NOT NULL,
-    message TEXT NOT NULL,
-    file TEXT,
-    line INTEGER,
-    time TEXT NOT NULL
-);
-CREATE TABLE policy_versions (
-    environment TEXT NOT NULL,
-    sequence INTEGER NOT NULL,
-    digest TEXT NOT NULL,
-    published_at TEXT NOT NULL,
-    PRIMARY KEY (environment, sequence)
-);
-"""
-
-
-
-def _run_script(connection: sqlite3.Connection, script: str) -> None:
-    # Not executescript(): it commits first, and a migration must be one transaction.
-    for statement in script.split(";"):
-        if statement.strip():
-            connection.execute(statement)
-
-
-# Index i brings a database from user_version i to i + 1. Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    lambda connection: _run_script(connection, _SCHEMA_V1),
-]
-SCHEMA_VERSION = len(MIGRATIONS)
-
-_AGENT_COLUMNS = (
-    "public_key, agent_id, hostname, status, environment, enrolled_at, approved_at, "
-    "revoked_at, last_seen, facts, facts_hash"
-)
-
-
-def _time(value: datetime | None) -> str | None:
-    """ISO text in UTC, so that text order is time order (naive times are taken as UTC)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat()
-
-
-def _agent(row: tuple[Any, ...]) -> AgentRecord:
-    return AgentRecord(
-        public_key=row[0],
-        agent_id=row[1],
-        hostname=row[2],
-        status=AgentStatus(row[3]),
-        environment=row[4],
-        enrolled_at=row[5],
-        approved_at=row[6],
-        revoked_at=row[7],
-        last_seen=row[8],
-        facts=json.loads(row[9]),
-        facts_hash=row[10],
-    )
-
-
-def _report(row: tuple[Any, ...]) -> ReportRecord:
-    return ReportRecord(
-        report_id=row[0],
-        agent_id=row[1],
-        policy_digest=row[2],
-        started_at=row[3],
-        received_at=row[4],
-        duration=row[5],
-        counts=json.loads(row[6]),
-        report=Report.model_validate_json(row[7]),
-    )
-
 
 class SqliteStore:
     """`Store` on one SQLite file; safe to call from several threads."""
@@ -202,9 +101,9 @@ class SqliteStore:
     @staticmethod
     def _find(connection: sqlite3.Connection, key: str) -> AgentRecord | None:
         row = connection.execute(
-            f"SELECT {_AGENT_COLUMNS} FROM agents WHERE agent_id = ? OR public_key = ?", (key, key)
+            f"SELECT {AGENT_COLUMNS} FROM agents WHERE agent_id = ? OR public_key = ?", (key, key)
         ).fetchone()
-        return _agent(row) if row is not None else None
+        return agent_from_row(row) if row is not None else None
 
     def _require(self, connection: sqlite3.Connection, key: str) -> AgentRecord:
         found = self._find(connection, key)
@@ -215,7 +114,7 @@ class SqliteStore:
     # agents
 
     def upsert_pending(self, public_key: str, hostname: str, facts: dict[str, Any]) -> AgentRecord:
-        now = _time(utc_now())
+        now = time_text(utc_now())
         facts_json = json.dumps(facts, default=str)
         with self._transaction() as connection:
             connection.execute(
@@ -241,7 +140,7 @@ class SqliteStore:
                     AgentStatus.APPROVED.value,
                     environment,
                     agent.agent_id or str(uuid.uuid4()),
-                    _time(agent.approved_at or utc_now()),
+                    time_text(agent.approved_at or utc_now()),
                     agent.public_key,
                 ),
             )
@@ -253,7 +152,7 @@ class SqliteStore:
             if agent.status is not AgentStatus.REVOKED:
                 connection.execute(
                     "UPDATE agents SET status = ?, revoked_at = ? WHERE public_key = ?",
-                    (AgentStatus.REVOKED.value, _time(utc_now()), agent.public_key),
+                    (AgentStatus.REVOKED.value, time_text(utc_now()), agent.public_key),
                 )
             return self._require(connection, agent.public_key)
 
@@ -262,8 +161,8 @@ class SqliteStore:
             return self._find(self._connection, key)
 
     def agent_by_public_key(self, public_key: str) -> AgentRecord | None:
-        rows = self._query(f"SELECT {_AGENT_COLUMNS} FROM agents WHERE public_key = ?", (public_key,))
-        return _agent(rows[0]) if rows else None
+        rows = self._query(f"SELECT {AGENT_COLUMNS} FROM agents WHERE public_key = ?", (public_key,))
+        return agent_from_row(rows[0]) if rows else None
 
     def agents(self, status: AgentStatus | str | None = None, environment: str | None = None) -> list[AgentRecord]:
         clauses: list[str] = []
@@ -276,15 +175,15 @@ class SqliteStore:
             parameters.append(environment)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._query(
-            f"SELECT {_AGENT_COLUMNS} FROM agents{where} ORDER BY enrolled_at, rowid", tuple(parameters)
+            f"SELECT {AGENT_COLUMNS} FROM agents{where} ORDER BY enrolled_at, rowid", tuple(parameters)
         )
-        return [_agent(row) for row in rows]
+        return [agent_from_row(row) for row in rows]
 
     def touch(self, key: str, time: datetime | None = None) -> None:
         with self._transaction() as connection:
             agent = self._require(connection, key)
             connection.execute(
-                "UPDATE agents SET last_seen = ? WHERE public_key = ?", (_time(time or utc_now()), agent.public_key)
+                "UPDATE agents SET last_seen = ? WHERE public_key = ?", (time_text(time or utc_now()), agent.public_key)
             )
 
     def put_facts(self, key: str, facts: dict[str, Any]) -> bool:
@@ -310,8 +209,8 @@ class SqliteStore:
                     report_id,
                     agent_id,
                     policy_digest,
-                    _time(report.started_at),
-                    _time(utc_now()),
+                    time_text(report.started_at),
+                    time_text(utc_now()),
                     report.duration,
                     json.dumps(report_counts(report)),
                     report.model_dump_json(),
@@ -319,19 +218,17 @@ class SqliteStore:
             )
             return cursor.rowcount == 1
 
-    _REPORT_COLUMNS = "report_id, agent_id, policy_digest, started_at, received_at, duration, counts, report"
-
     def get_report(self, report_id: str) -> ReportRecord | None:
-        rows = self._query(f"SELECT {self._REPORT_COLUMNS} FROM reports WHERE report_id = ?", (report_id,))
-        return _report(rows[0]) if rows else None
+        rows = self._query(f"SELECT {REPORT_COLUMNS} FROM reports WHERE report_id = ?", (report_id,))
+        return report_from_row(rows[0]) if rows else None
 
     def reports(self, agent_id: str, limit: int = 20) -> list[ReportRecord]:
         rows = self._query(
-            f"SELECT {self._REPORT_COLUMNS} FROM reports WHERE agent_id = ? "
+            f"SELECT {REPORT_COLUMNS} FROM reports WHERE agent_id = ? "
             "ORDER BY started_at DESC, received_at DESC LIMIT ?",
             (agent_id, limit),
         )
-        return [_report(row) for row in rows]
+        return [report_from_row(row) for row in rows]
 
     def prune_reports(self, keep_per_agent: int = 100) -> int:
         with self._transaction() as connection:
@@ -349,7 +246,7 @@ class SqliteStore:
         with self._transaction() as connection:
             connection.execute(
                 "INSERT INTO enrolments (time, public_key, hostname, outcome, reason) VALUES (?, ?, ?, ?, ?)",
-                (_time(entry.time), entry.public_key, entry.hostname, entry.outcome, entry.reason),
+                (time_text(entry.time), entry.public_key, entry.hostname, entry.outcome, entry.reason),
             )
 
     def enrolments(self, limit: int = 100) -> list[EnrolmentLogEntry]:
@@ -367,7 +264,7 @@ class SqliteStore:
         with self._transaction() as connection:
             connection.execute(
                 "INSERT INTO policy_errors (environment, message, file, line, time) VALUES (?, ?, ?, ?, ?)",
-                (error.environment, error.message, error.file, error.line, _time(error.time)),
+                (error.environment, error.message, error.file, error.line, time_text(error.time)),
             )
 
     def policy_errors(self, environment: str | None = None, limit: int = 20) -> list[PolicyErrorRecord]:
@@ -386,7 +283,7 @@ class SqliteStore:
             connection.execute(
                 "INSERT INTO policy_versions (environment, sequence, digest, published_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (environment, sequence) DO NOTHING",
-                (version.environment, version.sequence, version.digest, _time(version.published_at)),
+                (version.environment, version.sequence, version.digest, time_text(version.published_at)),
             )
 
     def latest_policy_version(self, environment: str) -> PolicyVersion | None:
@@ -403,3 +300,6 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._connection.close()
+
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SqliteStore"]

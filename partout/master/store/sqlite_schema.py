@@ -1,0 +1,125 @@
+"""The SQLite store's schema, its migrations and the row <-> record conversions.
+
+`MIGRATIONS[i]` brings a database from `PRAGMA user_version` i to i + 1; the store runs the
+missing ones in one transaction when it opens a file (append, never edit)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from partout.master.store.base import AgentRecord, AgentStatus, ReportRecord
+from partout.report import Report
+
+_SCHEMA_V1 = """
+CREATE TABLE agents (
+    public_key TEXT PRIMARY KEY,
+    agent_id TEXT UNIQUE,
+    hostname TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    environment TEXT,
+    enrolled_at TEXT NOT NULL,
+    approved_at TEXT,
+    revoked_at TEXT,
+    last_seen TEXT,
+    facts TEXT NOT NULL DEFAULT '{}',
+    facts_hash TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX agents_status ON agents (status);
+CREATE TABLE reports (
+    report_id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    policy_digest TEXT NOT NULL DEFAULT '',
+    started_at TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    duration REAL NOT NULL,
+    counts TEXT NOT NULL,
+    report TEXT NOT NULL
+);
+CREATE INDEX reports_agent_started ON reports (agent_id, started_at DESC);
+CREATE TABLE enrolments (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE policy_errors (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    environment TEXT NOT NULL,
+    message TEXT NOT NULL,
+    file TEXT,
+    line INTEGER,
+    time TEXT NOT NULL
+);
+CREATE TABLE policy_versions (
+    environment TEXT NOT NULL,
+    sequence INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    published_at TEXT NOT NULL,
+    PRIMARY KEY (environment, sequence)
+);
+"""
+
+def _run_script(connection: sqlite3.Connection, script: str) -> None:
+    # Not executescript(): it commits first, and a migration must be one transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            connection.execute(statement)
+
+
+# Index i brings a database from user_version i to i + 1. Append, never edit.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    lambda connection: _run_script(connection, _SCHEMA_V1),
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+AGENT_COLUMNS = (
+    "public_key, agent_id, hostname, status, environment, enrolled_at, approved_at, "
+    "revoked_at, last_seen, facts, facts_hash"
+)
+
+
+def time_text(value: datetime | None) -> str | None:
+    """ISO text in UTC, so that text order is time order (naive times are taken as UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat()
+
+
+def agent_from_row(row: tuple[Any, ...]) -> AgentRecord:
+    return AgentRecord(
+        public_key=row[0],
+        agent_id=row[1],
+        hostname=row[2],
+        status=AgentStatus(row[3]),
+        environment=row[4],
+        enrolled_at=row[5],
+        approved_at=row[6],
+        revoked_at=row[7],
+        last_seen=row[8],
+        facts=json.loads(row[9]),
+        facts_hash=row[10],
+    )
+
+
+def report_from_row(row: tuple[Any, ...]) -> ReportRecord:
+    return ReportRecord(
+        report_id=row[0],
+        agent_id=row[1],
+        policy_digest=row[2],
+        started_at=row[3],
+        received_at=row[4],
+        duration=row[5],
+        counts=json.loads(row[6]),
+        report=Report.model_validate_json(row[7]),
+    )
+
+
+REPORT_COLUMNS = "report_id, agent_id, policy_digest, started_at, received_at, duration, counts, report"
