@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import ParamSpec, TypeVar
 
 import click
@@ -37,3 +39,22 @@ def reports_errors(function: Callable[Parameters, Result]) -> Callable[Parameter
             sys.exit(EXIT_USAGE if isinstance(exc, PolicyError) else EXIT_FAILED)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def long_lived() -> Iterator[None]:
+    """For a block that creates objects which live until the process exits (imported
+    modules, classes, a compiled catalog): no cyclic garbage collection while it runs, and
+    its survivors are frozen afterwards, so that later collections do not walk them again.
+
+    Imports create tens of thousands of objects; collecting during them finds no garbage,
+    and every later full collection would traverse them all (~20 ms in a 1,000-file run).
+    Garbage cycles the block itself leaves are kept until exit: a bounded, one-time cost."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()

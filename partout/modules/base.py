@@ -47,7 +47,9 @@ class Change(BaseModel):
     """What `check` found different: a one-line summary, a unified diff for content, and
     module-private data that `apply` uses so it does not have to look again."""
 
-    model_config = ConfigDict(frozen=True)
+    # defer_build: built when a run first finds a change; a run that changes nothing
+    # never needs it.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     summary: str = Field(description="One line: what differs, e.g. 'mode 0600 -> 0644'.")
     diff: str | None = Field(None, description="Unified diff of content, if content differs.")
