@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,8 +63,7 @@ def reported(change: Change, *, noop: bool) -> str:
     return change.summary if noop or change.done is None else change.done
 
 
-@dataclass(frozen=True)
-class Watch:
+class Watch(NamedTuple):
     """What a resource wants to hear about: paths (inotify via watchdog) or a poll interval."""
 
     paths: tuple[Path, ...] = ()
@@ -130,8 +129,7 @@ class RunContext:
             self._cache.pop(key, None)
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What one item of `apply_batch` ended as: output text, or an error message."""
 
     output: str | None = None
