@@ -46,10 +46,11 @@ def command(policy: Path, noop: bool, watch: bool, as_json: bool, state_dir: Pat
         from partout.errors import PolicyError
         from partout.state import default_state_dir, ensure_state_dir
 
-        if not policy.is_file():
-            why = "is not a file" if policy.exists() else "does not exist"
-            raise PolicyError(f"policy file {policy} {why}; name a .p2 file")
-        state = ensure_state_dir(state_dir if state_dir is not None else default_state_dir())
+    if not policy.is_file():
+        why = "is not a file" if policy.exists() else "does not exist"
+        raise PolicyError(f"policy file {policy} {why}; name a .p2 file")
+    state = ensure_state_dir(state_dir if state_dir is not None else default_state_dir())
+    with long_lived(collect=True):  # the facts and the catalog live as long as the run (or --watch)
         facts = _facts(facts_file, facts_d)
         catalog = compile_policy(policy, facts)
     # add_fact writes where facts are read from: the run context carries the one folder

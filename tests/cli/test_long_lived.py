@@ -70,3 +70,23 @@ def test_apply_leaves_collection_on_for_the_run_and_after(tmp_path: Path) -> Non
     assert "0 resources" in result.output
     assert gc.isenabled()
     assert gc.get_freeze_count() > 0
+
+
+def test_with_collect_the_garbage_the_block_left_is_collected_not_frozen() -> None:
+    import weakref
+
+    class Node:
+        other: object = None
+
+    with long_lived():
+        pass  # what came before is frozen: the block below is walked alone
+    before = gc.get_freeze_count()
+    with long_lived(collect=True):
+        first, second = Node(), Node()
+        first.other, second.other = second, first
+        gone = weakref.ref(first)
+        del first, second
+        kept = [Node() for _ in range(100)]
+    assert gone() is None  # collected, not frozen with the survivors
+    assert gc.get_freeze_count() >= before + len(kept)
+    assert gc.isenabled()
