@@ -130,9 +130,9 @@ class Engine:
         listeners = _listeners(catalog)
 
         def publish(results: list[ResourceResult], started: float) -> None:
-            report = Report(policy=catalog.policy, hostname=hostname, noop=self.noop,
-                            started_at=datetime.now(timezone.utc), duration=time.perf_counter() - started,
-                            results=results, trigger="watch")
+            report = Report.model_construct(policy=catalog.policy, hostname=hostname, noop=self.noop,
+                                            started_at=datetime.now(timezone.utc),
+                                            duration=time.perf_counter() - started, results=results, trigger="watch")
             try:
                 on_report(report)
             except Exception:

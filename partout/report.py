@@ -1,5 +1,11 @@
 """What a run did, resource by resource: the one shape the CLI prints, the agent
-publishes and the master stores."""
+publishes and the master stores.
+
+The engine builds results and reports with `model_construct` from values it typed itself
+(mypy checks those calls through the pydantic plugin): validating them again would cost a
+schema build per model and a validation per resource. defer_build: the schemas are built
+when a report is first validated or serialised (the agent publishing it, `--json`, the
+master reading it), which is where a report crosses a boundary."""
 
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ class Status(StrEnum):
 
 
 class ResourceResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     status: Status
@@ -30,6 +36,8 @@ class ResourceResult(BaseModel):
 
 class Report(BaseModel):
     """Results in catalog order, whatever order the resources finished in."""
+
+    model_config = ConfigDict(defer_build=True)
 
     v: int = 1
     policy: str

@@ -7,9 +7,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import pykka
 
@@ -23,15 +22,13 @@ from partout.report import Report, ResourceResult, Status
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class StartRun:
+class StartRun(NamedTuple):
     """Begin the run; `on_done` receives the Report (called on a pool thread)."""
 
     on_done: Callable[[Report], None]
 
 
-@dataclass(frozen=True)
-class ResourceDone:
+class ResourceDone(NamedTuple):
     resource_id: str
     finished: Finished
 
@@ -109,13 +106,14 @@ class RunCoordinator(PooledActor):
         resource = self._resources[rid]
         error = self._prepare_errors.get(resource.module)
         if error is not None:
-            return ResourceResult(id=rid, status=Status.FAILED, summary=error, diff=None, output=None, duration=0.0,
-                                  hidden=resource.hidden)
+            return ResourceResult.model_construct(id=rid, status=Status.FAILED, summary=error, diff=None, output=None,
+                                                  duration=0.0, hidden=resource.hidden)
         for dependency in sorted(self._plan.hard[rid]):
             if dependency in self._broken:
                 why = "failed" if self._results[dependency].status is Status.FAILED else "was skipped"
-                return ResourceResult(id=rid, status=Status.SKIPPED, summary=f"requires {dependency} which {why}",
-                                      diff=None, output=None, duration=0.0, hidden=resource.hidden)
+                return ResourceResult.model_construct(
+                    id=rid, status=Status.SKIPPED, summary=f"requires {dependency} which {why}",
+                    diff=None, output=None, duration=0.0, hidden=resource.hidden)
         return None
 
     def _dispatch(self, rid: str) -> None:
@@ -203,7 +201,7 @@ class RunCoordinator(PooledActor):
     def _finish(self) -> None:
         results = [self._results[resource.id] for resource in self._catalog.resources]
         facts = self._context.facts
-        report = Report(
+        report = Report.model_construct(  # trusted values: see partout.report
             policy=self._catalog.policy, hostname=str(getattr(facts, "hostname", "") or ""),
             noop=self._context.noop, started_at=self._started_at,
             duration=time.perf_counter() - self._clock_start, results=results, trigger=self._trigger,
@@ -213,8 +211,7 @@ class RunCoordinator(PooledActor):
             on_done(report)
 
 
-@dataclass(frozen=True)
-class _Checked:
+class _Checked(NamedTuple):
     resource_id: str
     finished: Finished
 

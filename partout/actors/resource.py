@@ -172,7 +172,7 @@ class ResourceActor(PooledActor):
 
     def _result(self, status: Status, summary: str, started: float, *, diff: str | None = None,
                 output: str | None = None) -> ResourceResult:
-        return ResourceResult(
+        return ResourceResult.model_construct(  # trusted values: see partout.report
             id=self.resource.id, status=status,
             summary=redact(summary, self._secrets) or "",
             diff=redact(diff, self._secrets), output=redact(output, self._secrets),

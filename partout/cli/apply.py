@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from partout.cli.common import EXIT_FAILED, EXIT_OK, reports_errors
+from partout.cli.common import EXIT_FAILED, EXIT_OK, long_lived, reports_errors
 
 if TYPE_CHECKING:
     from partout.report import Report
@@ -45,18 +45,20 @@ def command(policy: Path, noop: bool, watch: bool, as_json: bool, state_dir: Pat
 
     Exit status: 0 all resources ok or changed, 1 some failed, 2 bad policy or usage.
     """
-    from partout.actors.flap import RepairLimit
-    from partout.dsl.compiler import compile_policy
-    from partout.engine import Engine
-    from partout.errors import PolicyError
-    from partout.state import default_state_dir, ensure_state_dir
+    with long_lived():
+        from partout.actors.flap import RepairLimit
+        from partout.dsl.compiler import compile_policy
+        from partout.engine import Engine
+        from partout.errors import PolicyError
+        from partout.state import default_state_dir, ensure_state_dir
 
     if not policy.is_file():
         why = "is not a file" if policy.exists() else "does not exist"
         raise PolicyError(f"policy file {policy} {why}; name a .p2 file")
     state = ensure_state_dir(state_dir if state_dir is not None else default_state_dir())
-    facts = _facts(facts_file, facts_d)
-    catalog = compile_policy(policy, facts)
+    with long_lived(collect=True):  # the facts and the catalog live as long as the run (or --watch)
+        facts = _facts(facts_file, facts_d)
+        catalog = compile_policy(policy, facts)
     # add_fact writes where facts are read from: the run context carries the one folder
     engine = Engine(state, facts, noop=noop, facts_d=facts_d,
                     repair_limit=RepairLimit(burst=repair_burst, rate=repair_rate))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import ParamSpec, TypeVar
 
 import click
@@ -38,3 +40,27 @@ def reports_errors(function: Callable[Parameters, Result]) -> Callable[Parameter
             sys.exit(code)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def long_lived(*, collect: bool = False) -> Iterator[None]:
+    """For a block that creates objects which live until the process exits (imported
+    modules and classes, the facts and the compiled catalog): no cyclic garbage
+    collection while it runs, and its survivors frozen afterwards, so that later
+    collections do not walk them again.
+
+    Imports create tens of thousands of objects; collecting during them finds no garbage,
+    and every later full collection would traverse them all (~20 ms in a 1,000-file run).
+    `collect`: first collect the garbage cycles the block left (compiling a policy leaves
+    a few per resource), so that only live objects are frozen; this walks only what the
+    block made, as earlier blocks' objects are frozen already."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collect:
+            gc.collect(0)  # with collection off, everything the block made is in generation 0
+        gc.freeze()
+        if enabled:
+            gc.enable()

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from partout import __version__
+from partout.cli.common import long_lived
 
 # name -> (python module defining `command`, one-line help shown by `partout --help`)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -35,7 +36,8 @@ class LazyGroup(click.Group):
             return None
         module_name, short_help = SUBCOMMANDS[name]
         try:
-            module = importlib.import_module(module_name)
+            with long_lived():
+                module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name != module_name:
                 raise

@@ -3,7 +3,6 @@ to its module or role, and collecting resources in declaration order."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -122,6 +121,8 @@ class Compilation:
         if not registry.is_module(name):
             known = [*registry.names(), *self.roles.names(), "node", "watch", "include", "role", "on"]
             message = f"unknown directive '{name}'"
+            import difflib  # only for a policy error: not part of every compile's start-up
+
             close = difflib.get_close_matches(name, known, n=1)
             if close:
                 message += f"; did you mean '{close[0]}'?"

@@ -14,7 +14,6 @@ from partout.dsl.dependencies import split_event
 from partout.dsl.state import Entry, Guard, Scope, both_guards, describe_call
 from partout.errors import PartoutError, PolicyError
 from partout.modules.base import CompileContext, Module, ModuleOptions
-from partout.modules.validation import describe_validation
 
 # Every directive accepts these; they shape ordering, events and guards, not the module.
 ORDERING_OPTIONS = ("require", "before", "on")
@@ -95,6 +94,8 @@ def declare(
     try:
         spec: ModuleOptions = model.model_validate({title_field: title, **options})
     except ValidationError as exc:
+        from partout.modules.validation import describe_validation  # error path only (start-up)
+
         raise fail(describe_validation(exc, [*fields, *META_OPTIONS])) from None
     if not scope.active:
         return None

@@ -4,7 +4,6 @@ resources, and require/before/on form no cycle. The edges come from
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 
 from partout.dsl.dependencies import dependency_graph, edges
@@ -25,6 +24,8 @@ def check_references(entries: Sequence[Entry], by_id: Mapping[str, Entry]) -> No
         declared_by = by_id[edge.declared_by]
         message = f"{edge.option} names {target!r}, which is not declared for this node"
         others = [known for known in by_id if known != declared_by.id]
+        import difflib  # only for a policy error: not part of every compile's start-up
+
         close = difflib.get_close_matches(target, others, n=1)
         if close:
             message += f"; did you mean {close[0]!r}?"

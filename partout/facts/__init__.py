@@ -28,7 +28,6 @@ from partout.facts.model import (
     ServiceFacts,
     UserFacts,
 )
-from partout.facts.parsing import parse_json, parse_yaml
 
 __all__ = [
     "CloudFacts", "DiskFacts", "DmiFacts", "FactDict", "Facts", "GroupFacts", "MountFacts", "NicFacts",
@@ -146,6 +145,8 @@ def load(path: Path) -> Facts:
 
 
 def _parse(path: Path, text: str) -> Any:
+    from partout.facts.parsing import parse_json, parse_yaml  # only with --facts FILE: not at start-up
+
     if path.suffix.lower() == ".json":
         return parse_json(text, f"facts file {path}")
     return parse_yaml(text, f"facts file {path}")  # YAML is a superset of JSON: it reads both

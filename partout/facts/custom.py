@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from partout.errors import FactsError
-from partout.facts.parsing import parse_json, parse_yaml
 
 DEFAULT_FACTS_D = Path("/etc/partout/facts.d")
 EXECUTABLE_TIMEOUT = 30.0
@@ -26,6 +25,8 @@ def default_facts_d() -> Path:
 
 
 def custom_facts(folder: Path) -> dict[str, Any]:
+    from partout.facts.parsing import parse_json, parse_yaml  # when facts.custom is first read
+
     try:
         entries = sorted(folder.iterdir())
     except FileNotFoundError:

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,7 +49,9 @@ class Change(BaseModel):
     """What `check` found different: a one-line summary, a unified diff for content, and
     module-private data that `apply` uses so it does not have to look again."""
 
-    model_config = ConfigDict(frozen=True)
+    # defer_build: built when a run first finds a change; a run that changes nothing
+    # never needs it.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     summary: str = Field(description="One line: what differs, e.g. 'mode 0600 -> 0644'.")
     diff: str | None = Field(None, description="Unified diff of content, if content differs.")
@@ -63,8 +65,7 @@ def reported(change: Change, *, noop: bool) -> str:
     return change.summary if noop or change.done is None else change.done
 
 
-@dataclass(frozen=True)
-class Watch:
+class Watch(NamedTuple):
     """What a resource wants to hear about: paths or directories' entries (inotify, polled
     where inotify cannot see) and/or a poll interval. `settle`: wait until the paths have been quiet this
     long before re-checking (a package manager writes its database several times per
@@ -159,8 +160,7 @@ class RunContext:
             self._cache.pop(key, None)
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What one item of `apply_batch` ended as: output text, or an error message."""
 
     output: str | None = None

@@ -8,7 +8,7 @@ from catalogs import catalog, resource
 from helpers import snapshot
 
 from partout.engine import Engine
-from partout.report import Status
+from partout.report import Report, Status
 
 
 @pytest.fixture
@@ -225,3 +225,22 @@ def test_secret_option_values_never_reach_the_report(engine: Engine, tmp_path: P
     assert result.status is Status.FAILED
     assert "s3cr3t-value" not in report.model_dump_json()
     assert result.summary == "RuntimeError: probe crashed on purpose with **********"
+
+
+def test_a_report_the_engine_builds_unvalidated_is_what_validation_makes_of_it(engine: Engine, tmp_path: Path) -> None:
+    # The engine builds results and reports with model_construct (no schema build, no second
+    # validation): they must hold exactly the values and types a validated report holds.
+    (tmp_path / "same").write_text("x")
+    broken = resource("probe", str(tmp_path / "broken"), fail=True)
+    policy = catalog(resource("probe", str(tmp_path / "new"), content="new\n"),
+                     resource("probe", str(tmp_path / "same"), content="x"),
+                     broken, resource("probe", str(tmp_path / "after"), content="x", require=[broken.id]))
+    report = engine.run(policy)
+    assert statuses(report) == {f"probe:{tmp_path}/new": "changed", f"probe:{tmp_path}/same": "ok",
+                                broken.id: "failed", f"probe:{tmp_path}/after": "skipped"}
+    validated = Report.model_validate(report.model_dump())
+    assert validated == report
+    assert Report.model_validate_json(report.model_dump_json()) == report
+    for built, checked in zip(report.results, validated.results, strict=True):
+        assert type(built.status) is Status and built.status is checked.status
+        assert built.model_dump() == checked.model_dump()
