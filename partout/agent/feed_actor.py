@@ -2,7 +2,9 @@
 verifies each bundle against the pinned master key, installs it (PolicyCache) and tells
 the runner the policy now in force. It owns the record of the last accepted bundle.
 
-Following never blocks: the subscription and the direct get are futures looked at on a
+It has a thread of its own: verifying and extracting a bundle is disk work that must not
+hold a worker of the shared pool (fifty agents in one process get a bundle at once).
+Following never waits: the subscription and the direct get are futures looked at on a
 timer tick. When they keep failing on one connection, the bus child is asked for a new
 one (`Reconnect`) and following starts over when it is up: a loop of messages, not of
 calls, so repeated failures never nest.
@@ -11,6 +13,7 @@ calls, so repeated failures never nest.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +21,7 @@ import pykka
 
 from partout import subjects
 from partout.actors.futures import PendingFutures
-from partout.actors.supervisor import PooledChild, Send, tell_later, tell_quietly
+from partout.actors.supervisor import Send, ThreadedChild, tell_later, tell_quietly
 from partout.agent.credentials import Credentials
 from partout.agent.feed import PolicyValue, direct_get_value, policy_update, warn_dropped
 from partout.agent.messages import (
@@ -38,12 +41,14 @@ log = logging.getLogger(__name__)
 
 FAILURES_BEFORE_RECONNECT = 3
 REQUEST_TIMEOUT = 10.0
-POLL = 0.05
+# the futures of the subscription and the direct get are looked at after 5 ms, then with
+# pauses doubling up to 100 ms: a policy at start is not held up by the poll
+FIRST_POLL, MAX_POLL = 0.005, 0.1
 
 
 @dataclass(frozen=True)
 class _Update:
-    message: BusMessage
+    value: PolicyValue | None  # None: dropped (not the policy stream's republish of our key)
     bus: Bus
 
 
@@ -57,7 +62,16 @@ class _Retry:
     bus: Bus
 
 
-class PolicyFeedActor(PooledChild):
+def received(on_policy: Callable[[int], None] | None, value: PolicyValue) -> None:
+    """Tell the `on_policy` callback a value arrived (benches time the distribution with it)."""
+    if on_policy is not None:
+        try:
+            on_policy(value.revision)
+        except Exception:
+            log.exception("on_policy callback failed")
+
+
+class PolicyFeedActor(ThreadedChild):
     name = POLICY_FEED
 
     def __init__(self, parent: pykka.ActorRef[Any], context: AgentContext) -> None:
@@ -72,6 +86,8 @@ class PolicyFeedActor(PooledChild):
         self._failures = 0
         self._following = False
         self._dropped = 0
+        self._poll_pause = FIRST_POLL
+        self._polling = False  # a _Poll is on its way
         self._credentials: Credentials | None = None
         self._policies: PolicyCache | None = None
         self._in_force = 0
@@ -110,18 +126,30 @@ class PolicyFeedActor(PooledChild):
         assert bus is not None
         environment = self._context.environment
         if self._subscribed is not bus:
-            me = self.actor_ref
+            me, on_policy = self.actor_ref, self._context.on_policy
 
             def deliver(update: BusMessage) -> None:
-                tell_quietly(me, _Update(update, bus))
+                # on the bus loop thread: only read the headers, and tell
+                value = policy_update(update, environment)
+                if value is not None:
+                    received(on_policy, value)
+                tell_quietly(me, _Update(value, bus))
 
             self._pending.add(("subscribe", bus), bus.subscribe(subjects.policy_updates(environment), deliver))
         else:
             self._pending.add(("get", bus), bus.request(subjects.policy_direct_get(environment), b"",
                                                         timeout=REQUEST_TIMEOUT))
-        tell_later(POLL, self.actor_ref, _Poll())
+        self._poll_pause = FIRST_POLL
+        self._schedule_poll()
+
+    def _schedule_poll(self) -> None:
+        if not self._polling and len(self._pending):
+            self._polling = True
+            tell_later(self._poll_pause, self.actor_ref, _Poll())
+            self._poll_pause = min(MAX_POLL, self._poll_pause * 2)
 
     def _poll(self) -> None:
+        self._polling = False
         for (step, bus), result, error in self._pending.finished():
             if bus is not self._bus:
                 continue
@@ -132,8 +160,7 @@ class PolicyFeedActor(PooledChild):
                 self._follow()
             else:
                 self._read(bus, result)
-        if len(self._pending):
-            tell_later(POLL, self.actor_ref, _Poll())
+        self._schedule_poll()
 
     def _read(self, bus: Bus, reply: object) -> None:
         from partout.bus.messages import BusMessage
@@ -150,6 +177,7 @@ class PolicyFeedActor(PooledChild):
             self._following = True
             self.parent.tell(Standing("running"))
         if value is not None:
+            received(self._context.on_policy, value)
             self._on_value(value)
 
     def _failed(self, bus: Bus, error: Exception) -> None:
@@ -165,8 +193,7 @@ class PolicyFeedActor(PooledChild):
         else:
             tell_later(self._retries.next(), self.actor_ref, _Retry(bus))
 
-    def _on_update(self, update: BusMessage) -> None:
-        value = policy_update(update, self._context.environment)
+    def _on_update(self, value: PolicyValue | None) -> None:
         if value is None:
             self._dropped += 1
             warn_dropped(self._dropped, self._context.agent_id, self._context.environment)
@@ -177,11 +204,6 @@ class PolicyFeedActor(PooledChild):
     # -- verify and install ------------------------------------------------------------------
 
     def _on_value(self, value: PolicyValue) -> None:
-        if self._context.on_policy is not None:
-            try:
-                self._context.on_policy(value.revision)
-            except Exception:
-                log.exception("on_policy callback failed")
         if value.operation != "put" or not value.value:
             log.warning("policy deleted on the master; keeping the policy in force")
             return
