@@ -122,13 +122,6 @@ class _Check:
     pass
 
 
-@dataclass(frozen=True)
-class _Resend:
-    """An unacknowledged report of a failed predecessor."""
-
-    report: RunReport
-
-
 class OutboxActor(PooledChild):
     name = OUTBOX
 
@@ -142,14 +135,6 @@ class OutboxActor(PooledChild):
     def handle(self, message: object) -> object:
         match message:
             case SendReport(report):
-                self._outbox.send(report)
-                self._tick()
-                if self._context.on_report is not None:
-                    try:
-                        self._context.on_report(report)
-                    except Exception:
-                        log.exception("on_report callback failed")
-            case _Resend(report):
                 self._outbox.send(report)
                 self._tick()
             case BusReady(bus):
@@ -173,7 +158,7 @@ class OutboxActor(PooledChild):
     def on_stop(self) -> None:
         if self.failed:  # the successor publishes them again (same ids: stored once)
             for report in self._outbox.reports():
-                self.bounce(_Resend(report))
+                self.bounce(SendReport(report))
         else:
             self._outbox.wait(FLUSH_AT_STOP)
 

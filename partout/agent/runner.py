@@ -158,6 +158,11 @@ class RunnerActor(ThreadedChild):
         run_report = wrap(report, agent_id=self._context.agent_id, environment=self._context.environment,
                           sequence=policy.sequence if policy else 0, digest=policy.digest if policy else "")
         self.parent.tell(Send(OUTBOX, SendReport(run_report)))
+        if self._context.on_report is not None:  # the report is on its way, as the outbox's caller saw it
+            try:
+                self._context.on_report(run_report)
+            except Exception:
+                log.exception("on_report callback failed")
 
 
 __all__ = ["RunnerActor", "run_policy"]
