@@ -8,12 +8,11 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fleetenv import TOKEN, Fleet, FleetAgent, approved, running_fleet
+from fleetenv import Fleet, FleetAgent, agent_process, approved, running_fleet
 from helpers import eventually
 
 from partout.agent.supervisor import CHILDREN
@@ -65,14 +64,8 @@ def test_each_agent_child_that_crashes_is_restarted_and_the_agent_still_converge
 
 def test_partout_agent_exits_promptly_on_sigterm(tmp_path: Path) -> None:
     with running_fleet(tmp_path) as fleet:
-        config = fleet.agent_config("anyhost-term")
         log_path = tmp_path / "agent.log"
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "partout", "agent", "--nats", fleet.urls[0], "--state-dir",
-                 str(config.state_dir), "--hostname", "anyhost-term", "--facts", str(config.facts_file),
-                 "--token", TOKEN, "--master-key", str(config.master_key), "--enrol-interval", "0.1"],
-                stdout=log, stderr=subprocess.STDOUT, text=True)
+        process = agent_process(fleet, "anyhost-term", log_path)
         try:
             motd = tmp_path / "roots" / "anyhost-term" / "motd"
             assert eventually(lambda: motd.exists() and motd.read_text() == "production 1\n", timeout=30), \
