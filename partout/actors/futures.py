@@ -3,33 +3,35 @@ and looks at the finished ones on a timer tick (pykka futures have no done-callb
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import pykka
 
 K = TypeVar("K")
+T = TypeVar("T")
 
 
 class PendingFutures(Generic[K]):
     """Futures by key; `finished()` takes out the ones that are done, with result or error."""
 
     def __init__(self) -> None:
-        self._futures: list[tuple[K, pykka.Future[Any]]] = []
+        self._futures: list[tuple[K, Callable[[], object]]] = []  # key, "get it now or raise Timeout"
 
     def __len__(self) -> int:
         return len(self._futures)
 
-    def add(self, key: K, future: pykka.Future[Any]) -> None:
-        self._futures.append((key, future))
+    def add(self, key: K, future: pykka.Future[T]) -> None:
+        self._futures.append((key, lambda: future.get(timeout=0)))
 
     def finished(self) -> list[tuple[K, object, Exception | None]]:
         done: list[tuple[K, object, Exception | None]] = []
-        waiting: list[tuple[K, pykka.Future[Any]]] = []
-        for key, future in self._futures:
+        waiting: list[tuple[K, Callable[[], object]]] = []
+        for key, get in self._futures:
             try:
-                result: object = future.get(timeout=0)
+                result = get()
             except pykka.Timeout:
-                waiting.append((key, future))
+                waiting.append((key, get))
                 continue
             except Exception as error:
                 done.append((key, None, error))

@@ -101,6 +101,7 @@ class ConnectionActor(PooledChild):
         self._connected_at: float | None = None  # monotonic time the current connection came up
         self._lifetime: float | None = None  # seconds, learnt at the last expiry
         self._reopen_pending = False
+        self._up = False  # the current connection connected at least once
 
     def begin(self) -> None:
         self._open()
@@ -139,7 +140,7 @@ class ConnectionActor(PooledChild):
     def _open(self) -> None:
         self._generation += 1
         generation, me = self._generation, self.actor_ref
-        self._state = "connecting"
+        self._state, self._up = "connecting", False
         self._bus = open_bus(self._context)
         self._bus.watch_connection(lambda state: tell_quietly(me, _BusState(generation, state)))
         tell_later(CONNECT_STALL, me, _StallCheck(generation))
@@ -170,6 +171,7 @@ class ConnectionActor(PooledChild):
         assert self._bus is not None
         if state.state in ("connected", "reconnected"):
             self._reopens.reset()
+            self._up = True
             # connected or reconnected, the server just checked our credentials: fresh ones
             self._connected_at = time.monotonic()
             if state.state == "connected":  # nats-py keeps subscriptions across its reconnects
@@ -187,8 +189,8 @@ class ConnectionActor(PooledChild):
                 self._reopen_later()
 
     def _check_stall(self, generation: int) -> None:
-        if generation != self._generation or self._state in ("connected", "reconnected", "closed"):
-            return
+        if generation != self._generation or self._up or self._state == "closed":
+            return  # a stall is a first connection that never comes; later breaks nats-py mends
         if self._state == "refused":
             # the bus backs off by itself while NATS refuses our key: a new connection would
             # only start its pauses over
