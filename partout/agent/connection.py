@@ -124,7 +124,6 @@ class ConnectionActor(PooledChild):
                     self._renew(expired=False)
             case _Reopen(generation):
                 if generation == self._generation:
-                    self._reopen_pending = False
                     self._replace()
             case Reconnect(reason):
                 log.info("connecting anew", extra={"agent_id": self._context.agent_id, "reason": reason})
@@ -140,7 +139,7 @@ class ConnectionActor(PooledChild):
     def _open(self) -> None:
         self._generation += 1
         generation, me = self._generation, self.actor_ref
-        self._state, self._up = "connecting", False
+        self._state, self._up, self._reopen_pending = "connecting", False, False
         self._bus = open_bus(self._context)
         self._bus.watch_connection(lambda state: tell_quietly(me, _BusState(generation, state)))
         tell_later(CONNECT_STALL, me, _StallCheck(generation))
