@@ -173,12 +173,13 @@ class PolicyFeedActor(ThreadedChild):
             return
         self._failures = 0
         self._retries.reset()
-        if not self._following:
-            self._following = True
-            self.parent.tell(Standing("running"))
+        first, self._following = not self._following, True
+        handed_over = False
         if value is not None:
             received(self._context.on_policy, value)
-            self._on_value(value)
+            handed_over = self._on_value(value, then_running=first)
+        if first and not handed_over:
+            self.parent.tell(Standing("running"))
 
     def _failed(self, bus: Bus, error: Exception) -> None:
         """Try again later; after a few failures, connect anew: the server re-asks the master's
@@ -203,10 +204,11 @@ class PolicyFeedActor(ThreadedChild):
 
     # -- verify and install ------------------------------------------------------------------
 
-    def _on_value(self, value: PolicyValue) -> None:
+    def _on_value(self, value: PolicyValue, *, then_running: bool = False) -> bool:
+        """Verify and install `value`; True when the runner was told to apply it."""
         if value.operation != "put" or not value.value:
             log.warning("policy deleted on the master; keeping the policy in force")
-            return
+            return False
         credentials, policies = self._credentials, self._policies
         assert credentials is not None and policies is not None
         try:
@@ -220,14 +222,16 @@ class PolicyFeedActor(ThreadedChild):
             self._notices.say(f"bundle refused: {refusal}", "policy bundle refused: %s; the last good policy "
                               "stays in force", refusal)
             self.parent.tell(Send(RUNNER, BundleRefused(str(refusal))))
-            return
+            return False
         if self._notices.last is not None and self._notices.last.startswith("bundle refused: "):
             self._notices.say("bundle accepted", "policy bundle %s accepted again after a refused one",
                               accepted.sequence)
         if accepted.sequence == self._in_force:
-            return  # a redelivery of what is already in force
+            return False  # a redelivery of what is already in force
         self._in_force = accepted.sequence
-        self.parent.tell(Send(RUNNER, PolicyInForce(accepted.sequence, accepted.digest, accepted.directory, "run")))
+        self.parent.tell(Send(RUNNER, PolicyInForce(accepted.sequence, accepted.digest, accepted.directory, "run",
+                                                    then_running=then_running)))
+        return True
 
     def _announce(self) -> None:
         assert self._credentials is not None and self._policies is not None

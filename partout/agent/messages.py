@@ -114,6 +114,9 @@ class PolicyInForce:
     digest: str
     directory: Path
     trigger: str
+    # the first policy found on connecting: the agent counts as running once it is applied
+    # and watched (so "running" means the policy is in force, not merely on its way)
+    then_running: bool = False
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from partout.actors.supervisor import Send, ThreadedChild, tell_later, tell_quie
 from partout.agent.facts import load_facts
 from partout.agent.messages import (
     FACTS, OUTBOX, POLICY_FEED, RUNNER, AgentContext, AnnouncePolicy, Applying, ApplyNow, BundleRefused,
-    FactsGathered, PolicyInForce, ResendFacts, SendReport,
+    FactsGathered, PolicyInForce, ResendFacts, SendReport, Standing,
 )
 from partout.agent.reports import BUNDLE_RESULT, COMPILE_RESULT, policy_failure, wrap
 from partout.errors import PolicyError
@@ -101,6 +101,8 @@ class RunnerActor(ThreadedChild):
                 self._policy = message
                 self.parent.tell(Applying(sequence))
                 self._apply(trigger)
+                if message.then_running:
+                    self.parent.tell(Standing("running"))
             case ApplyNow(trigger):
                 self._apply(trigger)
             case _IntervalDue(generation) if generation == self._interval_generation:
