@@ -171,3 +171,18 @@ def policy_environment(subject: str) -> str | None:
     """The environment of a policy update subject (`partout.policy.<environment>`), or None."""
     prefix, _, environment = subject.rpartition(".")
     return environment if prefix == f"{PREFIX}.policy" and _TOKEN.match(environment) else None
+
+
+# -- the agent's policy feed ------------------------------------------------------------------
+
+POLICY_STREAM = f"KV_{POLICY_BUCKET}"
+
+
+def policy_update_environment(stream: str, subject: str) -> str | None:
+    """The environment a republished policy update is about, read from its `Nats-Stream` and
+    `Nats-Subject` headers; None when they do not name the policy bucket's key of one."""
+    prefix = f"$KV.{POLICY_BUCKET}."
+    if stream != POLICY_STREAM or not subject.startswith(prefix):
+        return None
+    environment = subject[len(prefix):]
+    return environment if _TOKEN.match(environment) else None

@@ -1,159 +1,237 @@
-"""The agent's NATS connection: open it, wait for it, replace it when closed or useless,
-and follow the control subject and the policy key on it. Callbacks run on the BusActor's
-thread, so they only put events on the agent's queue."""
+"""The bus child: owns the agent's NATS connection (a `Bus`), replaces it when it is closed,
+stalls or its credentials expire, and listens on the agent's control subject.
+
+Every connection it opens gets a generation number; the Bus tells its state changes to
+a callable that only tells this actor `_BusState(generation, state)`, so the state of a
+connection already replaced (its own "closed") is recognised and ignored. Once a new
+connection is up the supervisor hears `BusReady` and hands it to the children that
+publish or subscribe; the connection it replaces is closed only then, on a thread of its
+own (a hung one may take long to close, and the actor must not wait for it).
+"""
 
 from __future__ import annotations
 
 import logging
-import random
+import threading
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pykka
 
 from partout import subjects
-from partout.agent.core import AgentCore, Event
-from partout.agent.enrolment import ConnectionLost, ConnectionWaiter, Stopped, stop_quietly
+from partout.actors.supervisor import PooledChild, Send, tell_later, tell_quietly
+from partout.agent.enrolment import reconnect_pauses, stop_quietly
 from partout.agent.facts import known_sections
-from partout.agent.feed import PolicyFeed, PolicyValue
+from partout.agent.messages import (
+    BUS, FACTS, RUNNER, AgentContext, ApplyNow, BusReady, FactSections, Reconnect,
+)
+from partout.agent.notices import Notices
 from partout.wire import decode
 from partout.wire.fleet import Control
 
+if TYPE_CHECKING:
+    from partout.bus.facade import Bus
+    from partout.bus.messages import BusMessage, ConnectionState
+
 log = logging.getLogger(__name__)
 
-RECONNECT_AFTER_FAILURES = 3
-RECONNECT_FIRST_PAUSE, RECONNECT_MAX_PAUSE = 1.0, 30.0
+# a connection attempt can hang when the server drops it mid-handshake (seen with a
+# thousand agents connecting at once): one not up after this long is replaced
+CONNECT_STALL = 30.0
 # credentials are renewed at this share of their lifetime (the agent cannot read their expiry:
 # it learns the lifetime from the first one that runs out); shorter lifetimes are not learnt
 RENEW_SHARE, MIN_LIFETIME = 0.75, 1.0
+CLOSE_TIMEOUT = 2.0
 
 
-class ConnectionMixin(AgentCore):
-    """Connection supervision for `Agent`."""
+@dataclass(frozen=True)
+class _BusState:
+    generation: int
+    state: ConnectionState
 
-    def connection_state(self) -> str:
-        """connected, disconnected, reconnected, closed, refused (NATS refuses our key), or "none"
-        before the agent connects."""
-        bus = self._bus
-        if bus is None:
-            return "none"
-        try:
-            return str(bus.stats().get(timeout=5).state)
-        except Exception:
-            return "none"
 
-    def _open_bus(self) -> Any:
-        from partout.bus.facade import Bus
-        from partout.bus.messages import BusOptions
+@dataclass(frozen=True)
+class _StallCheck:
+    generation: int
 
-        credentials = self._load_credentials()
-        assert credentials.agent_id is not None
-        bus = Bus.start(BusOptions(servers=self.config.servers, name=f"partout-agent-{credentials.agent_id}",
-                                   seed_file=credentials.seed_path, refused_max_wait=self.config.refused_max_wait,
-                                   inbox_prefix=subjects.inbox_prefix(credentials.agent_id)))
-        bus.watch_connection(lambda state: self._notices.on_connection(state, self.config.refused_max_wait))
-        return bus
 
-    def _wait_connected(self, deadline: float | None) -> None:
-        """Wait for the connection, replacing it each time it is lost before it connects."""
-        attempt = 0
-        while True:
-            try:
-                ConnectionWaiter(self._bus).wait(self._stopping, deadline)
-                return
-            except ConnectionLost:
-                attempt += 1
-                self._reopen(attempt)
+@dataclass(frozen=True)
+class _RenewDue:
+    generation: int
 
-    def _pause_before_reconnect(self, attempt: int) -> None:
-        pause = min(RECONNECT_MAX_PAUSE, RECONNECT_FIRST_PAUSE * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-        log.warning("NATS connection closed, connecting again", extra={"agent_id": self.agent_id, "pause": pause})
-        if self._stopping.wait(pause):
-            raise Stopped("agent stopped")
 
-    def _reopen(self, attempt: int) -> None:
-        """Replace a closed (or useless) connection with a new one."""
-        self._pause_before_reconnect(attempt)
-        old, self._bus = self._bus, self._open_bus()
-        stop_quietly(old)
+@dataclass(frozen=True)
+class _Reopen:
+    generation: int
+
+
+@dataclass(frozen=True)
+class _ControlReceived:
+    data: bytes
+
+
+def open_bus(context: AgentContext, *, name: str | None = None) -> Bus:
+    """A Bus under the agent's approved identity (its inbox prefix, its nkey)."""
+    from partout.bus.facade import Bus
+    from partout.bus.messages import BusOptions
+
+    config = context.config
+    return Bus.start(BusOptions(servers=config.servers, name=name or f"partout-agent-{context.agent_id}",
+                                seed_file=context.seed_path, refused_max_wait=config.refused_max_wait,
+                                inbox_prefix=subjects.inbox_prefix(context.agent_id)))
+
+
+def close_in_background(bus: Bus) -> None:
+    threading.Thread(target=stop_quietly, args=(bus,), name="partout-bus-close", daemon=True).start()
+
+
+class ConnectionActor(PooledChild):
+    name = BUS
+
+    def __init__(self, parent: pykka.ActorRef[Any], context: AgentContext) -> None:
+        super().__init__(parent)
+        self._context = context
+        self._notices = Notices()
+        self._reopens = reconnect_pauses()
+        self._generation = 0
+        self._bus: Bus | None = None
+        self._replaced: list[Bus] = []  # still open until the new one is up
+        self._state = "connecting"
+        self._connected_at: float | None = None  # monotonic time the current connection came up
+        self._lifetime: float | None = None  # seconds, learnt at the last expiry
+        self._reopen_pending = False
+        self._up = False  # the current connection connected at least once
+
+    def begin(self) -> None:
+        self._open()
+
+    def on_stop(self) -> None:
+        for bus in self._replaced:
+            close_in_background(bus)
+        if self._bus is not None:
+            stop_quietly(self._bus, timeout=CLOSE_TIMEOUT)
+
+    def handle(self, message: object) -> object:
+        match message:
+            case _BusState(generation, state):
+                if generation == self._generation:
+                    self._on_state(state)
+            case _StallCheck(generation):
+                self._check_stall(generation)
+            case _RenewDue(generation):
+                if generation == self._generation and self._state in ("connected", "reconnected"):
+                    self._renew(expired=False)
+            case _Reopen(generation):
+                if generation == self._generation:
+                    self._replace()
+            case Reconnect(reason):
+                log.info("connecting anew", extra={"agent_id": self._context.agent_id, "reason": reason})
+                self._reopen_later()
+            case _ControlReceived(data):
+                self._on_control(data)
+            case _:
+                return super().handle(message)
+        return None
+
+    # -- connections -------------------------------------------------------------------
+
+    def _open(self) -> None:
+        self._generation += 1
+        generation, me = self._generation, self.actor_ref
+        self._state, self._up, self._reopen_pending = "connecting", False, False
+        self._bus = open_bus(self._context)
+        self._bus.watch_connection(lambda state: tell_quietly(me, _BusState(generation, state)))
+        tell_later(CONNECT_STALL, me, _StallCheck(generation))
+
+    def _replace(self) -> None:
+        """A new connection; the current one closes once the new one is up (or now if it is dead)."""
+        old = self._bus
+        if old is not None:
+            if self._state == "closed":
+                close_in_background(old)
+            else:
+                self._replaced.append(old)
+        self._open()
+
+    def _reopen_later(self) -> None:
+        """Replace the connection after a pause (the one retry policy), once per generation."""
+        if self._reopen_pending:
+            return
+        self._reopen_pending = True
+        pause = self._reopens.next()
+        log.warning("NATS connection closed, connecting again", extra={"agent_id": self._context.agent_id,
+                                                                       "pause": round(pause, 2)})
+        tell_later(pause, self.actor_ref, _Reopen(self._generation))
+
+    def _on_state(self, state: ConnectionState) -> None:
+        self._state = state.state
+        self._notices.on_connection(state, self._context.config.refused_max_wait)
+        assert self._bus is not None
+        if state.state in ("connected", "reconnected"):
+            self._reopens.reset()
+            self._up = True
+            # connected or reconnected, the server just checked our credentials: fresh ones
+            self._connected_at = time.monotonic()
+            if state.state == "connected":  # nats-py keeps subscriptions across its reconnects
+                self._subscribe_control(self._bus)
+            self.parent.tell(BusReady(self._bus, self._generation, reconnected=state.state == "reconnected"))
+            for old in self._replaced:
+                close_in_background(old)
+            self._replaced = []
+            if self._lifetime is not None:
+                tell_later(RENEW_SHARE * self._lifetime, self.actor_ref, _RenewDue(self._generation))
+        elif state.state == "closed":
+            if "authentication expired" in state.reason.lower():
+                self._renew(expired=True)
+            else:
+                self._reopen_later()
+
+    def _check_stall(self, generation: int) -> None:
+        if generation != self._generation or self._up or self._state == "closed":
+            return  # a stall is a first connection that never comes; later breaks nats-py mends
+        if self._state == "refused":
+            # the bus backs off by itself while NATS refuses our key: a new connection would
+            # only start its pauses over
+            tell_later(CONNECT_STALL, self.actor_ref, _StallCheck(generation))
+            return
+        log.info("no NATS connection yet; connecting anew", extra={"agent_id": self._context.agent_id})
+        self._replace()
 
     def _renew(self, *, expired: bool) -> None:
         """Get fresh NATS credentials (the master's `agent_credentials_ttl`) by connecting
         again, which re-asks the master's auth callout while we are approved: a new
-        connection first, subscribed, then the old one goes (before expiry, nothing is missed;
-        after it, the server has closed the old one already). Reports in flight on the old
-        one are published again by the outbox (same message id, stored once)."""
+        connection first, then the old one goes (before expiry nothing is missed; after it,
+        the server has closed the old one already). Reports in flight on the old one are
+        published again by the outbox (same message id, stored once)."""
         now = time.monotonic()
         if expired and self._connected_at is not None and now - self._connected_at > MIN_LIFETIME:
-            self._credentials_lifetime = now - self._connected_at  # renew before it next time
-        log.info("renewing NATS credentials", extra={"agent_id": self.agent_id, "expired": expired})
-        old, self._bus = self._bus, self._open_bus()
-        self._subscribe()
-        stop_quietly(old)
+            self._lifetime = now - self._connected_at  # renew before it next time
+        log.info("renewing NATS credentials", extra={"agent_id": self._context.agent_id, "expired": expired})
+        self._replace()
 
-    def _renew_due(self) -> float | None:
-        """When to renew before expiry: a share of the lifetime seen at the last expiry."""
-        if self._credentials_lifetime is None or self._connected_at is None:
-            return None
-        return self._connected_at + RENEW_SHARE * self._credentials_lifetime
+    # -- the control subject --------------------------------------------------------------
 
-    def _subscribe(self) -> None:
-        """Wait for the connection, then follow the control subject and the policy key."""
-        credentials = self._load_credentials()
-        assert credentials.agent_id is not None and credentials.environment is not None
-        self._wait_connected(None)
-        bus = self._bus
-        bus.watch_connection(lambda state: self._on_connection(bus, state))
-        bus.subscribe(subjects.agent_control(credentials.agent_id), self._on_control)
-        self._feed = PolicyFeed(bus, credentials.agent_id, credentials.environment, self._on_policy_value)
-        self._start_feed()
-        self._connected_at = time.monotonic()
+    def _subscribe_control(self, bus: Bus) -> None:
+        me = self.actor_ref
 
-    def _start_feed(self) -> None:
-        """Follow the policy key; on failure (no connection yet, JetStream busy) try again later.
-        After a few failures, connect anew: the server re-asks the master's auth callout, so a
-        connection let in with the wrong permissions (e.g. while the master was overloaded)
-        does not stay stuck."""
-        assert self._feed is not None
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                self._feed.start()
-                return
-            except Exception as error:
-                failures += 1
-                log.warning("cannot follow the policy yet, retrying",
-                            extra={"agent_id": self.agent_id, "error": f"{type(error).__name__}: {error}"})
-                if failures >= RECONNECT_AFTER_FAILURES:
-                    self._reopen(1)
-                    self._subscribe()
-                    return
-                self._stopping.wait(1.0)
-        raise Stopped("agent stopped")
+        def deliver(message: BusMessage) -> None:
+            tell_quietly(me, _ControlReceived(message.data))
 
-    def _on_policy_value(self, value: PolicyValue) -> None:
-        if self.on_policy is not None:
-            self.on_policy(value.revision)
-        self._events.put(Event("policy", value))
+        bus.subscribe(subjects.agent_control(self._context.agent_id), deliver)
 
-    def _on_connection(self, bus: Any, state: Any) -> None:
-        if bus is not self._bus:
-            return  # a connection already replaced (its "closed" is ours)
-        if state.state == "reconnected":
-            self._events.put(Event("reconnected", bus))
-        elif state.state == "closed" and not self._stopping.is_set():
-            expired = "authentication expired" in state.reason.lower()
-            self._events.put(Event("expired" if expired else "closed", bus))
-
-    def _on_control(self, message: Any) -> None:
-        control = decode(Control, message.data)
+    def _on_control(self, data: bytes) -> None:
+        control = decode(Control, data)
         if control is not None and control.command == "apply":
-            self._events.put(Event("apply", "control"))
+            self.parent.tell(Send(RUNNER, ApplyNow("control")))
         elif control is not None and control.command == "facts":
             asked = control.parameters.get("sections")
             sections = known_sections(asked) if isinstance(asked, list) else frozenset()
             if sections:
-                self._events.put(Event("facts", sections))
+                self.parent.tell(Send(FACTS, FactSections(sections)))
             else:
-                log.warning("control 'facts' without known sections ignored", extra={"agent_id": self.agent_id})
+                log.warning("control 'facts' without known sections ignored",
+                            extra={"agent_id": self._context.agent_id})
 
 
-__all__ = ["RECONNECT_AFTER_FAILURES", "RENEW_SHARE", "ConnectionMixin"]
+__all__ = ["CONNECT_STALL", "RENEW_SHARE", "ConnectionActor", "open_bus"]

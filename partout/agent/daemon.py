@@ -1,188 +1,183 @@
 """`Agent`: enrol, follow the environment's policy, apply it, repair drift, report.
 
     agent = Agent(AgentConfig(servers=(url,), state_dir=path, token="..."))
-    agent.start()          # returns at once; enrols and runs on its own thread
+    agent.start()          # returns at once; the actor tree enrols and runs
     ...
     agent.stop()
 
     code = Agent(config).run_once(wait=60)   # cron/tests: 0 ok, 1 failed resources, 2 refused
 
-One thread per agent drives everything that changes state (enrolment, policy accept,
-runs, publishing) from one queue, so the Engine (not thread-safe) sees one caller. The
-BusActor owns the connection; its callbacks only put events on that queue.
+The agent is a tree of Pykka actors under an `AgentSupervisor` (partout.agent.supervisor
+draws it); this class is the handle that the CLI, `partout up`, tests and benches hold.
+It owns no agent state: it shows the snapshot the supervisor last handed it.
 """
 
 from __future__ import annotations
 
-import logging
-import queue
-import random
+import dataclasses
 import threading
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from partout.agent.connection import ConnectionMixin
-from partout.agent.core import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, Event
-from partout.agent.enrolment import EnrolmentRefused, EnrolmentTimeout, Stopped, enrol_agent, stop_quietly
-from partout.agent.facts import load_facts
-from partout.agent.policy import PolicyCache
-from partout.agent.runner import RunnerMixin
+import pykka
 
-log = logging.getLogger(__name__)
+from partout.actors.supervisor import Crash, Send, Wake
+from partout.agent.config import AgentConfig
+from partout.agent.credentials import Credentials
+from partout.agent.enrolment import EnrolmentRefused, EnrolmentTimeout
+from partout.agent.messages import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, RUNNER, AgentStatus, ApplyNow
+from partout.wire.fleet import RunReport
 
-ACK_POLL, IDLE_POLL = 1.0, 60.0
+if TYPE_CHECKING:
+    from partout.bus.facade import Bus
+
+# `partout agent` must exit within 5 s of SIGTERM: what the stop of each child may take
+STOP_TIMEOUT = 4.0
+ASK_TIMEOUT = 5.0
+TERMINAL = ("refused", "failed", "stopped")
 
 
-class Agent(ConnectionMixin, RunnerMixin):
+class Agent:
     """One agent identity with its own state dir, connection and engine."""
 
-    # -- public ----------------------------------------------------------------------
+    def __init__(self, config: AgentConfig, *, on_report: Callable[[RunReport], None] | None = None,
+                 on_policy: Callable[[int], None] | None = None) -> None:
+        self.config = config
+        self.on_report = on_report
+        self.on_policy = on_policy  # told the KV revision of each policy value as it arrives (benches)
+        self._status = AgentStatus()
+        self._credentials: Credentials | None = None
+        self._supervisor: pykka.ActorRef[Any] | None = None
+        self._stopping = threading.Event()  # ends the waits of enrolment at once
+        self._finished = threading.Event()
+        self._stop_lock = threading.Lock()
+
+    # -- what the supervisor shows -----------------------------------------------------------
+
+    def _set_status(self, status: AgentStatus) -> None:
+        self._status = status  # one reference swap: readers see the old snapshot or the new one
+        if status.state in TERMINAL:
+            self._finished.set()
+
+    @property
+    def status(self) -> AgentStatus:
+        return self._status
+
+    @property
+    def state(self) -> str:
+        """created, pending, running, refused, failed or stopped."""
+        return self._status.state
+
+    @property
+    def error(self) -> str | None:
+        return self._status.error
+
+    @property
+    def applied_sequence(self) -> int:
+        return self._status.applied_sequence
+
+    @property
+    def agent_id(self) -> str | None:
+        return self._status.agent_id or (self._credentials.agent_id if self._credentials else None)
+
+    @property
+    def environment(self) -> str | None:
+        return self._status.environment or (self._credentials.environment if self._credentials else None)
+
+    @property
+    def public_key(self) -> str:
+        return self._load_credentials().public_key
+
+    @property
+    def bus(self) -> Bus | None:
+        """The connection in use now (a new one after each renewal of the credentials)."""
+        return self._status.bus
+
+    def connection_state(self) -> str:
+        """connected, disconnected, reconnected, closed, refused (NATS refuses our key), or "none"
+        before the agent connects."""
+        bus = self._status.bus
+        if bus is None:
+            return "none"
+        try:
+            return str(bus.stats().get(timeout=5).state)
+        except Exception:
+            return "none"
+
+    def _load_credentials(self) -> Credentials:
+        if self._credentials is None:
+            self._credentials = Credentials.load(self.config.state_dir)
+        return self._credentials
+
+    # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
         """Check the state dir and identity (raises StateError), then run in the background."""
+        from partout.agent.supervisor import AgentSupervisor
+
         self._load_credentials()
-        self._thread = threading.Thread(target=self._main, name="partout-agent", daemon=True)
-        self._thread.start()
+        self._supervisor = AgentSupervisor.start(self.config, stopping=self._stopping, on_status=self._set_status,
+                                                 on_report=self.on_report, on_policy=self.on_policy)
+        self._supervisor.tell(Wake())
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """Stop watching and applying, flush reports, close the connection."""
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop applying and watching, flush reports, close the connection; within `timeout`
+        seconds or about (a child stuck in a long run is left behind: its thread is a daemon)."""
         self._stopping.set()
-        self._events.put(Event("stop"))
-        if self._thread is not None:
-            self._thread.join(timeout)
+        with self._stop_lock:
+            supervisor, self._supervisor = self._supervisor, None
+            if supervisor is None:
+                return
+            deadline = time.monotonic() + timeout
+            try:
+                from partout.agent.supervisor import StopChildren
 
-    def apply_now(self) -> None:
-        self._events.put(Event("apply", "control"))
+                children: list[tuple[str, pykka.ActorRef[Any]]] = supervisor.ask(StopChildren(), block=True,
+                                                                                 timeout=ASK_TIMEOUT)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                children = []
+            for _, child in children:
+                try:
+                    child.stop(block=True, timeout=max(0.2, deadline - time.monotonic()))
+                except (pykka.ActorDeadError, pykka.Timeout):
+                    continue
+            try:
+                supervisor.stop(block=True, timeout=max(0.2, deadline - time.monotonic()))
+            except (pykka.ActorDeadError, pykka.Timeout):
+                pass
+            if self._status.state not in ("refused", "failed"):
+                self._set_status(dataclasses.replace(self._status, state="stopped"))
+            self._finished.set()
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
+        """True once the agent stopped for good (refused, failed or stopped), or never started."""
+        if self._supervisor is None:
+            return True
+        return self._finished.wait(timeout)
+
+    def apply_now(self) -> None:
+        self._tell(Send(RUNNER, ApplyNow("control")))
+
+    def crash_child(self, name: str, reason: str = "crash injected by a test") -> None:
+        """Test hook: make the child actor `name` fail as if its code had raised; the
+        supervisor restarts it like after any crash (partout.actors.supervisor.Crash)."""
+        self._tell(Send(name, Crash(reason)))
+
+    def _tell(self, message: object) -> None:
+        if self._supervisor is not None:
+            try:
+                self._supervisor.tell(message)
+            except pykka.ActorDeadError:
+                pass
 
     def run_once(self, *, wait: float | None = None) -> int:
         """Enrol (waiting up to `wait` s for approval), apply the policy in force once,
         publish the report; 0 all ok, 1 some resource failed, 2 no usable policy."""
-        self._load_credentials()
-        deadline = None if wait is None else time.monotonic() + wait
-        try:
-            self._enrol_if_needed(deadline)
-            self._connect()
-            self._wait_connected(deadline)
-            return self._apply_once()
-        finally:
-            self._shutdown()
+        from partout.agent.once import run_once
 
-    # -- lifecycle -----------------------------------------------------------------------
-
-    def _main(self) -> None:
-        try:
-            self._enrol_if_needed(None)
-            self._connect()
-            self._follow()
-        except Stopped:
-            pass
-        except EnrolmentRefused as error:
-            self.state, self.error = "refused", str(error)
-            log.error("agent stopped: %s", error)
-        except Exception as error:
-            self.state, self.error = "failed", f"{type(error).__name__}: {error}"
-            log.exception("agent failed")
-        finally:
-            self._shutdown()
-
-    def _enrol_if_needed(self, deadline: float | None) -> None:
-        credentials = self._load_credentials()
-        self._facts = load_facts(self.config)
-        if credentials.agent_id and credentials.master_public_key:
-            credentials.confirm_master_key(self.config.master_key)
-            return
-        self.state = "pending"
-        reply = enrol_agent(self.config, credentials, self._facts, stopping=self._stopping, deadline=deadline,
-                            pause=self._pause_before_reconnect, notices=self._notices)
-        if not reply.agent_id or not reply.environment:
-            raise EnrolmentRefused("the master approved us without an agent id or environment")
-        credentials.approve(reply.agent_id, reply.environment, reply.master_public_key,
-                            given_key=self.config.master_key)
-        log.info("agent approved", extra={"agent_id": reply.agent_id, "environment": reply.environment})
-
-    def _connect(self) -> None:
-        from partout.engine import Engine
-
-        self._bus = self._open_bus()
-        self._policies = PolicyCache(self.config.state_dir, keep=self.config.keep_policies)
-        self._engine = Engine(self.config.state_dir, self._facts, facts_d=self.config.facts_d,
-                              repair_limit=self.config.repair_limit)
-
-    def _shutdown(self) -> None:
-        if self._engine is not None:
-            self._engine.stop()
-            self._engine = None
-        if self._bus is not None:
-            self._outbox.wait(5.0)
-            stop_quietly(self._bus)
-            self._bus = None
-        if self.state not in ("refused", "failed"):
-            self.state = "stopped"
-
-    # -- the daemon loop -------------------------------------------------------------------
-
-    def _follow(self) -> None:
-        credentials = self._load_credentials()
-        assert credentials.agent_id is not None and credentials.environment is not None
-        self._subscribe()
-        self.state = "running"
-        self._publish_facts(force=True)
-        assert self._policies is not None
-        if self._policies.current() is not None:  # the last good policy stays in force while offline
-            self.applied_sequence = credentials.last_sequence
-            self._digest = credentials.last_digest or ""
-            self._apply("start")
-        due = self._next_due()
-        while True:
-            try:
-                # wake up each second only while reports await their ack
-                wait = ACK_POLL if len(self._outbox) else IDLE_POLL
-                renew = self._renew_due()
-                wake = due if renew is None else min(due, renew)
-                event = self._events.get(timeout=max(0.0, min(wake - time.monotonic(), wait)))
-            except queue.Empty:
-                self._outbox.check()
-                if renew is not None and time.monotonic() >= renew:
-                    self._renew(expired=False)
-                    self._publish_facts(force=True)
-                if time.monotonic() >= due:
-                    self._apply("interval")
-                    due = self._next_due()
-                continue
-            match event.kind:
-                case "stop":
-                    raise Stopped("agent stopped")
-                case "policy":
-                    self._on_policy(event.payload)
-                    due = self._next_due()
-                case "apply":
-                    self._apply(str(event.payload))
-                    due = self._next_due()
-                case "drift":
-                    self._send(event.payload)
-                case "facts":
-                    self._on_fact_sections(event.payload)
-                case "reconnected" if event.payload is self._bus:
-                    self._connected_at = time.monotonic()  # the server checked us again: fresh credentials
-                    self._start_feed()
-                    self._publish_facts(force=True)
-                case "closed" if event.payload is self._bus:
-                    self._reopen(1)
-                    self._subscribe()
-                    self._publish_facts(force=True)
-                case "expired" if event.payload is self._bus:
-                    self._renew(expired=True)
-                    self._publish_facts(force=True)
-            self._outbox.check()
-
-    def _next_due(self) -> float:
-        interval = self.config.interval
-        return time.monotonic() + interval * (1 + random.uniform(0, self.config.splay))
+        return run_once(self.config, self._load_credentials(), stopping=self._stopping, wait=wait,
+                        on_report=self.on_report)
 
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_REFUSED", "Agent", "EnrolmentRefused", "EnrolmentTimeout"]

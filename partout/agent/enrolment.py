@@ -16,6 +16,7 @@ from typing import Any
 from partout import subjects
 from partout.agent.notices import Notices
 from partout.errors import PartoutError
+from partout.retry import Backoff
 from partout.wire import decode, encode
 from partout.wire.fleet import EnrolReply, EnrolRequest
 
@@ -38,11 +39,17 @@ CONNECT_STALL = 30.0
 REQUESTS_BEFORE_RECONNECT = 4
 
 
-def stop_quietly(bus: Any) -> None:
+def reconnect_pauses() -> Backoff:
+    """The pauses before replacing a connection that was closed for good (the enrolment and
+    the bus child both use it)."""
+    return Backoff(first=1.0, limit=30.0)
+
+
+def stop_quietly(bus: Any, timeout: float = 15.0) -> None:
     """Stop a bus; one stuck in a hung connection attempt may not stop cleanly, and must not
     take the agent down with it (its threads are daemons)."""
     try:
-        bus.stop()
+        bus.stop(timeout=timeout)
     except Exception as error:
         log.warning("NATS connection did not close cleanly", extra={"error": f"{type(error).__name__}: {error}"})
 
@@ -99,7 +106,9 @@ def enrol(
     logged once; without it, a refusal raises EnrolmentRefused at once (`--once`).
     `make_request` signs a fresh request for each attempt (signatures carry a timestamp)."""
     waiter = ConnectionWaiter(bus)
-    interval = first_interval
+    limit = max(first_interval, max_interval)
+    pending_pauses = Backoff(first=first_interval, limit=limit, jitter=0)  # doubling, as documented
+    refused_pauses = Backoff(first=first_interval, limit=max(first_interval, refused_max_wait or limit), jitter=0)
     failures = 0
     notices = notices or Notices()
     while True:
@@ -128,24 +137,24 @@ def enrol(
                     raise EnrolmentRefused(f"the master refused enrolment: {reason}")
                 notices.say(f"enrolment refused: {reason}", "the master refused enrolment (%s); asking again "
                             "with pauses doubling up to %.0f s", reason, refused_max_wait)
-                interval = min(max(interval, first_interval) * 2, refused_max_wait)
-                if stopping.wait(interval):
+                if stopping.wait(refused_pauses.next()):
                     raise Stopped("agent stopped")
                 continue
             notices.say("pending", "enrolment pending: approve this agent on the master "
                         "(partout agents list --status pending; partout agents approve ID)")
-        pause = interval if deadline is None else min(interval, max(0.0, deadline - time.monotonic()))
+        pause = pending_pauses.next()
+        if deadline is not None:
+            pause = min(pause, max(0.0, deadline - time.monotonic()))
         if stopping.wait(pause):
             raise Stopped("agent stopped")
         if deadline is not None and time.monotonic() >= deadline:
             raise EnrolmentTimeout("not approved in time; approve it with `partout agents approve ID`")
-        interval = min(interval * 2, max_interval)
 
 
 def enrol_agent(config: Any, credentials: Any, facts: Any, *, stopping: threading.Event, deadline: float | None,
-                pause: Callable[[int], None], notices: Notices | None = None) -> EnrolReply:
+                notices: Notices | None = None) -> EnrolReply:
     """Connect with the pending identity (inbox `_INBOX_<public key>`) and enrol until
-    approved; a connection nats-py closes for good is replaced after `pause(attempt)`.
+    approved; a connection nats-py closes for good is replaced after a pause (`reconnect_pauses`).
     A daemon (no deadline) waits out refusals; a one-shot run fails on the first."""
     from partout.agent.facts import facts_payload
     from partout.bus.facade import Bus
@@ -163,7 +172,7 @@ def enrol_agent(config: Any, credentials: Any, facts: Any, *, stopping: threadin
                          inbox_prefix=subjects.inbox_prefix(credentials.public_key),
                          refused_max_wait=config.refused_max_wait)
     notices = notices or Notices()
-    attempt = 0
+    reconnects = reconnect_pauses()
     while True:
         bus = Bus.start(options)
         bus.watch_connection(lambda state: notices.on_connection(state, config.refused_max_wait))
@@ -173,8 +182,10 @@ def enrol_agent(config: Any, credentials: Any, facts: Any, *, stopping: threadin
                          deadline=deadline, notices=notices,
                          refused_max_wait=config.refused_max_wait if deadline is None else None)
         except ConnectionLost:
-            attempt += 1
-            pause(attempt)
+            pause = reconnects.next()
+            log.warning("NATS connection closed, connecting again", extra={"pause": round(pause, 2)})
+            if stopping.wait(pause):
+                raise Stopped("agent stopped") from None
         finally:
             stop_quietly(bus)  # the pending connection: the next one gets the agent's permissions
 
@@ -201,4 +212,4 @@ def check_master_key(offered: str | None, *, given: str | None, pinned: str | No
     return offered  # trust on first use: the identity pins it and says so loudly
 
 
-__all__ = ["stop_quietly", "ConnectionLost", "ConnectionWaiter", "EnrolmentRefused", "EnrolmentTimeout", "Stopped", "check_master_key", "enrol", "enrol_agent"]
+__all__ = ["reconnect_pauses", "stop_quietly", "ConnectionLost", "ConnectionWaiter", "EnrolmentRefused", "EnrolmentTimeout", "Stopped", "check_master_key", "enrol", "enrol_agent"]

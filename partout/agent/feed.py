@@ -19,16 +19,18 @@ subject, and those are dropped (counted in `dropped`) rather than refused and re
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from partout import subjects
 from partout.errors import BusError
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from partout.bus.facade import Bus
+    from partout.bus.messages import BusMessage
 
-STREAM = f"KV_{subjects.POLICY_BUCKET}"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,22 +43,51 @@ class PolicyValue:
     operation: str = "put"
 
 
-def _operation(headers: Any) -> str:
-    marker = (headers or {}).get("KV-Operation", "")
+def _operation(headers: Mapping[str, str]) -> str:
+    marker = headers.get("KV-Operation", "")
     return {"DEL": "delete", "PURGE": "purge"}.get(str(marker), "put")
 
 
-def _revision(headers: Any) -> int:
+def _revision(headers: Mapping[str, str]) -> int:
     try:
-        return int((headers or {}).get("Nats-Sequence", 0))
+        return int(headers.get("Nats-Sequence", 0))
     except (TypeError, ValueError):
         return 0
 
 
-class PolicyFeed:
-    """Delivers PolicyValue for `environment` to `target` until stopped."""
+def policy_update(message: BusMessage, environment: str) -> PolicyValue | None:
+    """The value a message on the policy updates subject carries, or None when its
+    republish headers do not name this environment's key of the policy stream."""
+    headers = message.headers or {}
+    if subjects.policy_update_environment(headers.get("Nats-Stream", ""), headers.get("Nats-Subject", "")) != environment:
+        return None
+    return PolicyValue(subjects.policy_key(environment), message.data, _revision(headers), _operation(headers))
 
-    def __init__(self, bus: Any, agent_id: str, environment: str, target: Callable[[PolicyValue], None]) -> None:
+
+def direct_get_value(reply: BusMessage, environment: str) -> PolicyValue | None:
+    """The current value from a direct get's reply; None when none is published yet
+    (status 404), BusError when the server says something else went wrong."""
+    headers = reply.headers or {}
+    status = str(headers.get("Status", ""))
+    if status == "404":
+        return None
+    if status:
+        raise BusError(f"cannot read the policy of environment {environment!r}: "
+                       f"status {status} {headers.get('Description', '')}".strip())
+    return PolicyValue(subjects.policy_key(environment), reply.data, _revision(headers), _operation(headers))
+
+
+def warn_dropped(dropped: int, agent_id: str, environment: str) -> None:
+    if dropped == 1:
+        log.warning("policy update without the policy stream's headers dropped",
+                    extra={"agent_id": agent_id, "environment": environment})
+
+
+class PolicyFeed:
+    """Delivers PolicyValue for `environment` to `target` until stopped, blocking while it
+    starts (`partout agent --once`; the daemon's PolicyFeedActor does the same without waiting)."""
+
+    def __init__(self, bus: Bus, agent_id: str, environment: str, target: Callable[[PolicyValue], None]) -> None:
         self._bus = bus
         self._agent_id = agent_id
         self._environment = environment
@@ -76,36 +107,23 @@ class PolicyFeed:
         """Read the current value now (after a reconnect) and deliver it if there is one."""
         reply = self._bus.request(subjects.policy_direct_get(self._environment), b"",
                                   timeout=timeout).get(timeout=timeout + 5)
-        headers = reply.headers or {}
-        status = str(headers.get("Status", ""))
-        if status == "404":
-            self.pending = 0
-            return
-        if status:
-            raise BusError(f"cannot read the policy of environment {self._environment!r}: "
-                           f"status {status} {headers.get('Description', '')}".strip())
-        self.pending = 1
-        self._deliver_value(reply.data, headers)
+        value = direct_get_value(reply, self._environment)
+        self.pending = 0 if value is None else 1
+        if value is not None:
+            self._target(value)
 
     def stop(self) -> None:
         if self._subscription is not None:
             self._bus.unsubscribe(self._subscription)
             self._subscription = None
 
-    def _deliver(self, message: Any) -> None:
-        headers = message.headers or {}
-        if (headers.get("Nats-Stream") != STREAM
-                or headers.get("Nats-Subject") != subjects.policy_kv_subject(self._environment)):
+    def _deliver(self, message: BusMessage) -> None:
+        value = policy_update(message, self._environment)
+        if value is None:
             self.dropped += 1
-            if self.dropped == 1:
-                log.warning("policy update without the policy stream's headers dropped",
-                            extra={"agent_id": self._agent_id, "environment": self._environment})
+            warn_dropped(self.dropped, self._agent_id, self._environment)
             return
-        self._deliver_value(message.data, headers)
-
-    def _deliver_value(self, data: bytes, headers: Any) -> None:
-        self._target(PolicyValue(subjects.policy_key(self._environment), data, _revision(headers),
-                                 _operation(headers)))
+        self._target(value)
 
 
-__all__ = ["PolicyFeed", "PolicyValue"]
+__all__ = ["PolicyFeed", "PolicyValue", "direct_get_value", "policy_update"]

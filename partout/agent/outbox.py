@@ -1,66 +1,166 @@
 """Reports on their way to JetStream: published with the report id as message id (so a
-retry is stored once), kept until the server acknowledges them, published again when a
-publish failed (the connection may have been replaced in between)."""
+retry is stored once), kept until the server acknowledges them, published again after a
+`Backoff` pause when a publish failed, and at once on a new connection.
+
+`ReportOutbox` is the plain bookkeeping (`partout agent --once` and tests use it as is);
+`OutboxActor`, the agent's outbox child, owns one and looks at it on a timer tick. A
+failed outbox child hands its unacknowledged reports to its successor (`bounce`), so a
+crash loses none of them.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pykka
 
 from partout import subjects
+from partout.actors.supervisor import PooledChild, tell_later
+from partout.agent.messages import OUTBOX, AgentContext, BusReady, SendReport
+from partout.retry import Backoff
 from partout.wire import encode
 from partout.wire.fleet import RunReport
+
+if TYPE_CHECKING:
+    from partout.bus.facade import Bus
+    from partout.bus.messages import PublishAck
 
 log = logging.getLogger(__name__)
 
 ACK_TIMEOUT = 30.0
+ACK_POLL = 0.2
+FLUSH_AT_STOP = 2.0
+
+
+@dataclass
+class _Entry:
+    report: RunReport
+    data: bytes
+    future: pykka.Future[PublishAck] | None = None  # None: to publish (again) at `due`
+    due: float = 0.0
 
 
 class ReportOutbox:
-    """Used from the agent's thread only; `bus` returns the connection in use now."""
+    """Used from one thread (or actor); `bus` returns the connection in use now, or None."""
 
-    def __init__(self, bus: Callable[[], Any]) -> None:
+    def __init__(self, bus: Callable[[], Bus | None]) -> None:
         self._bus = bus
-        self._unacked: list[tuple[Any, RunReport, bytes]] = []
+        self._entries: list[_Entry] = []
+        self._retries = Backoff(first=0.5, limit=10.0)
 
     def __len__(self) -> int:
-        return len(self._unacked)
+        return len(self._entries)
+
+    def reports(self) -> list[RunReport]:
+        return [entry.report for entry in self._entries]
 
     def send(self, report: RunReport) -> None:
-        data = encode(report)
-        self._unacked.append((self._publish(report, data), report, data))
+        entry = _Entry(report, encode(report))
+        self._entries.append(entry)
+        self._publish(entry)
 
-    def _publish(self, report: RunReport, data: bytes) -> Any:
-        return self._bus().jetstream_publish(subjects.agent_report(report.agent_id), data,
-                                             message_id=report.report_id, timeout=ACK_TIMEOUT)
+    def resend(self) -> None:
+        """Publish every unacknowledged report again now (a new connection: the old one's
+        publishes will fail; the same message id makes a report that did land count once)."""
+        for entry in self._entries:
+            self._publish(entry)
+
+    def _publish(self, entry: _Entry) -> None:
+        bus = self._bus()
+        if bus is None:
+            entry.future, entry.due = None, time.monotonic()
+            return
+        entry.future = bus.jetstream_publish(subjects.agent_report(entry.report.agent_id), entry.data,
+                                             message_id=entry.report.report_id, timeout=ACK_TIMEOUT)
 
     def check(self) -> None:
-        """Forget the acknowledged reports, publish the failed ones again."""
-        import pykka
-
-        pending: list[tuple[Any, RunReport, bytes]] = []
-        for future, report, data in self._unacked:
+        """Forget the acknowledged reports; publish the failed ones again once their pause is over."""
+        pending: list[_Entry] = []
+        for entry in self._entries:
+            if entry.future is None:
+                if time.monotonic() >= entry.due:
+                    self._publish(entry)
+                pending.append(entry)
+                continue
             try:
-                future.get(timeout=0)
+                entry.future.get(timeout=0)
             except pykka.Timeout:
-                pending.append((future, report, data))
+                pending.append(entry)
+                continue
             except Exception as error:  # not stored: try again with the same id
+                delay = self._retries.next(entry.report.report_id)
                 log.warning("report not acknowledged, retrying",
-                            extra={"report_id": report.report_id, "error": str(error)})
-                pending.append((self._publish(report, data), report, data))
-        self._unacked = pending
+                            extra={"report_id": entry.report.report_id, "error": str(error),
+                                   "retry_in": round(delay, 2)})
+                entry.future, entry.due = None, time.monotonic() + delay
+                pending.append(entry)
+                continue
+            self._retries.reset(entry.report.report_id)
+        self._entries = pending
 
     def wait(self, timeout: float) -> None:
         """Wait for every acknowledgement up to `timeout` seconds in all (at stop, --once)."""
         deadline = time.monotonic() + timeout
-        for future, report, _ in self._unacked:
+        for entry in self._entries:
             try:
-                future.get(timeout=max(0.0, deadline - time.monotonic()))
+                if entry.future is None:
+                    self._publish(entry)
+                if entry.future is None:
+                    raise TimeoutError("no connection")
+                entry.future.get(timeout=max(0.0, deadline - time.monotonic()))
             except Exception as error:
-                log.warning("report may be lost", extra={"report_id": report.report_id, "error": str(error)})
-        self._unacked = []
+                log.warning("report may be lost", extra={"report_id": entry.report.report_id, "error": str(error)})
+        self._entries = []
 
 
-__all__ = ["ACK_TIMEOUT", "ReportOutbox"]
+@dataclass(frozen=True)
+class _Check:
+    pass
+
+
+class OutboxActor(PooledChild):
+    name = OUTBOX
+
+    def __init__(self, parent: pykka.ActorRef[Any], context: AgentContext) -> None:
+        super().__init__(parent)
+        self._context = context
+        self._bus: Bus | None = None
+        self._outbox = ReportOutbox(lambda: self._bus)
+        self._ticking = False
+
+    def handle(self, message: object) -> object:
+        match message:
+            case SendReport(report):
+                self._outbox.send(report)
+                self._tick()
+            case BusReady(bus):
+                if bus is not self._bus:
+                    self._bus = bus
+                    self._outbox.resend()
+                    self._tick()
+            case _Check():
+                self._ticking = False
+                self._outbox.check()
+                self._tick()
+            case _:
+                return super().handle(message)
+        return None
+
+    def _tick(self) -> None:
+        if len(self._outbox) and not self._ticking:
+            self._ticking = True
+            tell_later(ACK_POLL, self.actor_ref, _Check())
+
+    def on_stop(self) -> None:
+        if self.failed:  # the successor publishes them again (same ids: stored once)
+            for report in self._outbox.reports():
+                self.bounce(SendReport(report))
+        else:
+            self._outbox.wait(FLUSH_AT_STOP)
+
+
+__all__ = ["ACK_TIMEOUT", "OutboxActor", "ReportOutbox"]

@@ -1,149 +1,170 @@
-"""One policy version through the agent: accept the bundle, compile it with the facts,
-apply it with the Engine, report the result (and the facts when they changed)."""
+"""The runner child: applies the policy in force with the Engine (compiled by a
+`CompilerActor`), keeps repairing drift, re-applies every interval and on the master's
+request, and wraps every report for the outbox.
+
+It has a thread of its own: an Engine run blocks (and the Engine is not thread-safe, so
+one actor driving it is exactly right). `run_policy` is the compile-and-run step that
+`partout agent --once` (partout.agent.once) shares.
+"""
 
 from __future__ import annotations
 
 import logging
-import queue
-from typing import Any
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from partout import subjects
-from partout.agent.core import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, AgentCore, Event
-from partout.agent.facts import facts_hash, facts_payload, load_facts
-from partout.agent.feed import PolicyFeed, PolicyValue
-from partout.agent.outbox import ACK_TIMEOUT
-from partout.agent.policy import PolicyRefused
+import pykka
+
+from partout.actors.supervisor import Send, ThreadedChild, tell_later, tell_quietly
+from partout.agent.facts import load_facts
+from partout.agent.messages import (
+    FACTS, OUTBOX, POLICY_FEED, RUNNER, AgentContext, AnnouncePolicy, Applying, ApplyNow, BundleRefused,
+    FactsGathered, PolicyInForce, ResendFacts, SendReport, Standing,
+)
 from partout.agent.reports import BUNDLE_RESULT, COMPILE_RESULT, policy_failure, wrap
-from partout.errors import PolicyError, StateError
+from partout.errors import PolicyError
 from partout.report import Report
-from partout.wire import encode
-from partout.wire.fleet import MAX_FACTS_BYTES, FactsUpdate
+
+from partout.dsl.catalog import Catalog
+
+if TYPE_CHECKING:
+    from partout.engine import Engine
 
 log = logging.getLogger(__name__)
 
+COMPILE_TIMEOUT = 600.0
 
-class RunnerMixin(AgentCore):
-    """Policy accept, compile, apply and report for `Agent`."""
 
-    def _on_policy(self, change: Any) -> int | None:
-        """Accept a new bundle and apply it; the exit code a one-shot run would return."""
-        if change.operation != "put" or not change.value:
-            log.warning("policy deleted on the master; keeping the policy in force")
-            return None
-        credentials = self._load_credentials()
-        assert self._policies is not None and credentials.environment and credentials.master_public_key
-        try:
-            accepted = self._policies.accept(change.value, master_public_key=credentials.master_public_key,
-                                             environment=credentials.environment,
-                                             last_sequence=credentials.last_sequence,
-                                             last_digest=credentials.last_digest)
-            if not accepted.already_applied:
-                credentials.record_bundle(accepted.sequence, accepted.digest)
-        except (PolicyRefused, StateError) as refusal:
-            self._notices.say(f"bundle refused: {refusal}", "policy bundle refused: %s; the last good policy "
-                              "stays in force", refusal)
-            self._send(policy_failure(BUNDLE_RESULT, str(refusal), policy=credentials.environment,
-                                      hostname=self._hostname(), trigger="policy"))
-            return EXIT_REFUSED
-        self._digest = accepted.digest
-        if self._notices.last is not None and self._notices.last.startswith("bundle refused: "):
-            self._notices.say("bundle accepted", "policy bundle %s accepted again after a refused one",
-                              accepted.sequence)
-        if accepted.sequence == self.applied_sequence and self.state == "running":
-            return None  # a redelivery of what is already in force
-        self.applied_sequence = accepted.sequence
-        return self._apply("run")
+def run_policy(engine: Engine, entry_point: Path, facts: Any, trigger: str,
+               compile_policy: Callable[[Path, Any], Catalog]) -> tuple[Report, Catalog | None]:
+    """Compile `entry_point` for `facts` and apply it: the report and the catalog, or a
+    one-result failed report and None when the policy does not compile here."""
+    try:
+        catalog = compile_policy(entry_point, facts)
+    except PolicyError as error:
+        log.error("policy does not compile here", extra={"error": str(error)})
+        hostname = str(getattr(facts, "hostname", "") or "")
+        return policy_failure(COMPILE_RESULT, str(error), policy=str(entry_point), hostname=hostname,
+                              trigger=trigger), None
+    engine.facts = facts
+    return engine.run(catalog, trigger=trigger), catalog
 
-    def _apply(self, trigger: str) -> int:
-        from partout.dsl.compiler import compile_policy
 
-        assert self._policies is not None and self._engine is not None
-        current = self._policies.current()
-        if current is None:
+@dataclass(frozen=True)
+class _IntervalDue:
+    generation: int
+
+
+@dataclass(frozen=True)
+class _Drift:
+    report: Report
+
+
+class RunnerActor(ThreadedChild):
+    name = RUNNER
+
+    def __init__(self, parent: pykka.ActorRef[Any], context: AgentContext) -> None:
+        super().__init__(parent)
+        self._context = context
+        self._policy: PolicyInForce | None = None
+        self._interval_generation = 0
+        self._facts: Any = None
+        self._engine: Engine | None = None
+        self._compiler: pykka.ActorRef[Any] | None = None
+
+    def begin(self) -> None:
+        from partout.actors.compiler import CompilerActor
+        from partout.engine import Engine
+
+        config = self._context.config
+        self._facts = load_facts(config)
+        self._engine = Engine(config.state_dir, self._facts, facts_d=config.facts_d, repair_limit=config.repair_limit)
+        self._compiler = CompilerActor.start()
+        self.parent.tell(Send(FACTS, FactsGathered(self._facts)))
+        self.parent.tell(Send(POLICY_FEED, AnnouncePolicy()))  # what is in force (we may be a successor)
+        self._schedule_interval()
+
+    def on_stop(self) -> None:
+        if self._engine is not None:
+            self._engine.stop()
+        if self._compiler is not None:
+            self._compiler.stop(block=False)
+
+    def handle(self, message: object) -> object:
+        match message:
+            case PolicyInForce(sequence=sequence, trigger=trigger):
+                if trigger == "start" and self._policy is not None and self._policy.sequence == sequence:
+                    return None  # told twice at start: in force already
+                self._policy = message
+                self.parent.tell(Applying(sequence))
+                self._apply(trigger)
+                if message.then_running:
+                    self.parent.tell(Standing("running"))
+            case ApplyNow(trigger):
+                self._apply(trigger)
+            case _IntervalDue(generation) if generation == self._interval_generation:
+                self._apply("interval")
+            case _IntervalDue():
+                pass  # replaced by a later schedule
+            case _Drift(report):
+                self._send(report)
+            case BundleRefused(reason):
+                self._send(policy_failure(BUNDLE_RESULT, reason, policy=self._context.environment,
+                                          hostname=self._hostname(), trigger="policy"))
+            case ResendFacts():
+                self.parent.tell(Send(FACTS, FactsGathered(self._facts)))
+            case _:
+                return super().handle(message)
+        return None
+
+    def _schedule_interval(self) -> None:
+        config = self._context.config
+        self._interval_generation += 1
+        delay = config.interval * (1 + random.uniform(0, config.splay))
+        tell_later(delay, self.actor_ref, _IntervalDue(self._interval_generation))
+
+    def _apply(self, trigger: str) -> None:
+        self._schedule_interval()
+        if self._policy is None:
             log.info("no policy yet; waiting for the master to publish one")
-            return EXIT_REFUSED
+            return
+        if self._context.config.facts is None:  # gathered (or read from the facts file) again each run
+            self._facts = load_facts(self._context.config)
         # the periodic run sends its facts even unchanged: a master restarted with other
         # fact_sections (or a lost store) hears from every agent within one interval
-        self._refresh_facts(force=trigger == "interval")
-        try:
-            catalog = compile_policy(current / "site.p2", self._facts)
-        except PolicyError as error:
-            log.error("policy does not compile here", extra={"error": str(error)})
-            self._send(policy_failure(COMPILE_RESULT, str(error), policy=str(current / "site.p2"),
-                                      hostname=self._hostname(), trigger=trigger))
-            return EXIT_REFUSED
-        self._engine.facts = self._facts
-        report = self._engine.run(catalog, trigger=trigger)
-        if self.config.watch and self.state == "running":
-            self._engine.watch(catalog, lambda drift: self._events.put(Event("drift", drift)))
+        self.parent.tell(Send(FACTS, FactsGathered(self._facts, force=trigger == "interval")))
+        assert self._engine is not None
+        report, catalog = run_policy(self._engine, self._policy.directory / "site.p2", self._facts, trigger,
+                                     self._compile)
+        if catalog is not None and self._context.config.watch:
+            me = self.actor_ref
+            self._engine.watch(catalog, lambda drift: tell_quietly(me, _Drift(drift)))
         self._send(report)
-        return EXIT_FAILED if report.failed else EXIT_OK
 
-    def _apply_once(self) -> int:
-        credentials = self._load_credentials()
-        assert credentials.environment is not None
-        assert credentials.agent_id is not None
-        values: queue.SimpleQueue[PolicyValue] = queue.SimpleQueue()
-        feed = PolicyFeed(self._bus, credentials.agent_id, credentials.environment, values.put)
-        feed.start(timeout=ACK_TIMEOUT)
-        try:
-            entry = values.get(timeout=ACK_TIMEOUT) if feed.pending else None
-        except queue.Empty:
-            entry = None
-        finally:
-            feed.stop()
-        if entry is None:
-            # a PolicyError: the CLI exits 2, "no usable policy", like a refused or broken one
-            raise PolicyError(f"no policy published yet for environment {credentials.environment!r}; "
-                              f"put a site.p2 in that environment's folder on the master")
-        self.applied_sequence = -1  # always run: that is what --once is for
-        code = self._on_policy(entry)
-        if code is None:
-            code = self._apply("run")
-        self._outbox.wait(ACK_TIMEOUT)
-        return code
+    def _compile(self, entry_point: Path, facts: Any) -> Catalog:
+        from partout.actors.compiler import Compile
 
-    # -- facts and reports --------------------------------------------------------------
+        assert self._compiler is not None
+        catalog = self._compiler.ask(Compile(entry_point, facts), block=True, timeout=COMPILE_TIMEOUT)
+        assert isinstance(catalog, Catalog)
+        return catalog
 
     def _hostname(self) -> str:
         return str(getattr(self._facts, "hostname", "") or "")
 
-    def _refresh_facts(self, *, force: bool = False) -> None:
-        if self.config.facts is None:  # gathered (or read from the facts file) again each run
-            self._facts = load_facts(self.config)
-        self._publish_facts(force=force)
-
-    def _publish_facts(self, *, force: bool) -> None:
-        credentials = self._load_credentials()
-        if self._bus is None or credentials.agent_id is None:
-            return
-        payload = facts_payload(self._facts, self._fact_sections, limit=MAX_FACTS_BYTES - 4096)
-        digest = facts_hash(payload)
-        if not force and digest == self._sent_facts_hash:
-            return
-        update = FactsUpdate(agent_id=credentials.agent_id, facts=payload, facts_hash=digest)
-        self._bus.publish(subjects.agent_facts(credentials.agent_id), encode(update))
-        self._sent_facts_hash = digest
-
-    def _on_fact_sections(self, sections: frozenset[str]) -> None:
-        """The master keeps other sections than we send: send those from now on."""
-        if sections != self._fact_sections:
-            log.info("the master asks for other fact sections", extra={"sections": sorted(sections)})
-            self._fact_sections = sections
-            self._publish_facts(force=True)
-
     def _send(self, report: Report) -> None:
-        credentials = self._load_credentials()
-        assert credentials.agent_id is not None and credentials.environment is not None
-        run_report = wrap(report, agent_id=credentials.agent_id, environment=credentials.environment,
-                          sequence=self.applied_sequence if self.applied_sequence > 0 else credentials.last_sequence,
-                          digest=self._digest)
-        self._outbox.send(run_report)
-        if self.on_report is not None:
+        policy = self._policy
+        run_report = wrap(report, agent_id=self._context.agent_id, environment=self._context.environment,
+                          sequence=policy.sequence if policy else 0, digest=policy.digest if policy else "")
+        self.parent.tell(Send(OUTBOX, SendReport(run_report)))
+        if self._context.on_report is not None:  # the report is on its way, as the outbox's caller saw it
             try:
-                self.on_report(run_report)
+                self._context.on_report(run_report)
             except Exception:
                 log.exception("on_report callback failed")
 
 
-__all__ = ["RunnerMixin"]
+__all__ = ["RunnerActor", "run_policy"]

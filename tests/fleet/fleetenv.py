@@ -171,6 +171,17 @@ class MasterProcess:
                 self.kill()
 
 
+def agent_process(fleet: Fleet, hostname: str, log_path: Path) -> subprocess.Popen[str]:
+    """`partout agent` as a child process with the fleet's token, its output in `log_path`."""
+    config = fleet.agent_config(hostname)
+    with log_path.open("w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "partout", "agent", "--nats", fleet.urls[0], "--state-dir",
+             str(config.state_dir), "--hostname", hostname, "--facts", str(config.facts_file),
+             "--token", TOKEN, "--master-key", str(config.master_key), "--enrol-interval", "0.1"],
+            stdout=log, stderr=subprocess.STDOUT, text=True)
+
+
 @contextmanager
 def running_fleet(directory: Path, *, master: bool = True) -> Iterator[Fleet]:
     backbone = start_backbone(directory / "nats", port=0, log_to_files=True)

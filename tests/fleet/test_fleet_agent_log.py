@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from fleetenv import TOKEN, Fleet, running_fleet
+from fleetenv import Fleet, agent_process, running_fleet
 from helpers import eventually, run_partout
 
 from partout import subjects
@@ -31,14 +29,8 @@ def tamper(fleet: Fleet) -> None:
 
 def test_the_agents_own_log_says_why_it_refused_a_bundle_once(tmp_path: Path) -> None:
     with running_fleet(tmp_path) as fleet:
-        config = fleet.agent_config("anyhost-9")
         log_path = tmp_path / "agent.log"
-        with log_path.open("w") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "partout", "agent", "--nats", fleet.urls[0], "--state-dir",
-                 str(config.state_dir), "--hostname", "anyhost-9", "--facts", str(config.facts_file),
-                 "--token", TOKEN, "--master-key", str(config.master_key), "--enrol-interval", "0.1"],
-                stdout=log, stderr=subprocess.STDOUT, text=True)
+        process = agent_process(fleet, "anyhost-9", log_path)
         try:
             motd = tmp_path / "roots" / "anyhost-9" / "motd"
             assert eventually(lambda: motd.exists() and motd.read_text() == "production 1\n", timeout=30)

@@ -94,12 +94,12 @@ def test_expired_credentials_are_renewed_silently_without_losing_reports(
     restart_master(fleet, agent_credentials_ttl=2.0)
     agent = fleet.agent("prod-renewing")
     assert approved(agent)
-    first_bus = agent.agent._bus
+    first_bus = agent.agent.bus
     renewals: list[object] = [first_bus]
 
     def renewed(times: int) -> bool:
-        if agent.agent._bus is not renewals[-1]:
-            renewals.append(agent.agent._bus)
+        if agent.agent.bus is not renewals[-1]:
+            renewals.append(agent.agent.bus)
         return len(renewals) > times
 
     for round_number in range(3):  # drift repairs across several expiries

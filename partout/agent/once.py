@@ -1,0 +1,118 @@
+"""`partout agent --once`: enrol if needed, apply the policy in force once, publish the
+report and wait for its acknowledgement. A straight line on the caller's thread: it
+shares the steps of the daemon's actors (approval, feed, runner, outbox), not their loops.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from partout.agent.approval import approve
+from partout.agent.config import AgentConfig
+from partout.agent.connection import open_bus
+from partout.agent.credentials import Credentials
+from partout.agent.enrolment import ConnectionLost, ConnectionWaiter, reconnect_pauses, stop_quietly
+from partout.agent.facts import load_facts, published_sections
+from partout.agent.facts_publisher import facts_update, publish_facts
+from partout.agent.feed import PolicyFeed, PolicyValue
+from partout.agent.messages import EXIT_FAILED, EXIT_OK, EXIT_REFUSED, AgentContext
+from partout.agent.notices import Notices
+from partout.agent.outbox import ACK_TIMEOUT, ReportOutbox
+from partout.agent.policy import PolicyCache, PolicyRefused
+from partout.agent.reports import BUNDLE_RESULT, policy_failure, wrap
+from partout.agent.runner import run_policy
+from partout.bus.facade import Bus
+from partout.errors import PolicyError, StateError
+from partout.report import Report
+from partout.wire.fleet import RunReport
+
+
+def connect(context: AgentContext, stopping: threading.Event, deadline: float | None) -> Bus:
+    """A connected Bus, replacing one that is closed or stalls before it connects."""
+    pauses = reconnect_pauses()
+    while True:
+        bus = open_bus(context)
+        try:
+            ConnectionWaiter(bus).wait(stopping, deadline)
+            return bus
+        except ConnectionLost:
+            stop_quietly(bus)
+            if stopping.wait(pauses.next()):
+                raise
+        except BaseException:
+            stop_quietly(bus)
+            raise
+
+
+def current_policy(bus: Bus, context: AgentContext) -> PolicyValue | None:
+    values: list[PolicyValue] = []
+    feed = PolicyFeed(bus, context.agent_id, context.environment, values.append)
+    try:
+        feed.refresh(timeout=ACK_TIMEOUT)
+    finally:
+        feed.stop()
+    return values[0] if values else None
+
+
+def run_once(config: AgentConfig, credentials: Credentials, *, stopping: threading.Event, wait: float | None,
+             on_report: Callable[[RunReport], None] | None = None) -> int:
+    """0 all ok, 1 some resource failed, 2 no usable policy (PolicyError when none is published)."""
+    from partout.dsl.compiler import compile_policy
+    from partout.engine import Engine
+
+    deadline = None if wait is None else time.monotonic() + wait
+    notices = Notices()
+    approve(config, credentials, stopping=stopping, deadline=deadline, notices=notices)
+    assert credentials.agent_id and credentials.environment and credentials.master_public_key
+    context = AgentContext(config, credentials.agent_id, credentials.environment, credentials.master_public_key,
+                           credentials.seed_path)
+    bus = connect(context, stopping, deadline)
+    outbox = ReportOutbox(lambda: bus)
+    try:
+        value = current_policy(bus, context)
+        if value is None or not value.value:
+            # a PolicyError: the CLI exits 2, "no usable policy", like a refused or broken one
+            raise PolicyError(f"no policy published yet for environment {context.environment!r}; "
+                              f"put a site.p2 in that environment's folder on the master")
+        facts = load_facts(config)
+
+        def send(report: Report, sequence: int, digest: str) -> None:
+            run_report = wrap(report, agent_id=context.agent_id, environment=context.environment,
+                              sequence=sequence, digest=digest)
+            outbox.send(run_report)
+            if on_report is not None:
+                on_report(run_report)
+
+        try:
+            accepted = PolicyCache(config.state_dir, keep=config.keep_policies).accept(
+                value.value, master_public_key=context.master_public_key, environment=context.environment,
+                last_sequence=credentials.last_sequence, last_digest=credentials.last_digest)
+            if not accepted.already_applied:
+                credentials.record_bundle(accepted.sequence, accepted.digest)
+        except (PolicyRefused, StateError) as refusal:
+            notices.say(f"bundle refused: {refusal}", "policy bundle refused: %s; the last good policy "
+                        "stays in force", refusal)
+            send(policy_failure(BUNDLE_RESULT, str(refusal), policy=context.environment,
+                                hostname=str(getattr(facts, "hostname", "")), trigger="policy"),
+                 credentials.last_sequence, "")
+            outbox.wait(ACK_TIMEOUT)
+            return EXIT_REFUSED
+        publish_facts(bus, facts_update(context.agent_id, facts, published_sections()))
+        engine = Engine(config.state_dir, facts, facts_d=config.facts_d, repair_limit=config.repair_limit)
+        try:
+            report, catalog = run_policy(engine, accepted.entry_point, facts, "run",
+                                         lambda path, facts: compile_policy(path, facts))
+        finally:
+            engine.stop()
+        send(report, accepted.sequence, accepted.digest)
+        outbox.wait(ACK_TIMEOUT)
+        if catalog is None:
+            return EXIT_REFUSED
+        return EXIT_FAILED if report.failed else EXIT_OK
+    finally:
+        stop_quietly(bus)
+
+
+__all__ = ["run_once"]
