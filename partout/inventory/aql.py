@@ -67,17 +67,24 @@ class _Translator:
     def __init__(self, names: AqlNames) -> None:
         self._names = names
         self.bind_vars: dict[str, Any] = {}
+        self._attributes: dict[str, str] = {}
 
     def bind(self, value: Any) -> str:
         name = f"{self._names.prefix}{len(self.bind_vars)}"
         self.bind_vars[name] = value
         return f"@{name}"
 
+    def attribute(self, name: str) -> str:
+        """An attribute name's bind variable, one per distinct name."""
+        if name not in self._attributes:
+            self._attributes[name] = self.bind(name)
+        return self._attributes[name]
+
     def value(self, field: Field) -> str:
         if field.source == "metadata":
-            return f"{self._names.variable}[{self.bind(self._names.metadata[field.path[0]])}]"
-        keys = "".join(f"[{self.bind(key)}]" for key in field.path)
-        return f"{self._names.variable}[{self.bind(self._names.facts)}]{keys}"
+            return f"{self._names.variable}[{self.attribute(self._names.metadata[field.path[0]])}]"
+        keys = [self.attribute(name) for name in (self._names.facts, *field.path)]
+        return self._names.variable + "".join(f"[{key}]" for key in keys)
 
     def translate(self, condition: Condition) -> str:
         match condition:
