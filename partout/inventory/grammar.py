@@ -11,8 +11,11 @@ GRAMMAR = r"""
 start: or_expr
 path_only: path
 
-?or_expr: and_expr (_OR and_expr)*       -> any_of
-?and_expr: not_expr (_AND not_expr)*     -> all_of
+// a single operand is inlined (`?`): parentheses and plain leaves add no tree depth
+?or_expr: and_expr
+        | and_expr (_OR and_expr)+       -> any_of
+?and_expr: not_expr
+         | not_expr (_AND not_expr)+     -> all_of
 ?not_expr: _NOT not_expr                 -> negation
          | atom
 ?atom: "(" or_expr ")"

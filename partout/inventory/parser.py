@@ -49,9 +49,10 @@ def _lark() -> Lark:
     return Lark(GRAMMAR, parser="lalr", start=["start", "path_only"], propagate_positions=False)
 
 
-def parse_condition(text: str) -> Condition:
-    """The syntax tree of a whole query."""
-    tree = _parse(text, "start")
+def parse_condition(text: str, max_length: int | None = MAX_QUERY_LENGTH) -> Condition:
+    """The syntax tree of a whole query. `max_length=None` for a canonical text made
+    from a parsed query (it may be longer than what was typed; the tree limits hold)."""
+    tree = _parse(text, "start", max_length)
     _check_shape(tree, text)
     condition = _build(tree, text)
     assert not isinstance(condition, Field)
@@ -60,16 +61,21 @@ def parse_condition(text: str) -> Condition:
 
 def parse_field(text: str) -> Field:
     """One name (`os.family`, `custom."rack-id"`), resolved as in a query."""
-    field = _build(_parse(text, "path_only"), text)
+    field = _build(_parse(text, "path_only", MAX_QUERY_LENGTH), text)
     assert isinstance(field, Field)
     return field
 
 
-def _parse(text: str, start: str) -> Tree[Token]:
+def _parse(text: str, start: str, max_length: int | None) -> Tree[Token]:
     if not isinstance(text, str):
-        raise QueryError(f"a query is text, not {type(text).__name__}", query=repr(text))
-    if len(text) > MAX_QUERY_LENGTH:
-        raise QueryError(f"the query is {len(text)} characters long; the limit is {MAX_QUERY_LENGTH}", query=text[:80])
+        raise QueryError(f"a query is text, not {type(text).__name__}", query=repr(text)[:80])
+    if max_length is not None and len(text) > max_length:
+        raise QueryError(f"the query is {len(text)} characters long; the limit is {max_length}", query=text[:80])
+    surrogate = next((index for index, character in enumerate(text) if 0xD800 <= ord(character) <= 0xDFFF), None)
+    if surrogate is not None:  # not Unicode text: it cannot be stored, bound or sent
+        line = text.count("\n", 0, surrogate) + 1
+        column = surrogate - (text.rfind("\n", 0, surrogate) + 1) + 1
+        raise QueryError("a lone surrogate is not a character", query=text, line=line, column=column)
     if not text.strip():
         raise QueryError("the query is empty; `true` selects every node", query=text, line=1, column=1)
     try:
@@ -234,10 +240,10 @@ class _ToSyntax(Transformer[Token, "Condition | Field"]):
         return [item for item in items if item is not None]
 
     def any_of(self, operands: Sequence[Condition]) -> Condition:
-        return operands[0] if len(operands) == 1 else Or(_flatten(Or, operands))
+        return Or(_flatten(Or, operands))
 
     def all_of(self, operands: Sequence[Condition]) -> Condition:
-        return operands[0] if len(operands) == 1 else And(_flatten(And, operands))
+        return And(_flatten(And, operands))
 
     def negation(self, operands: list[Condition]) -> Condition:
         return Not(operands[0])

@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import Any
 
 from partout.inventory.evaluate import matches
-from partout.inventory.parser import parse_condition
+from partout.inventory.parser import MAX_QUERY_LENGTH, parse_condition
 from partout.inventory.syntax import Condition, Field, fields_of
 from partout.inventory.text import format_condition
 
@@ -21,12 +21,13 @@ class Query:
     condition: Condition
 
     @classmethod
-    def parse(cls, text: str) -> Query:
-        return cls(text, parse_condition(text))
+    def parse(cls, text: str, *, max_length: int | None = MAX_QUERY_LENGTH) -> Query:
+        return cls(text, parse_condition(text, max_length))
 
     @cached_property
     def canonical(self) -> str:
-        """One spelling per meaning: the key for recording who depends on this query."""
+        """One spelling per meaning: the key for recording who depends on this query.
+        It may be longer than the text typed: parse it back with `max_length=None`."""
         return format_condition(self.condition)
 
     @cached_property

@@ -112,6 +112,21 @@ class _Translator:
             return self.is_boolean(field, literal)
         return f"{self.is_kind(field, literal)} AND {self.value(field)} = {self.bind(literal)}"
 
+    def member(self, field: Field, values: tuple[Scalar, ...]) -> str:
+        """One IN list per kind: a chain of one OR per item would reach SQLite's
+        expression-depth limit (1000) on a long list."""
+        strings = [value for value in values if isinstance(value, str)]
+        numbers = [value for value in values if isinstance(value, int | float) and not isinstance(value, bool)]
+        constants = [value for value in dict.fromkeys(values) if value is None or isinstance(value, bool)]
+        tests = [_leaf(self.equal(field, value)) for value in constants]
+        for group, example in ((strings, ""), (numbers, 0)):
+            if group:
+                # parameters are positional: bind in the order the text reads
+                is_kind, found = self.is_kind(field, example), self.value(field)
+                items = ", ".join(self.bind(value) for value in group)
+                tests.append(_leaf(f"{is_kind} AND {found} IN ({items})"))
+        return "(" + " OR ".join(tests) + ")" if tests else "0"
+
     def translate(self, condition: Condition) -> str:
         match condition:
             case Comparison(field, "==", value):
@@ -120,10 +135,8 @@ class _Translator:
                 return f"NOT {_leaf(self.equal(field, value))}"
             case Comparison(field, op, value):
                 return _leaf(f"{self.is_kind(field, value)} AND {self.value(field)} {op} {self.bind(value)}")
-            case Membership(_, ()):
-                return "0"
             case Membership(field, values):
-                return "(" + " OR ".join(_leaf(self.equal(field, value)) for value in values) + ")"
+                return self.member(field, values)
             case RegexMatch(field, pattern):
                 is_text = self.is_kind(field, "")
                 return _leaf(f"{is_text} AND {self.value(field)} REGEXP {self.bind(pattern)}")

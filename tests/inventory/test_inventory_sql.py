@@ -83,7 +83,7 @@ def test_a_canonical_query_selects_what_the_original_selects(connection: sqlite3
     store(connection, documents)
     for _ in range(200):
         query = Query.parse(random_query(rng))
-        assert sql_ids(connection, Query.parse(query.canonical)) == sql_ids(connection, query), query.text
+        assert sql_ids(connection, Query.parse(query.canonical, max_length=None)) == sql_ids(connection, query), query.text
 
 
 def test_a_scope_limits_the_answer_to_one_environment(connection: sqlite3.Connection) -> None:
