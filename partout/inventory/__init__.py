@@ -17,7 +17,7 @@ Pieces:
   evaluate.py  the Python evaluator: the reference semantics
   text.py      syntax tree -> canonical text
   results.py   sorting, field selection, unknown-field warnings, answer()
-  sql.py       SQLite translation, REGEXP, unknown-field warnings in SQL
+  sql.py       SQLite translation, REGEXP, unknown-field warnings and answers from a table
   aql.py       AQL translation
 """
 
@@ -29,7 +29,7 @@ from partout.inventory.errors import QueryError
 from partout.inventory.parser import parse_field
 from partout.inventory.query import Query
 from partout.inventory.results import Answer, answer, select_fields, sort_documents
-from partout.inventory.sql import SqlColumns, SqlFilter, register_functions, to_sql
+from partout.inventory.sql import SqlColumns, SqlFilter, answer_from_table, missing_fields, register_functions, to_sql
 
 __all__ = [
     "AqlFilter",
@@ -40,6 +40,8 @@ __all__ = [
     "SqlColumns",
     "SqlFilter",
     "answer",
+    "answer_from_table",
+    "missing_fields",
     "node_document",
     "parse_field",
     "register_functions",

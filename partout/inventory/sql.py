@@ -10,15 +10,19 @@ Every sub-expression is 0 or 1, never NULL, so that `not` keeps its two-valued m
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from partout.inventory.document import FACTS
 from partout.inventory.names import METADATA_FIELDS, unknown_field_warning
+from partout.inventory.parser import parse_field
 from partout.inventory.patterns import compile_pattern
 from partout.inventory.query import Query
+from partout.inventory.results import DEFAULT_ORDER, Answer, select_fields, sort_documents
 from partout.inventory.syntax import (
     And,
     Comparison,
@@ -185,7 +189,8 @@ def missing_fields(
     scope: SqlFilter | None = None,
 ) -> list[str]:
     """A warning for each fact the query names that no row in scope has (present, not
-    null), with near names from the same level: one indexed probe per fact."""
+    null), with near names from the same level: one probe per fact, which stops at the
+    first row that has it."""
     if not _IDENTIFIER.fullmatch(table):
         raise ValueError(f"not a plain table name: {table!r}")
     columns = columns or SqlColumns()
@@ -208,3 +213,33 @@ def missing_fields(
         rows = connection.execute(siblings, (*scope_parameters, json_path(field.path[:-1]))).fetchall()
         warnings.append(unknown_field_warning(field, [str(row[0]) for row in rows]))
     return warnings
+
+
+def answer_from_table(
+    connection: sqlite3.Connection,
+    table: str,
+    query: Query,
+    *,
+    columns: SqlColumns | None = None,
+    scope: SqlFilter | None = None,
+    fields: Sequence[str] | None = None,
+    order_by: Sequence[str] = DEFAULT_ORDER,
+) -> Answer:
+    """The store's answer: SQLite filters the rows, Python orders them and picks the
+    fields (the same helpers as the Python path, so both order alike)."""
+    if not _IDENTIFIER.fullmatch(table):
+        raise ValueError(f"not a plain table name: {table!r}")
+    columns = columns or SqlColumns()
+    for name in (*(fields or ()), *order_by):
+        parse_field(name)  # a bad field name fails before any work, as a QueryError
+    found = to_sql(query, columns)
+    names = ", ".join(f'"{columns.metadata[name]}"' for name in METADATA_FIELDS)
+    within = f" AND ({scope.where})" if scope else ""
+    rows = connection.execute(
+        f'SELECT {names}, "{columns.facts}" FROM "{table}" WHERE ({found.where}){within}',
+        (*found.parameters, *(scope.parameters if scope else ())),
+    ).fetchall()
+    documents = [{**dict(zip(METADATA_FIELDS, row[:-1], strict=True)), FACTS: json.loads(row[-1])} for row in rows]
+    ordered = sort_documents(documents, order_by)
+    selected = tuple(select_fields(document, fields) for document in ordered)
+    return Answer(selected, tuple(missing_fields(connection, table, query, columns, scope)))

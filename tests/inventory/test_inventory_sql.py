@@ -14,7 +14,7 @@ import pytest
 from query_generators import random_document, random_query
 
 from partout.inventory import Query, SqlColumns, SqlFilter, answer, node_document, register_functions, to_sql
-from partout.inventory.sql import missing_fields
+from partout.inventory.sql import answer_from_table, missing_fields
 
 SEEDS = range(120)
 TABLE = "agents"
@@ -179,3 +179,28 @@ def test_the_master_store_table_answers_like_python(tmp_path: Path) -> None:
 
 def query_selects_any(text: str, documents: list[dict[str, Any]]) -> bool:
     return any(Query.parse(text).matches(doc) for doc in documents)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_table_answer_equals_the_python_answer(connection: sqlite3.Connection, seed: int) -> None:
+    rng = random.Random(500 + seed)
+    documents = [random_document(rng, index) for index in range(30)]
+    store(connection, documents)
+    scope = SqlFilter('"environment" = ?', ("prod",))
+    in_scope = [doc for doc in documents if doc["environment"] == "prod"]
+    for _ in range(30):
+        query = Query.parse(random_query(rng))
+        fields = rng.choice([None, ["hostname", "os.family"], ["id", "role", "custom.nested.deep"]])
+        order_by = rng.choice([("hostname", "id"), ("cpus",), ("tags", "os")])
+        expected = answer(query, in_scope, fields=fields, order_by=order_by)
+        assert answer_from_table(connection, TABLE, query, scope=scope, fields=fields, order_by=order_by) == expected
+
+
+def test_golden_sql_for_the_example_query() -> None:
+    found = to_sql(Query.parse('role == "web" and cpus >= 4'))
+    assert found.where == (
+        "((CASE WHEN json_type(\"facts\", ?) IN ('text') AND json_extract(\"facts\", ?) = ? THEN 1 ELSE 0 END) AND "
+        "(CASE WHEN json_type(\"facts\", ?) IN ('integer', 'real') AND json_extract(\"facts\", ?) >= ? "
+        "THEN 1 ELSE 0 END))"
+    )
+    assert found.parameters == ('$."custom"."role"', '$."custom"."role"', "web", '$."cpus"', '$."cpus"', 4)
