@@ -18,9 +18,6 @@ from typing import Any
 from partout.inventory.syntax import Field
 
 FACTS = "facts"
-# a field absent from the document: distinct from a present JSON null only inside the
-# evaluator; every operator treats the two alike
-MISSING: Any = None
 
 
 def iso_time(value: datetime | str | None) -> str | None:
@@ -54,12 +51,12 @@ def node_document(
 
 def read_field(document: Mapping[str, Any], field: Field) -> Any:
     """The field's value in the document, or None when any key on its path is absent
-    or a step of the path is not an object."""
+    or a step of the path is not an object: every operator treats missing as null."""
     if field.source == "metadata":
         return document.get(field.path[0])
     current: Any = document.get(FACTS)
     for key in field.path:
         if not isinstance(current, Mapping):
-            return MISSING
-        current = current.get(key, MISSING)
+            return None
+        current = current.get(key)
     return current

@@ -70,7 +70,7 @@ def shortest_name(field: Field) -> str:
     custom = field.path[0] == "custom" and len(field.path) > 1
     keys = field.path[1:] if custom else field.path
     bare = ".".join(keys)
-    if keys[0] in METADATA_NAMES or keys[0] in {"facts", "custom"}:
+    if keys[0] in METADATA_NAMES or keys[0] in {"facts", "custom"} or not (custom or keys[0] in BUILTIN_FACTS):
         return canonical
     if custom and keys[0] in BUILTIN_FACTS:
         return "custom." + bare

@@ -6,9 +6,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from query_generators import random_query
+from query_generators import NAMES, random_query
 
 from partout.inventory import Query, QueryError, parse_field
+from partout.inventory.names import shortest_name
 from partout.inventory.parser import MAX_CONDITIONS, MAX_DEPTH, MAX_QUERY_LENGTH
 from partout.inventory.syntax import (
     And,
@@ -150,3 +151,11 @@ def test_the_canonical_text_parses_back_to_the_same_tree() -> None:
 def test_spellings_of_one_query_share_a_canonical_text() -> None:
     spellings = ["role == 'web' and cpus>=4", 'custom.role=="web" and facts.cpus >= 4', '(facts.custom.role == "web") and (cpus >= 4)']
     assert {Query.parse(text).canonical for text in spellings} == {'facts.custom.role == "web" and facts.cpus >= 4'}
+
+
+@pytest.mark.parametrize("name", [*NAMES, "facts.foo", "facts.env", "custom", "custom.cpus", 'custom."in"', "facts.os"])
+def test_the_shortest_name_and_the_canonical_name_resolve_back(name: str) -> None:
+    field = parse_field(name)
+    assert parse_field(shortest_name(field)) == field
+    assert parse_field(field.canonical) == field
+    assert len(shortest_name(field)) <= len(field.canonical)
