@@ -88,7 +88,11 @@ def _syntax_error(error: UnexpectedInput, text: str) -> QueryError:
     line, column = error.line, error.column
     if isinstance(error, UnexpectedCharacters):
         position = error.pos_in_stream
-        found = f"character {text[position]!r}" if position is not None and 0 <= position < len(text) else "input"
+        character = text[position] if position is not None and 0 <= position < len(text) else ""
+        if character in {'"', "'"}:
+            return QueryError(f"unterminated string: no closing {character} on this line", query=text, line=line,
+                              column=column)
+        found = f"character {character!r}" if character else "input"
         expected = error.allowed or set()
     elif isinstance(error, UnexpectedToken):
         token = error.token

@@ -92,6 +92,7 @@ def test_names_resolve_metadata_first_then_built_in_facts_then_custom_facts(name
         ('custom."" == 1', 1, 8, "quoted key must be non-empty"),
         ("   ", 1, 1, "the query is empty"),
         ("facts == 1", 1, 1, "'facts' alone is every fact"),
+        ("role == 'web", 1, 9, "unterminated string: no closing ' on this line"),
     ],
 )
 def test_a_bad_query_is_refused_at_its_line_and_column(text: str, line: int, column: int, reason: str) -> None:
