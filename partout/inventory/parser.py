@@ -46,7 +46,7 @@ _ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t"}
 
 @functools.cache
 def _lark() -> Lark:
-    return Lark(GRAMMAR, parser="lalr", start=["start", "path_only"], propagate_positions=False)
+    return Lark(GRAMMAR, parser="lalr", start=["start", "path_only"], propagate_positions=True)
 
 
 def parse_condition(text: str, max_length: int | None = MAX_QUERY_LENGTH) -> Condition:
@@ -132,14 +132,16 @@ def _check_shape(tree: Tree[Token], text: str) -> None:
     stack: list[tuple[Tree[Token], int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
+        place = {"line": getattr(node.meta, "line", None), "column": getattr(node.meta, "column", None)}
         if depth > MAX_DEPTH:
-            raise QueryError(f"the query nests deeper than {MAX_DEPTH} levels", query=text)
+            raise QueryError(f"the query nests deeper than {MAX_DEPTH} levels", query=text, **place)
         if node.data in {"comparison", "membership", "non_membership", "regex_match", "exists", "truth"}:
             conditions += 1
             if conditions > MAX_CONDITIONS:
-                raise QueryError(f"the query has more than {MAX_CONDITIONS} conditions", query=text)
+                raise QueryError(f"the query has more than {MAX_CONDITIONS} conditions", query=text, **place)
             continue
-        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+        # reversed: the stack then pops in reading order, so a limit points at the first excess
+        stack.extend(reversed([(child, depth + 1) for child in node.children if isinstance(child, Tree)]))
 
 
 def _build(tree: Tree[Token], text: str) -> Condition | Field:

@@ -124,8 +124,12 @@ def test_limits_bound_a_hostile_query(text: str, reason: str) -> None:
     if not reason:  # deep parentheses around one name, or a long flat chain: allowed
         Query.parse(text)
         return
-    with pytest.raises(QueryError, match=reason):
+    with pytest.raises(QueryError, match=reason) as caught:
         Query.parse(text)
+    if "conditions" in reason:  # the first condition past the limit
+        assert caught.value.column == len(" or ".join(["a"] * MAX_CONDITIONS)) + len(" or ") + 1
+    elif "nests" in reason:
+        assert caught.value.column is not None
 
 
 def test_a_query_that_is_not_text_is_a_query_error() -> None:
