@@ -22,6 +22,7 @@ import pykka
 from partout import subjects
 from partout.actors.supervisor import PooledChild, Send, tell_later, tell_quietly
 from partout.agent.enrolment import reconnect_pauses, stop_quietly
+from partout.agent.event_messages import EVENTS, EventsNotice
 from partout.agent.facts import known_sections
 from partout.agent.messages import (
     BUS, FACTS, RUNNER, AgentContext, ApplyNow, BusReady, FactSections, Reconnect,
@@ -224,6 +225,8 @@ class ConnectionActor(PooledChild):
         control = decode(Control, data)
         if control is not None and control.command == "apply":
             self.parent.tell(Send(RUNNER, ApplyNow("control")))
+        elif control is not None and control.command == "events":
+            self.parent.tell(Send(EVENTS, EventsNotice(control.parameters)))
         elif control is not None and control.command == "facts":
             asked = control.parameters.get("sections")
             sections = known_sections(asked) if isinstance(asked, list) else frozenset()

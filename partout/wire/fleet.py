@@ -95,7 +95,8 @@ class RunReport(WireMessage):
 class Control(WireMessage):
     kind: ClassVar[str] = "control"
 
-    command: Literal["apply", "throttle", "data-changed", "facts"]  # facts: {"sections": [...]} to publish
+    # facts: {"sections": [...]} to publish; events: partout.events.notices (advice, rejected batches)
+    command: Literal["apply", "throttle", "data-changed", "facts", "events"]
     parameters: dict[str, Any] = Field(default_factory=dict)
     sent_at: datetime | None = None
 
