@@ -1,0 +1,108 @@
+"""The agent's events against a real partout-nats and master: a drift repair is counted
+into a batch on `partout.agent.<id>.events` within the period; the master's advice on the
+control subject changes the period and the level, and malformed advice changes nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from agent_events_support import advice_control, batches, reports, results, send_control
+from fleetenv import Fleet, FleetAgent, approved, running_fleet
+from helpers import eventually
+
+from partout.agent.config import EventSettings
+from partout.events.wire import EventBatch, Level, key_of
+from partout.report import Status
+from partout.wire import dropped
+from partout.wire.fleet import Control
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
+    with running_fleet(tmp_path) as running:
+        yield running
+
+
+def started(fleet: Fleet, hostname: str, period: float = 1.0) -> FleetAgent:
+    agent = fleet.agent(hostname, events=EventSettings(period=period, splay=0.0))
+    assert approved(agent, timeout=30)
+    assert eventually(lambda: agent.content() == "production 1\n" and len(agent.runs()) == 1, timeout=30)
+    return agent
+
+
+def drift(agent: FleetAgent, text: str) -> None:
+    repairs = len(agent.runs())
+    agent.motd.write_text(text)
+    assert eventually(lambda: agent.content() == "production 1\n" and len(agent.runs()) > repairs, timeout=30)
+
+
+def new_batches(fleet: Fleet, agent: FleetAgent, seen: int, count: int) -> list[EventBatch]:
+    found: list[EventBatch] = []
+
+    def arrived() -> bool:
+        found[:] = batches(fleet, agent.agent.agent_id or "")[seen:]
+        return sum(batch.count for batch in found) >= count
+
+    assert eventually(arrived, timeout=30, interval=0.2), found
+    return found
+
+
+def test_a_drift_repair_is_counted_in_a_batch_on_the_events_subject(fleet: Fleet) -> None:
+    agent = started(fleet, "prod-events")
+    agent_id = agent.agent.agent_id or ""
+    first = new_batches(fleet, agent, 0, 1)  # the first run's outcome
+    drift(agent, "drift\n")
+    batch = new_batches(fleet, agent, len(first), 1)[-1]
+    assert batch.agent_id == agent_id and batch.level == Level.MESSAGE
+    assert batch.by_status == {Status.CHANGED: 1}
+    assert batch.modules is not None and batch.modules["file"].objects is not None
+    repaired = batch.modules["file"].objects[key_of(str(agent.motd))]
+    assert repaired.messages is not None and repaired.count == 1
+    watch_report = next(report for report in agent.runs() if report.report.trigger == "watch")
+    assert list(repaired.messages) == [key_of(watch_report.report.results[0].summary)]
+    assert batch.sequence == watch_report.sequence
+    # each report and each batch stored once; every result counted once
+    assert eventually(lambda: sum(b.count for b in batches(fleet, agent_id)) == results(agent.runs()), timeout=30)
+    assert len({b.batch_id for b in batches(fleet, agent_id)}) == len(batches(fleet, agent_id))
+    assert sorted(r.report_id for r in reports(fleet, agent_id)) == sorted(r.report_id for r in agent.runs())
+
+
+def test_advice_on_the_control_subject_changes_the_period_and_the_level(
+        fleet: Fleet, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="partout")
+    agent = started(fleet, "prod-advised")
+    agent_id = agent.agent.agent_id or ""
+    seen = len(new_batches(fleet, agent, 0, 1))
+    send_control(fleet, agent_id, advice_control(period=4, splay=0.0, level=2, alive_period=3600))
+    assert eventually(lambda: "event advice from the master" in caplog.text, timeout=15)
+    before = datetime.now(UTC)
+    drift(agent, "drift 1\n")
+    batch = new_batches(fleet, agent, seen, 1)[-1]
+    assert batch.level == Level.MODULE and batch.modules is not None
+    assert batch.modules["file"].count == 1 and batch.modules["file"].objects is None
+    # the period opened with the repair, after `before`, and lasts the advised 4 s
+    assert (batch.sent_at - before).total_seconds() >= 4.0
+    seen += 1
+
+    # malformed advice, or a notice without any, is dropped: period and level stay
+    rejected_before = dropped("event-advice")
+    send_control(fleet, agent_id, advice_control(period="soon", level=9))
+    send_control(fleet, agent_id, advice_control(period=0.001, level=4))
+    send_control(fleet, agent_id, Control(command="events", parameters={"advise": {"level": 4}}))
+    send_control(fleet, agent_id, b'{"command": "events", "parameters": {"advice": [')
+    assert eventually(lambda: dropped("event-advice") == rejected_before + 2, timeout=15)
+    assert eventually(lambda: "neither advice nor rejection" in caplog.text, timeout=15)
+    drift(agent, "drift 2\n")
+    batch = new_batches(fleet, agent, seen, 1)[-1]
+    assert batch.level == Level.MODULE and batch.count == 1
+    assert agent.agent.state == "running"
+
+    # the master's word that a batch was dropped is logged, nothing more
+    send_control(fleet, agent_id, Control(command="events", parameters={"rejected": {"batch_id": "x" * 500,
+                                                                                     "reason": "too big" * 100}}))
+    assert eventually(lambda: "the master rejected an event batch" in caplog.text, timeout=15)
+    assert agent.agent.state == "running"
