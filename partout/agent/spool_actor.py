@@ -45,6 +45,8 @@ ACK_TIMEOUT = 30.0
 # a publish not answered this long after its own timeout is given up (the bus it went to stopped)
 OVERDUE_MARGIN = 5.0
 FLUSH_AT_STOP = 2.0
+# in the error of a publish the client refuses for its size (nats-py's MaxPayloadError)
+NEVER_SENT = "maximum payload exceeded"
 
 
 @dataclass
@@ -197,21 +199,28 @@ class SpoolActor(ThreadedChild):
         if head is None or ack.message_id != head.message_id:
             return  # a late answer about a message acknowledged already
         head.pending = max(0, head.pending - 1)
-        if ack.error:
+        if ack.error and NEVER_SENT in ack.error:
+            log.error("message dropped: larger than the server takes, it can never be sent",
+                      extra={"message_id": head.message_id, "subject": head.subject, "bytes": len(head.payload)})
+        elif ack.error:
             if not head.pending:
                 self._failed(head, ack.error)
             return
-        if head.report is not None:
-            self._unspooled.remove(head)
-        else:
-            self.spool.ack(head.message_id)
-        self._head = None
-        self._waiting = None
+        self._forget(head)
         self._retries.reset()
         if self._failing:
             log.info("the outbox publishes again", extra={"spooled": len(self.spool)})
             self._failing = False
         self._drain()
+
+    def _forget(self, head: _InFlight) -> None:
+        if head.report is not None:
+            self._unspooled.remove(head)
+        else:
+            self.spool.ack(head.message_id)
+        if head is self._head:
+            self._head = None
+            self._waiting = None
 
     def _failed(self, head: _InFlight, error: str) -> None:
         delay = self._retries.next()
@@ -239,10 +248,7 @@ class SpoolActor(ThreadedChild):
                                             timeout=remaining).get(timeout=remaining + 0.5)
             except Exception:
                 break
-            if head.report is not None:
-                self._unspooled.remove(head)
-            else:
-                self.spool.ack(head.message_id)
+            self._forget(head)
         if len(self.spool):
             log.info("messages stay spooled for the next start", extra={"messages": len(self.spool)})
         for entry in self._unspooled:
