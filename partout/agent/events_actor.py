@@ -64,6 +64,16 @@ def events_of(report: RunReport, now: datetime) -> list[Event]:
             for result in report.report.results]
 
 
+def batch_of(report: RunReport, now: datetime) -> EventBatch | None:
+    """The events of one report in a batch of their own, covering the run (`partout agent
+    --once`, which has no period to wait for); None when the report has no results."""
+    started = report.report.started_at if report.report.started_at.tzinfo is not None else now
+    aggregator = Aggregator(report.agent_id, now=min(started, now))
+    for event in events_of(report, now):
+        aggregator.add(event, now)
+    return aggregator.flush(now)
+
+
 def initial_advice(context: AgentContext) -> Advice:
     settings = context.config.events
     return Advice(period=settings.period, splay=settings.splay, level=Level.MESSAGE,
@@ -161,4 +171,4 @@ class EventsActor(PooledChild):
                         extra={"keys": sorted(str(key)[:40] for key in parameters)[:8]})
 
 
-__all__ = ["EventsActor", "event_of", "events_of", "initial_advice"]
+__all__ = ["EventsActor", "batch_of", "event_of", "events_of", "initial_advice"]

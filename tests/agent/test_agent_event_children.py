@@ -17,14 +17,15 @@ from helpers import eventually
 from natsenv import NatsEnv, secured_backbone
 from test_agent_support import Inbox, approved_agent, file_policy, master_bus, Publisher
 
+from partout import subjects
 from partout.actors.supervisor import Send
 from partout.agent.config import AgentConfig, EventSettings, load_agent_config
-from partout.agent.daemon import Agent
+from partout.agent.daemon import EXIT_FAILED, Agent
 from partout.agent.event_messages import EventsNotice, Outcomes, SpoolBatch
 from partout.agent.events_actor import OTHER_MODULE, EventsActor, event_of
 from partout.agent.messages import OUTBOX, AgentContext
 from partout.errors import StateError
-from partout.events.wire import MAX_MESSAGE_CHARS, MAX_TITLE_CHARS, EventBatch, Level
+from partout.events.wire import MAX_MESSAGE_CHARS, MAX_TITLE_CHARS, EventBatch, Level, parse_batch
 from partout.report import Report, ResourceResult, Status
 from partout.wire.fleet import RunReport
 
@@ -165,3 +166,27 @@ def test_a_report_the_spool_has_no_room_for_is_kept_in_memory_and_still_delivere
     full = [r for r in caplog.records if r.getMessage().startswith("report kept in memory")]
     assert len(full) == 1  # logged once for both reports
     assert not [r for r in caplog.records if r.getMessage().startswith("report lost")]
+
+
+def test_run_once_publishes_the_runs_events_in_one_batch(tmp_path: Path) -> None:
+    with secured_backbone(tmp_path / "nats") as env:
+        inbox = Inbox()
+        buses = master_bus(env, inbox)
+        bus = next(buses)
+        received: list[EventBatch] = []
+        try:
+            bus.subscribe(subjects.AGENT_EVENTS_ALL, lambda message: received.append(parse_batch(message.data)))
+            bus.flush().get(timeout=10)
+            publisher = Publisher(env, bus, tmp_path / "environments")
+            policy = file_policy(tmp_path / "a", "a\n") + file_policy(tmp_path / "missing" / "b", "b\n")
+            publisher.put(publisher.bundle({"site.p2": policy}))
+            config = approved_agent(env, tmp_path / "agent", "web1")
+            assert Agent(config).run_once(wait=10) == EXIT_FAILED
+            assert eventually(lambda: len(received) == 1, timeout=10)
+        finally:
+            next(buses, None)
+    batch = received[0]
+    assert batch.agent_id == "web1" and batch.count == 2 and batch.level == Level.MESSAGE
+    assert batch.by_status == {Status.CHANGED: 1, Status.FAILED: 1}
+    report = inbox.runs("run")[0]
+    assert batch.period_start == report.report.started_at and batch.sequence == report.sequence
