@@ -4,20 +4,24 @@ control subject changes the period and the level, and malformed advice changes n
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import nats
 import pytest
 from agent_events_support import advice_control, batches, reports, results, send_control
 from fleetenv import Fleet, FleetAgent, approved, running_fleet
-from helpers import eventually
+from helpers import eventually, eventually_async
 
+from partout import subjects
 from partout.agent.config import EventSettings
 from partout.events.wire import EventBatch, Level, key_of
 from partout.report import Status
-from partout.wire import dropped
+from partout.state import read_secret
+from partout.wire import dropped, encode
 from partout.wire.fleet import Control
 
 
@@ -106,3 +110,36 @@ def test_advice_on_the_control_subject_changes_the_period_and_the_level(
                                                                                      "reason": "too big" * 100}}))
     assert eventually(lambda: "the master rejected an event batch" in caplog.text, timeout=15)
     assert agent.agent.state == "running"
+
+
+def test_an_agent_cannot_forge_advice_for_another_agent_or_itself(fleet: Fleet) -> None:
+    victim, rogue = started(fleet, "prod-victim"), started(fleet, "prod-rogue")
+    victim_id, rogue_id = victim.agent.agent_id or "", rogue.agent.agent_id or ""
+    seen = len(new_batches(fleet, victim, 0, 1))
+    forged = encode(advice_control(period=60, splay=0.0, level=0, alive_period=86400))
+
+    async def forge() -> list[str]:
+        errors: list[str] = []
+
+        async def collect(error: Exception) -> None:
+            errors.append(str(error))
+
+        seed = read_secret(rogue.agent.config.state_dir / "agent.nk").decode().strip()
+        connection = await nats.connect(fleet.urls, nkeys_seed_str=seed, error_cb=collect, allow_reconnect=False,
+                                        inbox_prefix=subjects.inbox_prefix(rogue_id), connect_timeout=5)
+        try:
+            await connection.publish(subjects.agent_control(victim_id), forged)
+            await connection.publish(subjects.agent_control(rogue_id), forged)
+            # the reply-subject trick: ask the victim's events subject to "answer" on a control subject
+            await connection.publish(subjects.agent_events(rogue_id), b"{}", reply=subjects.agent_control(victim_id))
+            await connection.flush()
+            await eventually_async(lambda: len(errors) >= 2, timeout=10)
+        finally:
+            await connection.close()
+        return errors
+
+    errors = asyncio.run(forge())
+    assert sum("permissions violation" in error.lower() for error in errors) >= 2, errors
+    drift(victim, "drift\n")
+    batch = new_batches(fleet, victim, seen, 1)[-1]
+    assert batch.level == Level.MESSAGE and batch.count == 1  # the forged level 0 was never heard

@@ -90,6 +90,7 @@ def test_a_killed_agent_sends_what_it_spooled_while_the_bus_was_down(tmp_path: P
                 assert eventually(lambda: motd.read_text() == "production 1\n", timeout=30)
                 assert eventually(lambda n=number: spooled(state_dir)[0] == n + 1, timeout=30)
             assert eventually(lambda: spooled(state_dir)[1] >= 3, timeout=30)  # their events, batched
+            assert (state_dir / "spool.db").stat().st_mode & 0o777 == 0o600
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
             killed_at = datetime.now(UTC)
