@@ -59,6 +59,7 @@ class _InFlight:
     report: RunReport | None = None  # set for a report the spool had no room for (kept in memory)
     pending: int = 0
     attempt: int = 0
+    future: pykka.Future[Any] | None = None  # the last attempt's (waited on at stop; `PublishAck` otherwise)
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,10 @@ class SpoolActor(ThreadedChild):
                 self.spool.put_batch(subjects.agent_events(batch.agent_id), batch)
                 self._drain()
             case BusReady(bus):
-                self._bus = bus
-                if self._head is not None:  # a new or mended connection: try again at once
+                replaced, self._bus = bus is not self._bus, bus
+                # a new connection: what went on the old one may never be answered, try again
+                # at once; a mended one: the bus retries what is on its way by itself
+                if self._head is not None and (replaced or not self._head.pending):
                     self._waiting = None
                     self._publish(self._head)
                 self._drain()
@@ -172,27 +175,29 @@ class SpoolActor(ThreadedChild):
         """Publish the oldest message unless one is on its way (order is kept)."""
         if self._bus is None or self._head is not None:
             return
+        self._head = self._oldest()
+        if self._head is not None:
+            self._publish(self._head)
+
+    def _oldest(self) -> _InFlight | None:
         spooled = self.spool.peek(1)
         if spooled:
-            oldest = spooled[0]
-            self._head = _InFlight(oldest.message_id, oldest.subject, oldest.payload)
-        elif self._unspooled:
-            self._head = self._unspooled[0]
-        else:
-            return
-        self._publish(self._head)
+            return _InFlight(spooled[0].message_id, spooled[0].subject, spooled[0].payload)
+        return self._unspooled[0] if self._unspooled else None
 
-    def _publish(self, head: _InFlight) -> None:
+    def _publish(self, head: _InFlight, timeout: float = ACK_TIMEOUT) -> None:
         assert self._bus is not None
         head.attempt += 1
         head.pending += 1
+        head.future = pykka.ThreadingFuture()
         try:
             self._bus.ref.tell(JetStreamPublish(head.subject, head.payload, message_id=head.message_id,
-                                                timeout=ACK_TIMEOUT, reply_to=self.actor_ref))
+                                                timeout=timeout, future=head.future, reply_to=self.actor_ref))
         except pykka.ActorDeadError:  # that connection is gone; the next BusReady brings another
             head.pending -= 1
+            head.future = None
             return
-        tell_later(ACK_TIMEOUT + OVERDUE_MARGIN, self.actor_ref, _Overdue(head.message_id, head.attempt))
+        tell_later(timeout + OVERDUE_MARGIN, self.actor_ref, _Overdue(head.message_id, head.attempt))
 
     def _answered(self, ack: PublishAck) -> None:
         head = self._head
@@ -233,19 +238,20 @@ class SpoolActor(ThreadedChild):
         tell_later(delay, self.actor_ref, _Retry(self._generation))
 
     def _flush(self, timeout: float) -> None:
-        """At stop: publish what is left and wait for each ack, until `timeout`. What stays in
-        the spool goes at the next start; reports held in memory would be lost: say so."""
+        """At stop: wait for the message on its way, publish what is left and wait for each
+        ack, until `timeout`. What stays in the spool goes at the next start; reports held
+        in memory would be lost: say so."""
         deadline = time.monotonic() + timeout
         while self._bus is not None and time.monotonic() < deadline:
-            spooled = self.spool.peek(1)
-            head = (_InFlight(spooled[0].message_id, spooled[0].subject, spooled[0].payload) if spooled
-                    else self._unspooled[0] if self._unspooled else None)
+            head = self._head = self._head or self._oldest()
             if head is None:
                 break
             remaining = max(0.1, deadline - time.monotonic())
+            if head.future is None or not head.pending:
+                self._publish(head, timeout=remaining)
             try:
-                self._bus.jetstream_publish(head.subject, head.payload, message_id=head.message_id,
-                                            timeout=remaining).get(timeout=remaining + 0.5)
+                assert head.future is not None
+                head.future.get(timeout=remaining)
             except Exception:
                 break
             self._forget(head)
