@@ -49,7 +49,7 @@ FLUSH_AT_STOP = 2.0
 NEVER_SENT = "maximum payload exceeded"
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: `_unspooled.remove(head)` removes that very entry
 class _InFlight:
     """The message being published: `pending` attempts not answered yet."""
 
