@@ -13,7 +13,7 @@ import click
 from partout.cli.agents import connection_options, echo_json, operator_client, short_time, table
 from partout.cli.common import reports_errors
 from partout.cli.terminal import safe, sanitised
-from partout.errors import PartoutError, StateError
+from partout.errors import StateError
 
 
 class SeedFileError(StateError):
@@ -88,7 +88,7 @@ def add_integration(name: str, role: str, out: Path, force: bool, nats_urls: tup
                 client.remove_integration(name)
                 raise SeedFileError(f"--out {out}: {error.strerror or error}; the integration was not "
                                     "added") from error
-    except PartoutError:
+    except BaseException:  # refused, unreachable, interrupted: no seed of an unregistered key stays
         staged.unlink(missing_ok=True)
         raise
     click.echo(f"added integration {data['name']} ({data['role']}); seed written to {safe(out)}")
