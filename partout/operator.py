@@ -118,3 +118,17 @@ class OperatorClient:
     def policy_errors(self, environment: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.call("policy.errors", environment=environment, limit=limit)
         return result
+
+    def add_integration(self, name: str, role: str, public_key: str) -> dict[str, Any]:
+        """Register an integration's public key (its seed stays with the caller)."""
+        result: dict[str, Any] = self.call("integrations.add", name=name, role=role, public_key=public_key)
+        return result
+
+    def integrations(self, *, removed: bool = False) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.call("integrations.list", removed=removed or None)
+        return result
+
+    def remove_integration(self, name: str) -> dict[str, Any]:
+        """Remove an integration: its connections are closed and its key refused from then on."""
+        result: dict[str, Any] = self.call("integrations.remove", name=name)
+        return result

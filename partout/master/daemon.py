@@ -44,6 +44,7 @@ from partout.master.enrolment import EnrolmentActor
 from partout.master.environments import EnvironmentWatcherActor
 from partout.master.guard import SecurityCounters
 from partout.master.ingest import IngestActor
+from partout.master.integrations import store_authorizer
 from partout.master.kick import KickerActor
 from partout.master.operator_api import OperatorApiActor
 from partout.master.policy import PolicyPublisherActor, PublishResults, Rebuild
@@ -125,7 +126,7 @@ class Master:
     def _start_callout(self, child: Child) -> pykka.ActorRef[Any]:
         config = self.config
         authorizer = Authorizer(self.public_key, self.operator_keys, store_lookup(self.store),
-                                agent_ttl=config.agent_credentials_ttl)
+                                agent_ttl=config.agent_credentials_ttl, integrations=store_authorizer(self.store))
         issuer = nkeys.from_seed(bytearray(load_seed(config.key_path("callout-issuer.nk"), ACCOUNT)))
         return CalloutActor.start(self._bus_options(CALLOUT_CONNECTION, "callout-service.nk"),
                                   MasterResponder(issuer, authorizer), child=child)

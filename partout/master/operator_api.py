@@ -15,6 +15,7 @@ Verbs (OperatorRequest.verb -> arguments -> OperatorReply.data):
   reports         {id, limit?, with_agent?} -> [report summary + results]; with_agent:
                                                {agent: summary, matched, reports: [...]}
   policy.errors   {environment?, limit?}    -> [policy error]
+  integrations.*                            -> see partout.master.integrations
 `id` is an agent id, public key, a unique prefix of either, or else a unique hostname
 (see `match_agent`); the replies about one agent say how it was `matched`.
 """
@@ -31,6 +32,7 @@ from partout import subjects
 from partout.errors import PartoutError
 from partout.master.address import Address
 from partout.master.guard import NonceCache, SecurityCounters, reply_allowed
+from partout.master.integrations import IntegrationVerbs
 from partout.master.kick import Kick
 from partout.master.store.base import AgentRecord, ReportRecord, match_agent
 from partout.master.store_actor import StoreHandle
@@ -92,6 +94,8 @@ class OperatorApiActor(SupervisedActor):
         self._default_environment = default_environment
         self.counters = counters or SecurityCounters()
         self._nonces = NonceCache(SIGNATURE_MAX_AGE)
+        reserved = {*self._operator_keys, master_public_key} - {""}
+        self._integrations = IntegrationVerbs(store, self._kick, reserved_keys=reserved)
 
     def handle(self, message: object) -> None:
         if not isinstance(message, BusMessage):
@@ -151,14 +155,18 @@ class OperatorApiActor(SupervisedActor):
         self._bus.publish(approval_subject(agent.public_key), encode(reply))
 
     def _disconnect(self, agent: AgentRecord) -> int:
+        return self._kick(tuple(name for name in (agent.agent_id, agent.public_key) if name))
+
+    def _kick(self, users: tuple[str, ...]) -> int:
+        """Close the live connections authorized as `users`; how many closed."""
         if self._kicker is None:
             return 0
         closed: pykka.Future[int] = pykka.ThreadingFuture()
-        self._kicker.tell(Kick(tuple(name for name in (agent.agent_id, agent.public_key) if name), closed))
+        self._kicker.tell(Kick(users, closed))
         try:
             return closed.get(timeout=KICK_TIMEOUT)
         except Exception as error:  # it is refused at its next connection all the same
-            log.warning("revoked agent not disconnected", extra={"agent_id": agent.agent_id, "error": str(error)})
+            log.warning("revoked identity not disconnected", extra={"users": list(users), "error": str(error)})
             return 0
 
     def _dispatch(self, verb: str, arguments: dict[str, Any]) -> Any:
@@ -205,4 +213,6 @@ class OperatorApiActor(SupervisedActor):
                 limit = max(1, min(int(arguments.get("limit") or 20), 1000))
                 errors = self._store.policy_errors(arguments.get("environment"), limit)
                 return [error.model_dump(mode="json") for error in errors]
+            case _ if verb.startswith("integrations."):
+                return self._integrations.dispatch(verb, arguments)
         raise PartoutError(f"unknown verb {verb!r}")

@@ -28,6 +28,7 @@ from partout.master.address import Address
 from partout.master.store.base import (
     AgentRecord, AgentStatus, EnrolmentLogEntry, PolicyErrorRecord, PolicyVersion, ReportRecord, Store,
 )
+from partout.master.store.integrations import IntegrationRecord, IntegrationRole
 from partout.master.supervisor import Child, SupervisedActor
 from partout.report import Report
 
@@ -153,6 +154,19 @@ class StoreHandle:
 
     def latest_policy_version(self, environment: str) -> PolicyVersion | None:
         return self._wait(lambda store: store.latest_policy_version(environment))
+
+    # integrations
+    def add_integration(self, name: str, role: IntegrationRole, public_key: str) -> IntegrationRecord:
+        return self._wait(lambda store: store.add_integration(name, role, public_key))
+
+    def integrations(self, *, removed: bool = False) -> list[IntegrationRecord]:
+        return self._wait(lambda store: store.integrations(removed=removed))
+
+    def integration_by_public_key(self, public_key: str) -> IntegrationRecord | None:
+        return self._wait(lambda store: store.integration_by_public_key(public_key))
+
+    def remove_integration(self, name: str) -> IntegrationRecord:
+        return self._wait(lambda store: store.remove_integration(name))
 
     def close(self) -> None:
         """The store closes with its actor (the supervisor stops it); nothing to do here."""

@@ -10,12 +10,15 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from partout.errors import PartoutError
 from partout.report import Report
+
+if TYPE_CHECKING:  # integrations.py builds on this module's StoreError
+    from partout.master.store.integrations import IntegrationRecord, IntegrationRole
 
 
 class StoreError(PartoutError):
@@ -192,6 +195,24 @@ class Store(Protocol):
 
     def latest_policy_version(self, environment: str) -> PolicyVersion | None:
         """The highest sequence published for `environment`."""
+        ...
+
+    # integrations (store/integrations.py)
+    def add_integration(self, name: str, role: IntegrationRole, public_key: str) -> IntegrationRecord:
+        """Register an integration; IntegrationExists when the name is taken by one not
+        removed, or the key was ever registered."""
+        ...
+
+    def integrations(self, *, removed: bool = False) -> list[IntegrationRecord]:
+        """Integrations in the order they were added; removed ones too when `removed`."""
+        ...
+
+    def integration_by_public_key(self, public_key: str) -> IntegrationRecord | None:
+        """The integration of a key, removed ones included (the callout refuses those)."""
+        ...
+
+    def remove_integration(self, name: str) -> IntegrationRecord:
+        """Mark the integration named `name` removed; IntegrationNotFound when there is none."""
         ...
 
     def close(self) -> None: ...

@@ -65,6 +65,19 @@ CREATE TABLE policy_versions (
 );
 """
 
+# integrations: a removed one keeps its row (its key stays refused), so a name is unique only
+# among those not removed
+_SCHEMA_V2 = """
+CREATE TABLE integrations (
+    public_key TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    removed_at TEXT
+);
+CREATE UNIQUE INDEX integrations_active_name ON integrations (name) WHERE removed_at IS NULL;
+"""
+
 def _run_script(connection: sqlite3.Connection, script: str) -> None:
     # Not executescript(): it commits first, and a migration must be one transaction.
     for statement in script.split(";"):
@@ -75,6 +88,7 @@ def _run_script(connection: sqlite3.Connection, script: str) -> None:
 # Index i brings a database from user_version i to i + 1. Append, never edit.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     lambda connection: _run_script(connection, _SCHEMA_V1),
+    lambda connection: _run_script(connection, _SCHEMA_V2),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

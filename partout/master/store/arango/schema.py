@@ -68,8 +68,12 @@ POLICY_VERSIONS = CollectionSpec(
     "policy_versions", indexes=(IndexSpec("policy_versions_environment_sequence", ("environment", "sequence")),)
 )
 META = CollectionSpec("partout_meta")
+# `_key` = document_key(public key): a key is registered once, ever; names are unique among
+# those not removed (store/arango/integrations.py checks that under an exclusive lock)
+INTEGRATIONS = CollectionSpec("integrations", indexes=(IndexSpec("integrations_name", ("name", "removed_at")),))
 
-COLLECTIONS: tuple[CollectionSpec, ...] = (AGENTS, REPORTS, ENROLMENTS, POLICY_ERRORS, POLICY_VERSIONS, META)
+COLLECTIONS: tuple[CollectionSpec, ...] = (AGENTS, REPORTS, ENROLMENTS, POLICY_ERRORS, POLICY_VERSIONS, META,
+                                           INTEGRATIONS)
 COLLECTION_NAMES = frozenset(spec.name for spec in COLLECTIONS)
 
 
