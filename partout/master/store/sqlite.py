@@ -109,8 +109,11 @@ class SqliteStore:
             try:
                 return operation()
             except sqlite3.OperationalError as error:
-                if not _is_busy(error) or time.monotonic() > deadline:
+                if not _is_busy(error):
                     raise
+                if time.monotonic() > deadline:
+                    raise StoreError(f"store {self.path} stayed locked by another process for "
+                                     f"{WRITE_DEADLINE:g} s: {error}") from error
                 delay = backoff.next()
                 log.debug("store busy, retrying", extra={"path": str(self.path), "error": str(error),
                                                          "retry_in": round(delay, 3)})
