@@ -23,6 +23,8 @@ NODE_EVENTS_ALL = "partout.node.>"
 EVENTS_STREAM = "PARTOUT_EVENTS"
 REPORTS_STREAM = "PARTOUT_REPORTS"
 POLICY_BUCKET = "partout-policy"
+# nonces of signed operator requests, shared by every master (a replay is refused by all)
+NONCE_BUCKET = "partout-nonces"
 
 DEFAULT_INBOX = "_INBOX"
 

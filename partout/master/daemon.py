@@ -19,7 +19,9 @@ Children reach each other, and the bus reaches them, through `Address`es, so a r
 child gets the messages sent while it was down. Nothing the master needs to be correct lives
 only in its memory: agents, reports and policy versions are in the store, bundles in
 JetStream, so several masters can run side by side (queue groups, one shared durable report
-consumer) and restarts lose nothing.
+consumer) and restarts lose nothing. Between masters: policy publishes are compare-and-set on
+the KV revision (partout.master.policy), operator nonces live in a shared KV bucket
+(partout.master.guard.SharedNonces), and one SQLite file may be shared in WAL mode.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """`OperatorApiActor`: answers the operator CLI on `partout.master.api` (queue group).
 
 A request counts only when it is signed (fresh) by a key that is an operator key, carries a
-nonce not seen before within the signature's window (a replay is refused), and asks for its
+nonce not seen before within the signature's window by any master of the group (a replay
+is refused; the nonces are shared through a KV bucket), and asks for its
 answer in that operator's own inbox (`_INBOX_<operator key>.…`): the master never publishes
 on a reply subject the requester chose elsewhere; such requests are dropped and counted.
 The NATS permissions alone are not trusted for this, since every master shares the subject space.
@@ -29,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from partout import subjects
-from partout.errors import PartoutError
+from partout.errors import BusError, PartoutError
 from partout.master.address import Address
-from partout.master.guard import NonceCache, SecurityCounters, reply_allowed
+from partout.master.guard import NonceCache, SecurityCounters, SharedNonces, reply_allowed
 from partout.master.integrations import IntegrationVerbs
 from partout.master.kick import Kick
 from partout.master.store.base import AgentRecord, ReportRecord, match_agent
@@ -93,7 +94,8 @@ class OperatorApiActor(SupervisedActor):
         self._kicker = kicker
         self._default_environment = default_environment
         self.counters = counters or SecurityCounters()
-        self._nonces = NonceCache(SIGNATURE_MAX_AGE)
+        # shared with the other masters of the group (the nonce KV bucket)
+        self._nonces = SharedNonces(bus, NonceCache(SIGNATURE_MAX_AGE))
         reserved = {*self._operator_keys, master_public_key} - {""}
         self._integrations = IntegrationVerbs(store, self._kick, reserved_keys=reserved)
 
@@ -130,7 +132,13 @@ class OperatorApiActor(SupervisedActor):
         if signer not in self._operator_keys:
             self.counters.count("operator.unknown-key", public_key=signer)
             return OperatorReply(ok=False, error="this key is not an operator key of this master"), signer
-        if not request.nonce or not self._nonces.first_use(signer, request.nonce):
+        try:
+            fresh = bool(request.nonce) and self._nonces.first_use(signer, request.nonce)
+        except (BusError, pykka.Timeout) as error:  # unchecked is refused: a replay must not slip through
+            log.warning("operator request nonce not checked", extra={"error": str(error)})
+            return OperatorReply(ok=False, error="the master could not check this request's nonce; "
+                                                 "retry in a moment"), signer
+        if not fresh:
             self.counters.count("operator.replay", public_key=signer)
             return OperatorReply(ok=False, error="replayed request (its nonce was already used); "
                                                  "send a new one"), signer
