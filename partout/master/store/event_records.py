@@ -63,6 +63,21 @@ def event_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def bucket_end(count: EventCount) -> datetime:
+    """When a count's bucket ends (a raw count: its own time)."""
+    return count.start + {Granularity.HOUR: timedelta(hours=1), Granularity.DAY: timedelta(days=1),
+                          Granularity.WEEK: timedelta(weeks=1)}.get(count.granularity, timedelta(0))
+
+
+def overlapping(counts: list[EventCount], query: EventQuery) -> list[EventCount]:
+    """The counts whose bucket overlaps [since, until), oldest first (coarser first at one start)."""
+    order = list(Granularity)
+    kept = [count for count in counts
+            if (query.since is None or bucket_end(count) > query.since or count.start >= query.since)
+            and (query.until is None or count.start < query.until)]
+    return sorted(kept, key=lambda c: (c.start, -order.index(c.granularity), c.agent_id, c.module, c.status))
+
+
 def rollup_due(last: datetime | None, now: datetime, retention: RetentionPolicy) -> bool:
     """Whether a cut moved since the last roll-up (cuts move on hour boundaries, or where
     the configured ages put them): the writer rolls up as it goes, at most once per move."""
@@ -82,4 +97,4 @@ def batch_ids_before(now: datetime, retention: RetentionPolicy) -> datetime:
 
 
 __all__ = ["Cutoffs", "EventCount", "EventQuery", "Granularity", "MAX_EVENT_ROWS", "ROLLUP_META_KEY", "RollupSummary",
-           "batch_ids_before", "event_time", "reports_before", "rollup_due"]
+           "batch_ids_before", "bucket_end", "overlapping", "event_time", "reports_before", "rollup_due"]

@@ -10,14 +10,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from partout.events.counts import node_events
 from partout.events.rollup import CountRow, Granularity, RetentionPolicy, cutoffs, roll_up
 from partout.events.wire import EventBatch, Level, NodeEvent
 from partout.master.store.event_records import (
-    ROLLUP_META_KEY, EventCount, EventQuery, RollupSummary, batch_ids_before, event_time, reports_before, rollup_due,
+    ROLLUP_META_KEY, EventCount, EventQuery, RollupSummary, batch_ids_before, event_time, overlapping, reports_before,
+    rollup_due,
 )
 from partout.master.store.sqlite_schema import time_text
 from partout.report import Status
@@ -48,11 +49,6 @@ def _node_event(row: tuple[Any, ...]) -> NodeEvent:
     return NodeEvent(agent_id=row[0], module=row[1], status=Status(row[2]), title=row[3], message=row[4],
                      count=row[5], level=Level(row[6]), batch_id=row[7], period_start=row[8], period_end=row[9],
                      agent_time=row[10], received_at=row[11])
-
-
-def _bucket_end(start: datetime, granularity: Granularity) -> datetime:
-    return start + {Granularity.HOUR: timedelta(hours=1), Granularity.DAY: timedelta(days=1),
-                    Granularity.WEEK: timedelta(weeks=1)}.get(granularity, timedelta(0))
 
 
 class SqliteEventMethods:
@@ -97,17 +93,9 @@ class SqliteEventMethods:
                               tuple(parameters))
         counts = [EventCount(granularity=Granularity.RAW, start=row[0], agent_id=row[1], module=row[2],
                              status=Status(row[3]), count=row[4]) for row in raw]
-        for row in buckets:
-            count = EventCount(granularity=Granularity(row[0]), start=row[1], agent_id=row[2], module=row[3],
-                               status=Status(row[4]), count=row[5])
-            # a bucket counts when it overlaps [since, until)
-            if query.since is not None and _bucket_end(count.start, count.granularity) <= query.since:
-                continue
-            if query.until is not None and count.start >= query.until:
-                continue
-            counts.append(count)
-        order = list(Granularity)
-        return sorted(counts, key=lambda c: (c.start, -order.index(c.granularity), c.agent_id, c.module, c.status))
+        counts += [EventCount(granularity=Granularity(row[0]), start=row[1], agent_id=row[2], module=row[3],
+                              status=Status(row[4]), count=row[5]) for row in buckets]
+        return overlapping(counts, query)
 
     def roll_up_events(self, now: datetime, retention: RetentionPolicy) -> RollupSummary:
         with self._transaction() as connection:
