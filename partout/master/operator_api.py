@@ -15,6 +15,7 @@ Verbs (OperatorRequest.verb -> arguments -> OperatorReply.data):
   reports         {id, limit?, with_agent?} -> [report summary + results]; with_agent:
                                                {agent: summary, matched, reports: [...]}
   policy.errors   {environment?, limit?}    -> [policy error]
+  events          {agent?, module?, status?, since?, until?, limit?} -> see events_query.py
 `id` is an agent id, public key, a unique prefix of either, or else a unique hostname
 (see `match_agent`); the replies about one agent say how it was `matched`.
 """
@@ -30,6 +31,7 @@ import pykka
 from partout import subjects
 from partout.errors import PartoutError
 from partout.master.address import Address
+from partout.master.events_query import events_reply
 from partout.master.guard import NonceCache, SecurityCounters, reply_allowed
 from partout.master.kick import Kick
 from partout.master.store.base import AgentRecord, ReportRecord, match_agent
@@ -205,4 +207,6 @@ class OperatorApiActor(SupervisedActor):
                 limit = max(1, min(int(arguments.get("limit") or 20), 1000))
                 errors = self._store.policy_errors(arguments.get("environment"), limit)
                 return [error.model_dump(mode="json") for error in errors]
+            case "events":
+                return events_reply(self._store, arguments)
         raise PartoutError(f"unknown verb {verb!r}")
