@@ -1,22 +1,24 @@
 """What the master tells an agent about its events, on the agent's control subject: a
-`Control` with command "events" and one of two parameter shapes.
+`Control` (partout.wire.fleet) with command "events" and one of two parameter shapes.
 
     {"advice": Advice}                       batch from now on with this period, splay, level
     {"rejected": {"batch_id", "reason"}}     a batch was dropped (malformed, oversized, forged)
 
-    control = decode(Control, data)
-    advice = advice_in(control)          # Advice | None
-    rejection = rejection_in(control)    # Rejection | None
+    master:  Control(command=EVENTS_COMMAND, parameters=advice_parameters(advice))
+    agent:   if control.command == EVENTS_COMMAND:
+                 advice = advice_in(control.parameters)          # Advice | None
+                 rejection = rejection_in(control.parameters)    # Rejection | None
+
+(The Control model itself lives with the fleet's messages, which the event core does not import.)
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from partout.events.wire import MAX_BATCH_ID_CHARS, Advice
-from partout.wire.fleet import Control
 
 EVENTS_COMMAND = "events"
 MAX_REASON_CHARS = 300
@@ -31,34 +33,31 @@ class Rejection(BaseModel):
     reason: str = Field(max_length=MAX_REASON_CHARS)
 
 
-def advice_control(advice: Advice) -> Control:
-    return Control(command=EVENTS_COMMAND, parameters={"advice": advice.model_dump(mode="json")},
-                   sent_at=datetime.now(UTC))
+def advice_parameters(advice: Advice) -> dict[str, Any]:
+    return {"advice": advice.model_dump(mode="json")}
 
 
-def rejection_control(batch_id: str | None, reason: str) -> Control:
-    rejection = Rejection(batch_id=batch_id, reason=reason[:MAX_REASON_CHARS])
-    return Control(command=EVENTS_COMMAND, parameters={"rejected": rejection.model_dump(mode="json")},
-                   sent_at=datetime.now(UTC))
+def rejection_parameters(batch_id: str | None, reason: str) -> dict[str, Any]:
+    return {"rejected": Rejection(batch_id=batch_id, reason=reason[:MAX_REASON_CHARS]).model_dump(mode="json")}
 
 
-def advice_in(control: Control) -> Advice | None:
-    """The advice a control message carries, None when it carries none (or a malformed one)."""
-    if control.command != EVENTS_COMMAND or "advice" not in control.parameters:
+def advice_in(parameters: dict[str, Any]) -> Advice | None:
+    """The advice in an "events" control's parameters; None when there is none, or a malformed one."""
+    if "advice" not in parameters:
         return None
     try:
-        return Advice.model_validate(control.parameters["advice"])
+        return Advice.model_validate(parameters["advice"])
     except ValidationError:
         return None
 
 
-def rejection_in(control: Control) -> Rejection | None:
-    if control.command != EVENTS_COMMAND or "rejected" not in control.parameters:
+def rejection_in(parameters: dict[str, Any]) -> Rejection | None:
+    if "rejected" not in parameters:
         return None
     try:
-        return Rejection.model_validate(control.parameters["rejected"])
+        return Rejection.model_validate(parameters["rejected"])
     except ValidationError:
         return None
 
 
-__all__ = ["EVENTS_COMMAND", "Rejection", "advice_control", "advice_in", "rejection_control", "rejection_in"]
+__all__ = ["EVENTS_COMMAND", "Rejection", "advice_in", "advice_parameters", "rejection_in", "rejection_parameters"]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from partout import subjects
 from partout.bus.messages import JetStreamDelivery
 from partout.events.counts import node_events
-from partout.events.notices import rejection_control
+from partout.events.notices import EVENTS_COMMAND, rejection_parameters
 from partout.events.wire import MAX_BATCH_BYTES, BatchRejected, EventBatch, parse_batch
 from partout.master.address import Address
 from partout.master.events_config import EventsConfig
@@ -33,6 +33,7 @@ from partout.master.guard import SecurityCounters
 from partout.master.store.base import Store
 from partout.master.supervisor import Child, SupervisedActor
 from partout.wire import encode
+from partout.wire.fleet import Control
 
 if TYPE_CHECKING:
     from partout.bus.facade import Bus
@@ -136,7 +137,8 @@ class EventIngestActor(SupervisedActor):
         if len(self._noticed) >= MAX_NOTICE_MEMORY:
             self._noticed.clear()
         self._noticed[agent_id] = now
-        self._bus.publish(subjects.agent_control(agent_id), encode(rejection_control(batch_id, reason)))
+        control = Control(command=EVENTS_COMMAND, parameters=rejection_parameters(batch_id, reason), sent_at=datetime.now(UTC))
+        self._bus.publish(subjects.agent_control(agent_id), encode(control))
 
 
 __all__ = ["BatchStored", "EventIngestActor"]

@@ -18,16 +18,18 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from partout import subjects
 from partout.events.backoff import Throttle
-from partout.events.notices import advice_control
+from partout.events.notices import EVENTS_COMMAND, advice_parameters
 from partout.events.wire import Advice
 from partout.master.events_config import EventsConfig
 from partout.master.events_ingest import BatchStored
 from partout.master.supervisor import Child, SupervisedActor, tell_later
 from partout.wire import encode
+from partout.wire.fleet import Control
 
 if TYPE_CHECKING:
     from partout.bus.facade import Bus
@@ -108,7 +110,8 @@ class ThrottleActor(SupervisedActor):
                 continue
             del self._pending[agent_id]
             self._sent[agent_id] = (advice, now)
-            self._bus.publish(subjects.agent_control(agent_id), encode(advice_control(advice)))
+            control = Control(command=EVENTS_COMMAND, parameters=advice_parameters(advice), sent_at=datetime.now(UTC))
+            self._bus.publish(subjects.agent_control(agent_id), encode(control))
             self.advice_sent += 1
             budget -= 1
             log.debug("advice sent", extra={"agent_id": agent_id, "period": advice.period, "level": int(advice.level)})

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from partout import subjects
 from partout.events.counts import Leaves, build_batch
-from partout.events.notices import Rejection, advice_in, rejection_in
+from partout.events.notices import EVENTS_COMMAND, Rejection, advice_in, rejection_in
 from partout.events.wire import Advice, EventBatch, Level
 from partout.report import Status
 from partout.wire import decode, encode
@@ -109,11 +109,13 @@ class SimulatedAgent:
 
     def advice(self) -> list[Advice]:
         with self._lock:
-            return [advice for control in self.controls if (advice := advice_in(control)) is not None]
+            return [advice for control in self.controls
+                    if control.command == EVENTS_COMMAND and (advice := advice_in(control.parameters)) is not None]
 
     def rejections(self) -> list[Rejection]:
         with self._lock:
-            return [found for control in self.controls if (found := rejection_in(control)) is not None]
+            return [found for control in self.controls
+                    if control.command == EVENTS_COMMAND and (found := rejection_in(control.parameters)) is not None]
 
 
 __all__ = ["SimulatedAgent", "repairs"]
