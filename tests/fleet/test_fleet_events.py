@@ -17,8 +17,7 @@ from helpers import eventually, run_partout
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "master"))
 
-from event_agent import SimulatedAgent, repairs  # noqa: E402
-from test_master_support import enrol, new_agent_key  # noqa: E402
+from event_agent import SimulatedAgent, enrolled_agent, repairs  # noqa: E402
 
 
 @pytest.fixture
@@ -34,21 +33,7 @@ def fleet(tmp_path: Path) -> Iterator[tuple[Fleet, MasterProcess]]:
 
 def simulated_agent(fleet: Fleet, hostname: str = "prod-sim") -> SimulatedAgent:
     """An agent identity auto-approved by the master process (prod-* rule)."""
-    key = new_agent_key(fleet.directory, hostname)
-    replies = []
-
-    def approved() -> bool:
-        try:
-            reply = enrol(fleet.urls, key, hostname=hostname)
-        except Exception:  # the master process is still starting: nobody answers the callout yet
-            return False
-        replies.append(reply)
-        return reply is not None and reply.status == "approved"
-
-    assert eventually(approved, timeout=60, interval=0.5), replies
-    agent_id = replies[-1].agent_id
-    assert agent_id
-    return SimulatedAgent(fleet.urls, key.seed, agent_id).start()
+    return enrolled_agent(fleet.urls, fleet.directory, hostname)
 
 
 def stored_total(fleet: Fleet, agent_id: str) -> int:

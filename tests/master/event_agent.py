@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from partout import subjects
@@ -118,4 +119,24 @@ class SimulatedAgent:
                     if control.command == EVENTS_COMMAND and (found := rejection_in(control.parameters)) is not None]
 
 
-__all__ = ["SimulatedAgent", "repairs"]
+def enrolled_agent(urls: list[str], directory: Path, hostname: str, timeout: float = 60.0) -> SimulatedAgent:
+    """A new identity enrolled under `hostname` (which a master's rule auto-approves), started."""
+    from helpers import eventually
+    from test_master_support import enrol, new_agent_key
+
+    key = new_agent_key(directory, hostname)
+    replies: list[Any] = []
+
+    def approved() -> bool:
+        try:
+            reply = enrol(urls, key, hostname=hostname)
+        except Exception:  # a master still starting: nobody answers the callout yet
+            return False
+        replies.append(reply)
+        return reply is not None and reply.status == "approved"
+
+    assert eventually(approved, timeout=timeout, interval=0.5), replies
+    return SimulatedAgent(urls, key.seed, replies[-1].agent_id).start()
+
+
+__all__ = ["SimulatedAgent", "enrolled_agent", "repairs"]
