@@ -102,6 +102,8 @@ def _print_stored(found: dict[str, Any]) -> None:
                    f"(key {subject.get('public_key')}, matched by hostname)")
     events = found.get("events") or []
     click.echo(table([event_row(event) for event in events], HEADERS) if events else "no raw events")
+    if found.get("truncated"):
+        click.echo("(more raw events than one answer holds: narrow with --agent, --module, --status or --since)")
     totals = found.get("totals") or {}
     by_status = ", ".join(f"{name} {count}" for name, count in sorted((totals.get("by_status") or {}).items()))
     by_tier = ", ".join(f"{name} {count}" for name, count in (totals.get("by_tier") or {}).items())

@@ -107,10 +107,19 @@ class EventIngestActor(SupervisedActor):
             return
         self.batches_stored += 1
         self.events_stored += batch.count
+        if batch.alive:
+            self._seen(agent_id)
         self._republish(batch, received_at)
         delivery.ack()
         if self._throttle is not None:
             self._throttle.tell(BatchStored(batch, received_at.timestamp()))
+
+    def _seen(self, agent_id: str) -> None:
+        """An alive message (at least daily when nothing happens) keeps the agent's last_seen."""
+        try:
+            self._store.touch(agent_id)
+        except Exception as error:  # e.g. revoked and forgotten meanwhile: the batch is stored anyway
+            log.info("alive message from an unknown agent", extra={"agent_id": agent_id, "error": str(error)})
 
     def _republish(self, batch: EventBatch, received_at: datetime) -> None:
         if self._bus is None or not self._settings.republish:

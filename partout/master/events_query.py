@@ -3,7 +3,8 @@
     {agent?, module?, status?, since?, until?, limit?}  ->  {agent, matched, events, totals, subject}
 
 `agent` is anything `match_agent` takes (id, key, unique prefix, hostname); times are ISO
-8601 (the CLI turns `--since 1h` into one). `events` are the raw events, newest first;
+8601 (the CLI turns `--since 1h` into one). `events` are the raw events, newest first (as many as fit in one reply: `truncated`
+says when some did not);
 `totals` sums every tier (raw, hour, day, week) by status and by tier, so counts that were
 rolled up are still counted; `subject` is what `--follow` subscribes to for the same filter.
 """
@@ -21,6 +22,10 @@ from partout.events.wire import NodeEvent
 from partout.master.store.base import Store, match_agent
 from partout.master.store.event_records import EventCount, EventQuery
 from partout.master.store_actor import StoreHandle
+
+
+# One reply is one NATS message (1 MiB at most by default): the events it lists stop here.
+MAX_REPLY_EVENT_BYTES = 512 * 1024
 
 
 def _time(value: object, name: str) -> datetime | None:
@@ -65,9 +70,16 @@ def events_reply(store: StoreHandle, arguments: dict[str, Any]) -> dict[str, Any
     for count in counts:
         by_status[count.status.value] = by_status.get(count.status.value, 0) + count.count
         by_tier[count.granularity.value] = by_tier.get(count.granularity.value, 0) + count.count
+    shown, size = [], 0
+    for event in events:  # newest first, as many as fit in one reply
+        dumped = event.model_dump(mode="json")
+        size += len(event.model_dump_json())
+        if size > MAX_REPLY_EVENT_BYTES:
+            break
+        shown.append(dumped)
     return {
         "agent": agent, "matched": matched,
-        "events": [event.model_dump(mode="json") for event in events],
+        "events": shown, "truncated": len(shown) < len(events),
         "totals": {"count": sum(by_status.values()), "by_status": by_status, "by_tier": by_tier},
         "subject": follow_subject(agent_id, query.module, query.status.value if query.status else None),
     }

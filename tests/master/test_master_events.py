@@ -117,6 +117,18 @@ def test_a_coarse_batch_is_republished_under_the_any_module(events_master: tuple
         listener.client.close()
 
 
+def test_an_alive_message_is_stored_and_marks_the_agent_seen(events_master: tuple[MasterEnv, Master],
+                                                             agent: SimulatedAgent) -> None:
+    _, master = events_master
+    enrolled = master.store.get_agent(agent.agent_id)
+    assert enrolled is not None and enrolled.last_seen is not None
+    agent.send(agent.batch(6, level=Level.ALIVE))
+    assert eventually(lambda: ingest(master).batches_stored.get() == 1)
+    seen = master.store.get_agent(agent.agent_id)
+    assert seen is not None and seen.last_seen is not None and seen.last_seen > enrolled.last_seen
+    assert sum(event.count for event in master.store.events(EventQuery(agent_id=agent.agent_id))) == 6
+
+
 def test_a_batch_delivered_again_is_stored_once(events_master: tuple[MasterEnv, Master],
                                                 agent: SimulatedAgent) -> None:
     _, master = events_master
