@@ -81,6 +81,11 @@ class ThrottleActor(SupervisedActor):
             case _:
                 super().handle(message)
 
+    @property
+    def waiting(self) -> int:
+        """Agents whose changed advice waits for their gap or the next look's budget."""
+        return len(self._pending)
+
     def told(self, agent_id: str) -> Advice | None:
         """The advice last sent to an agent (None: never told)."""
         sent = self._sent.get(agent_id)

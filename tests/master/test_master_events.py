@@ -181,6 +181,29 @@ def test_a_storm_backs_the_agent_off_and_calm_brings_it_back(events_master: tupl
     assert eventually(calm, timeout=30, interval=0.3), agent.advice()
 
 
+def test_an_agent_hears_new_advice_at_most_once_per_gap(master_env: MasterEnv,  # noqa: F811
+                                                         tmp_path: Path) -> None:
+    master = master_env.master(auto_approve=RULES, events=QUICK.model_copy(update={"advice_min_gap": 3600.0}))
+    key, agent_id = approved_agent(master_env, tmp_path)
+    agent = SimulatedAgent(master_env.urls, key.seed, agent_id).start()
+    try:
+        agent.send(agent.batch(2000, seconds=5))  # a storm: advice goes out at once
+        assert eventually(lambda: len(agent.advice()) == 1)
+        throttle = master.addresses["throttle"].ref
+        assert throttle is not None
+
+        def calm_waits() -> bool:
+            agent.send(agent.batch(0))
+            return bool(throttle.proxy().waiting.get() == 1)
+
+        # calm changes the advice, but the agent was told within the gap: it waits
+        assert eventually(calm_waits, timeout=30, interval=0.3)
+        assert throttle.proxy().advice_sent.get() == 1 and len(agent.advice()) == 1
+    finally:
+        agent.stop()
+        master.stop()
+
+
 def test_batches_published_while_the_master_is_down_all_land(master_env: MasterEnv,  # noqa: F811
                                                             tmp_path: Path) -> None:
     first = master_env.master(auto_approve=RULES, events=QUICK)
