@@ -10,7 +10,7 @@ that the key is one of its operator keys); the same key authenticates the connec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -132,3 +132,16 @@ class OperatorClient:
         """Remove an integration: its connections are closed and its key refused from then on."""
         result: dict[str, Any] = self.call("integrations.remove", name=name)
         return result
+
+    def events(self, *, agent: str | None = None, module: str | None = None, status: str | None = None,
+               since: str | None = None, until: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """{agent, matched, events (newest first), totals, subject}: see partout.master.events_query."""
+        result: dict[str, Any] = self.call("events", agent=agent, module=module, status=status, since=since,
+                                           until=until, limit=limit)
+        return result
+
+    def follow(self, subject: str, target: Callable[[Any], None]) -> None:
+        """Have every message on `subject` (node events: `partout.node.>` or narrower) passed to
+        `target` (a BusMessage, on the bus thread) until the client closes."""
+        self._bus.subscribe(subject, target).get(timeout=self.timeout)
+        self._bus.flush().get(timeout=self.timeout)

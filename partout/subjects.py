@@ -81,6 +81,12 @@ def node_event(agent_id: str, module: str, status: str) -> str:
     return f"{PREFIX}.node.{token(agent_id, 'agent id')}.{token(module, 'module')}.{token(status, 'status')}"
 
 
+def node_events_matching(agent_id: str | None, module: str | None, status: str | None) -> str:
+    """The node-event subject a filter subscribes to: `*` for each part it leaves open."""
+    return (f"{PREFIX}.node.{'*' if agent_id is None else token(agent_id, 'agent id')}"
+            f".{'*' if module is None else token(module, 'module')}.{'*' if status is None else token(status, 'status')}")
+
+
 def policy_key(environment: str) -> str:
     """The key of an environment's policy in the POLICY_BUCKET KV bucket."""
     return token(environment, "environment")

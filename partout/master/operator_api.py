@@ -17,6 +17,7 @@ Verbs (OperatorRequest.verb -> arguments -> OperatorReply.data):
                                                {agent: summary, matched, reports: [...]}
   policy.errors   {environment?, limit?}    -> [policy error]
   integrations.*                            -> see partout.master.integrations
+  events          {agent?, module?, status?, since?, until?, limit?} -> see events_query.py
 `id` is an agent id, public key, a unique prefix of either, or else a unique hostname
 (see `match_agent`); the replies about one agent say how it was `matched`.
 """
@@ -32,6 +33,7 @@ import pykka
 from partout import subjects
 from partout.errors import BusError, PartoutError
 from partout.master.address import Address
+from partout.master.events_query import events_reply
 from partout.master.guard import NonceCache, SecurityCounters, SharedNonces, reply_allowed
 from partout.master.integrations import IntegrationVerbs
 from partout.master.kick import Kick
@@ -223,4 +225,6 @@ class OperatorApiActor(SupervisedActor):
                 return [error.model_dump(mode="json") for error in errors]
             case _ if verb.startswith("integrations."):
                 return self._integrations.dispatch(verb, arguments)
+            case "events":
+                return events_reply(self._store, arguments)
         raise PartoutError(f"unknown verb {verb!r}")

@@ -108,6 +108,17 @@ def test_reports_with_no_flags_finds_the_running_up(up: RunningUp) -> None:
     assert "managed/motd" in result.stdout
 
 
+def test_events_with_no_flags_finds_the_running_up(up: RunningUp) -> None:
+    import json
+
+    result = run_partout("events", "--since", "1h", "--json", env=up.env)
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["subject"] == "partout.node.*.*.*" and "count" in shown["totals"]
+    human = run_partout("events", env=up.env)
+    assert human.returncode == 0 and "total" in human.stdout, human.stderr
+
+
 def test_flags_still_override_what_is_found(up: RunningUp, tmp_path: Path) -> None:
     result = run_partout("agents", "list", "--nats-state", str(tmp_path / "nowhere"), env=up.env)
     assert result.returncode == 1

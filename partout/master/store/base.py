@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from partout.errors import PartoutError
+from partout.events.rollup import RetentionPolicy
+from partout.events.wire import EventBatch, NodeEvent
+from partout.master.store.event_records import EventCount, EventQuery, RollupSummary
 from partout.report import Report
 
 if TYPE_CHECKING:  # integrations.py builds on this module's StoreError
@@ -213,6 +216,27 @@ class Store(Protocol):
 
     def remove_integration(self, name: str) -> IntegrationRecord:
         """Mark the integration named `name` removed; IntegrationNotFound when there is none."""
+        ...
+
+    # events (see event_records.py)
+    def add_event_batch(self, batch: EventBatch, *, received_at: datetime, retention: RetentionPolicy) -> bool:
+        """Store a batch's leaves as raw events. Idempotent by batch_id: a redelivered batch
+        stores nothing and returns False. Rolls up first when a retention cut moved since the
+        last roll-up (`received_at` is the master's now)."""
+        ...
+
+    def events(self, query: EventQuery) -> list[NodeEvent]:
+        """Raw events (still within the raw retention), newest received first."""
+        ...
+
+    def event_counts(self, query: EventQuery) -> list[EventCount]:
+        """Counts of every tier, raw ones summed per receive time, oldest first (`limit` ignored:
+        buckets are few)."""
+        ...
+
+    def roll_up_events(self, now: datetime, retention: RetentionPolicy) -> RollupSummary:
+        """Move counts to the tier their age calls for, delete what expired, prune old reports
+        (each agent keeps its newest) and old batch ids."""
         ...
 
     def close(self) -> None: ...

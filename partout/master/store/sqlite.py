@@ -39,6 +39,7 @@ from partout.master.store.base import (
     utc_now,
 )
 from partout.master.store.sqlite_integrations import SqliteIntegrationMethods
+from partout.master.store.sqlite_events import SqliteEventMethods
 from partout.master.store.sqlite_schema import (
     AGENT_COLUMNS,
     MIGRATIONS,
@@ -64,7 +65,7 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-class SqliteStore(SqliteIntegrationMethods):
+class SqliteStore(SqliteEventMethods, SqliteIntegrationMethods):
     """`Store` on one SQLite file; safe to call from several threads."""
 
     def __init__(self, path: Path) -> None:
