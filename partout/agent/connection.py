@@ -28,6 +28,7 @@ from partout.agent.messages import (
     BUS, FACTS, RUNNER, AgentContext, ApplyNow, BusReady, FactSections, Reconnect,
 )
 from partout.agent.notices import Notices
+from partout.events.notices import EVENTS_COMMAND
 from partout.wire import decode
 from partout.wire.fleet import Control
 
@@ -225,7 +226,7 @@ class ConnectionActor(PooledChild):
         control = decode(Control, data)
         if control is not None and control.command == "apply":
             self.parent.tell(Send(RUNNER, ApplyNow("control")))
-        elif control is not None and control.command == "events":
+        elif control is not None and control.command == EVENTS_COMMAND:
             self.parent.tell(Send(EVENTS, EventsNotice(control.parameters)))
         elif control is not None and control.command == "facts":
             asked = control.parameters.get("sections")

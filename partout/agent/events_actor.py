@@ -5,8 +5,8 @@ spools it until JetStream acknowledges it on `partout.agent.<id>.events`.
 The period ends on the shared pool's timer (`tell_later`), never on a sleeping thread;
 the Aggregator decides when a batch is due (period with splay, alive message at least
 once per alive period) and this actor only asks it at that time. The master's `Advice`
-arrives on the control subject (Control "events", told by the bus child) and applies at
-once; a malformed one is dropped, counted and logged once (partout.wire.decode).
+arrives on the control subject (Control "events", told by the bus child; its parameters
+read by partout.events.notices) and applies at once; a malformed one is logged and ignored.
 
 Counts are never dropped by a crash or a stop: what is pending goes out as one batch
 from `on_stop`, before the outbox stops (the supervisor's STOP_ORDER).
@@ -14,7 +14,6 @@ from `on_stop`, before the outbox stops (the supervisor's STOP_ORDER).
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -28,9 +27,9 @@ from partout.actors.supervisor import PooledChild, Send, tell_later
 from partout.agent.event_messages import EVENTS, EventsNotice, Outcomes, SpoolBatch
 from partout.agent.messages import OUTBOX, AgentContext
 from partout.events.aggregator import Aggregator
+from partout.events.notices import advice_in, rejection_in
 from partout.events.wire import MAX_MESSAGE_CHARS, MAX_TITLE_CHARS, MODULE_PATTERN, Advice, Event, EventBatch, Level
 from partout.report import ResourceResult
-from partout.wire import decode
 from partout.wire.fleet import RunReport
 
 log = logging.getLogger(__name__)
@@ -152,22 +151,17 @@ class EventsActor(PooledChild):
         tell_later(delay, self.actor_ref, _Due(due))
 
     def _on_notice(self, parameters: Mapping[str, Any]) -> None:
-        if "advice" in parameters:
-            advice = decode(Advice, json.dumps(parameters["advice"], default=str))
-            if advice is None:  # dropped, counted and logged once by decode
-                return
+        advice, rejection = advice_in(dict(parameters)), rejection_in(dict(parameters))
+        if advice is not None:
             log.info("event advice from the master",
                      extra={"period": advice.period, "level": int(advice.level), "alive_period": advice.alive_period})
             self._aggregator.advise(advice, self._clock())
             self._poll()
-        elif "rejected" in parameters:
-            rejected = parameters["rejected"]
-            details = rejected if isinstance(rejected, dict) else {}
+        elif rejection is not None:
             log.warning("the master rejected an event batch",
-                        extra={"batch_id": str(details.get("batch_id"))[:64],
-                               "reason": str(details.get("reason"))[:300]})
-        else:
-            log.warning("control 'events' with neither advice nor rejection ignored",
+                        extra={"batch_id": rejection.batch_id, "reason": rejection.reason})
+        else:  # only the master may publish here: a bug of its own, or of another version
+            log.warning("malformed 'events' control from the master ignored",
                         extra={"keys": sorted(str(key)[:40] for key in parameters)[:8]})
 
 

@@ -1,22 +1,39 @@
 """What the agent's event tests read and send as the master would: the JetStream streams
 as stored (every message, in stream order, with its message id), the agent's spool file,
-and Control messages on an agent's control subject."""
+and Control messages on an agent's control subject; and a fleet whose master advises a
+steady period of 1 s at full detail, so that its throttle never races a test's own advice."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fleetenv import Fleet
+from fleetenv import Fleet, running_fleet
 
 from partout import subjects
+from partout.events.backoff import BackoffLimits, ThrottleSettings
 from partout.events.wire import EventBatch, parse_batch
+from partout.master.daemon import Master
+from partout.master.events_config import EventsConfig
 from partout.wire import encode
 from partout.wire.fleet import Control, RunReport
+
+
+STEADY_SECOND = BackoffLimits(divisor=100, period_min=1, period_max=1)
+STEADY = EventsConfig(throttle=ThrottleSettings(agent=STEADY_SECOND, fleet=STEADY_SECOND, splay=0.0))
+
+
+@contextmanager
+def events_fleet(directory: Path) -> Iterator[Fleet]:
+    with running_fleet(directory, master=False) as fleet:
+        fleet.master = Master(fleet.master_config().model_copy(update={"events": STEADY})).start()
+        yield fleet
 
 
 @dataclass(frozen=True)

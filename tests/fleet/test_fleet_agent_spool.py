@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from agent_events_support import batches, message_ids, reports, results, spooled
-from fleetenv import TOKEN, Fleet, approved, running_fleet
+from agent_events_support import batches, events_fleet, message_ids, reports, results, spooled
+from fleetenv import TOKEN, Fleet, approved
 from helpers import eventually
 
 from partout import subjects
@@ -30,7 +30,7 @@ def assert_chained(found: list[EventBatch]) -> None:
 
 @pytest.mark.slow
 def test_with_the_bus_down_reports_and_events_are_spooled_then_drained_in_order(tmp_path: Path) -> None:
-    with running_fleet(tmp_path) as fleet:
+    with events_fleet(tmp_path) as fleet:
         agent = fleet.agent("prod-offline", events=EventSettings(period=1, splay=0.0))
         agent_id = ""
         assert approved(agent, timeout=30)
@@ -68,7 +68,7 @@ def agent_command(fleet: Fleet, hostname: str, config: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_a_killed_agent_sends_what_it_spooled_while_the_bus_was_down(tmp_path: Path) -> None:
-    with running_fleet(tmp_path) as fleet:
+    with events_fleet(tmp_path) as fleet:
         hostname = "anyhost-killed"
         config = tmp_path / "agent.toml"
         config.write_text("[agent]\ninterval = 3600\n[agent.events]\nperiod = 1\nsplay = 0.0\n")
