@@ -69,7 +69,6 @@ class SimAgent:
         self.aggregator = Aggregator(agent_id, now=now)
         self._spool_path = spool_dir / f"{agent_id}.spool"
         self.spool: Spool | None = None
-        self.owed = 0.0  # fractional events not yet happened
         self.generated = 0
         self.acked = 0
         self.advice_heard = 0
@@ -103,6 +102,7 @@ class Worker:
         self.publish_errors = 0
         self.stopping = asyncio.Event()
         self.rng = random.Random(arguments.first)
+        self.owed = 0.0  # the fraction of an event not happened yet
 
     async def connect(self, seed: str, inbox: str | None, name: str) -> Any:
         import nats
@@ -221,12 +221,12 @@ class Worker:
             if phase == "over":
                 break
             now = datetime.now(UTC)
-            per_agent = rate / 60.0 / arguments.agents * tick
+            # this process's share of the fleet's events in this tick, each on an agent drawn at random
+            self.owed += rate / 60.0 * len(self.agents) / arguments.agents * tick
+            happening, self.owed = divmod(self.owed, 1.0)
+            for _ in range(int(happening)):
+                self.happen(self.rng.choice(self.agents), now)
             for agent in self.agents:
-                agent.owed += per_agent * 2.0 * self.rng.random()
-                while agent.owed >= 1.0:
-                    agent.owed -= 1.0
-                    self.happen(agent, now)
                 if agent.aggregator.next_due() <= now and (batch := agent.aggregator.poll(now)) is not None:
                     self._spawn(tasks, self.send(agent, batch))
                 elif agent.spooled and not agent.sending:
