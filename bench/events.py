@@ -30,6 +30,13 @@ from the store), the P and level the agents were advised (how many at each), the
 CPU (share of one core) and RSS from /proc. At the end: events generated at the source, acked
 by the stream, still spooled, and the sum of counts in the store (the operator API's events
 totals): lost must be 0.
+
+Two things the figures show (not bench artefacts to hide): every simulated agent starts
+at the same instant, and the Aggregator's alive message has no splay, so the whole fleet's
+first alive messages arrive in the same second (the CPU spike one alive period in); and
+while the fleet's rate moves, P changes at almost every look, so the throttle re-advises
+every agent (bounded by advice_min_gap): most of the master's CPU in the calm that
+follows a storm is that advice traffic.
 """
 
 from __future__ import annotations
