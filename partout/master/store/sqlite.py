@@ -31,6 +31,7 @@ from partout.master.store.base import (
     report_counts,
     utc_now,
 )
+from partout.master.store.sqlite_inventory import SqliteInventoryMethods
 from partout.master.store.sqlite_schema import (
     AGENT_COLUMNS,
     MIGRATIONS,
@@ -45,7 +46,7 @@ from partout.state import ensure_state_dir
 
 log = logging.getLogger(__name__)
 
-class SqliteStore:
+class SqliteStore(SqliteInventoryMethods):
     """`Store` on one SQLite file; safe to call from several threads."""
 
     def __init__(self, path: Path) -> None:

@@ -67,9 +67,12 @@ POLICY_ERRORS = CollectionSpec(
 POLICY_VERSIONS = CollectionSpec(
     "policy_versions", indexes=(IndexSpec("policy_versions_environment_sequence", ("environment", "sequence")),)
 )
+INVENTORY_DEPENDENCIES = CollectionSpec(
+    "inventory_dependencies", indexes=(IndexSpec("inventory_dependencies_agent", ("agent_id", "query")),)
+)
 META = CollectionSpec("partout_meta")
 
-COLLECTIONS: tuple[CollectionSpec, ...] = (AGENTS, REPORTS, ENROLMENTS, POLICY_ERRORS, POLICY_VERSIONS, META)
+COLLECTIONS: tuple[CollectionSpec, ...] = (AGENTS, REPORTS, ENROLMENTS, POLICY_ERRORS, POLICY_VERSIONS, INVENTORY_DEPENDENCIES, META)
 COLLECTION_NAMES = frozenset(spec.name for spec in COLLECTIONS)
 
 
