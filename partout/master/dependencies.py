@@ -90,6 +90,7 @@ class DependencyTrackerActor(SupervisedActor):
         self._waiting: dict[str, list[str]] = {}  # agent id -> queries, until its window is over
         self._due_scheduled = False
         self.sent = 0  # data-changed messages sent
+        self.checks = 0  # checks of the recorded answers done
 
     def handle(self, message: object) -> None:
         match message:
@@ -107,6 +108,7 @@ class DependencyTrackerActor(SupervisedActor):
                 super().handle(message)
 
     def _check(self) -> None:
+        self.checks += 1
         for agent_id, queries in self._store.run(changed_agents).items():
             self._waiting.setdefault(agent_id, [])
             self._waiting[agent_id] = sorted(set(self._waiting[agent_id]) | set(queries))

@@ -106,7 +106,7 @@ class OperatorRequest(SignedMessage):
     kind: ClassVar[str] = "operator"
 
     verb: Literal["agents.list", "agents.show", "agents.approve", "agents.revoke", "agents.apply", "reports",
-                  "policy.errors"]
+                  "policy.errors", "inventory.query"]
     arguments: dict[str, Any] = Field(default_factory=dict)
     nonce: str = Field(default_factory=lambda: secrets.token_hex(16), max_length=64,
                        description="Random per request; the master refuses a nonce it has seen (a replay).")
