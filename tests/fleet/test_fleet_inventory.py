@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fleetenv import Fleet, FleetAgent, approved, running_fleet
-from helpers import eventually
+from helpers import eventually, run_partout
 
 from partout.agent.daemon import Agent
 from partout.master.daemon import Master
@@ -144,3 +144,42 @@ def tracker_checks(master: Master | None) -> int:
     assert ref is not None
     checks: int = ref.proxy().checks.get(timeout=5)
     return checks
+
+
+def test_operators_query_the_inventory_from_the_command_line(fleet: Fleet) -> None:
+    assert fleet.master is not None
+    web = start_agent(fleet, "prod-web1", role="web", port=80)
+    db = start_agent(fleet, "prod-db1", role="db")
+    lb = start_agent(fleet, "prod-lb1", role="lb")
+    for agent in (web, db, lb):
+        assert approved(agent, timeout=30)
+    options = fleet.operator_args()
+
+    result = run_partout("facts-of", "--where", "role in ['web', 'db']", "--fields", "hostname,role,port",
+                         "--json", *options)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [{"hostname": "prod-db1", "role": "db", "port": None},
+                                         {"hostname": "prod-web1", "role": "web", "port": 80}]
+    table = run_partout("facts-of", "--where", "port >= 80", "--fields", "hostname,port", *options)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.split() == ["HOSTNAME", "PORT", "prod-web1", "80"]
+
+    listed = run_partout("agents", "list", "--where", "role == 'lb' or hostname =~ '^prod-d'", "--json", *options)
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(agent["hostname"] for agent in json.loads(listed.stdout)) == ["prod-db1", "prod-lb1"]
+
+    unknown = run_partout("agents", "list", "--where", "rakc == 'r1'", *options)
+    assert unknown.returncode == 0, unknown.stderr
+    assert unknown.stdout.strip() == "no agents"
+    assert "warning: no node has 'rakc'" in unknown.stderr
+
+    # refused before any connection: the parser's message and a caret under the column
+    bad = run_partout("facts-of", "--where", "role == = 'web'", "--nats", "nats://127.0.0.1:1")
+    assert bad.returncode == 2
+    assert "column 9" in bad.stderr and bad.stderr.splitlines()[-1] == "          ^"
+    assert run_partout("agents", "list", "--where", "role ==", "--nats", "nats://127.0.0.1:1").returncode == 2
+
+    assert eventually(lambda: (lb.root / "backends").exists(), timeout=20)
+    shown = run_partout("agents", "show", "prod-lb1", *options)
+    assert shown.returncode == 0, shown.stderr
+    assert 'p2.nodes(facts.custom.role == "web") fields hostname, port: asked 20' in shown.stdout
