@@ -8,6 +8,9 @@ run nothing."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,11 +127,23 @@ def test_web_nodes_joining_changing_and_leaving_reapply_exactly_the_load_balance
     assert tracker_sent(fleet.master) == sent + 2 * len(lbs)
     assert counts(lbs) == lb_runs
 
+    # a burst of changes (the store writes of several facts updates in a row) is one re-apply
+    web1_id, sent = web1.agent.agent_id or "", tracker_sent(fleet.master)
+    for port in (8001, 8002, 8003, 8004, 8005):
+        fleet.master.store.put_facts(web1_id, {"hostname": "prod-web1", "custom": {
+            "root": str(web1.root), "role": "web", "port": port}})
+    assert eventually(lambda: all(backends(lb) == "server prod-web1:8005\nserver web-new:8080\n" for lb in lbs),
+                      timeout=20)
+    assert eventually(lambda: settled(fleet.master, lbs))
+    # one per load balancer (two if the writes straddled the tracker's gathering of changes)
+    assert tracker_sent(fleet.master) - sent in (len(lbs), 2 * len(lbs))
+    sent = tracker_sent(fleet.master)
+
     # an operator revokes a web node: it leaves the backends
     before = counts(others)
     fleet.operator.revoke("web-new")
-    assert eventually(lambda: all(backends(lb) == "server prod-web1:8000\n" for lb in lbs), timeout=20)
-    assert eventually(lambda: tracker_sent(fleet.master) == sent + 3 * len(lbs))
+    assert eventually(lambda: all(backends(lb) == "server prod-web1:8005\n" for lb in lbs), timeout=20)
+    assert eventually(lambda: tracker_sent(fleet.master) == sent + len(lbs))
     assert {name: count for name, count in counts(others).items() if name != "web-new"} == {
         name: count for name, count in before.items() if name != "web-new"}
 
@@ -183,3 +198,28 @@ def test_operators_query_the_inventory_from_the_command_line(fleet: Fleet) -> No
     shown = run_partout("agents", "show", "prod-lb1", *options)
     assert shown.returncode == 0, shown.stderr
     assert 'p2.nodes(facts.custom.role == "web") fields hostname, port: asked 20' in shown.stdout
+
+
+def test_up_serves_the_webfarm_example_with_a_second_local_agent(tmp_path: Path) -> None:
+    directory = tmp_path / "up"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "partout", "up", "--state-dir", str(directory), "--port", "0", "--example", "webfarm",
+         "--role", "lb", "--extra-agent", "web"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        haproxy = directory / "managed" / "haproxy.cfg"
+        assert eventually(lambda: haproxy.exists() and "-web-1:80 check" in haproxy.read_text(), timeout=60)
+        assert eventually((directory / "managed-web-1" / "index.html").exists, timeout=30)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+
+
+def test_up_refuses_an_unknown_example(tmp_path: Path) -> None:
+    result = run_partout("up", "--state-dir", str(tmp_path / "up"), "--port", "0", "--example", "nope")
+    assert result.returncode == 1
+    assert "no example environment 'nope'; known:" in result.stderr and "webfarm" in result.stderr
+    assert not (tmp_path / "up" / "nats").exists()
