@@ -116,6 +116,8 @@ class DependencyTrackerActor(SupervisedActor):
 
     def _send_due(self) -> None:
         now = time.monotonic()
+        # forget windows that are over: the table stays the size of the recent notifications
+        self._last_sent = {agent_id: at for agent_id, at in self._last_sent.items() if now - at < self._window}
         later: list[float] = []
         for agent_id in sorted(self._waiting):
             last = self._last_sent.get(agent_id)

@@ -110,7 +110,10 @@ class StoreHandle:
 
     # agents
     def upsert_pending(self, public_key: str, hostname: str, facts: dict[str, Any]) -> AgentRecord:
-        return self._wait(lambda store: store.upsert_pending(public_key, hostname, facts))
+        agent = self._wait(lambda store: store.upsert_pending(public_key, hostname, facts))
+        if agent.status is AgentStatus.APPROVED:  # an approved agent enrolling again brings its facts
+            self._changed(agent.key)
+        return agent
 
     def approve(self, key: str, environment: str) -> AgentRecord:
         approved = self._wait(lambda store: store.approve(key, environment))
