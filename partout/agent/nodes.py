@@ -6,6 +6,7 @@ publish on); the answer comes back in the agent's own inbox.
     inventory.use_bus(bus)                  # each new connection (BusReady)
     inventory.new_compile()                 # before each compile: its questions replace the last's
     compile_policy(path, facts, inventory=inventory)
+    inventory.compiled()                    # it asked nothing: the master forgets the last's
 
 The master remembers each question and its answer's digest, and sends `data-changed` on the
 control subject when the answer changes; the agent then compiles and applies again.
@@ -38,6 +39,9 @@ class MasterInventory:
 
     def __init__(self, agent_id: str, *, timeout: float = ANSWER_TIMEOUT) -> None:
         self._subject = subjects.inventory_request(agent_id)
+        self._inbox = f"{subjects.inbox_prefix(agent_id)}.inventory-forget"
+        self._asked = False  # by the compile under way
+        self._recorded = True  # the master may hold questions of an earlier compile (unknown after a start)
         self._timeout = timeout
         self._lock = threading.Lock()
         self._bus: Bus | None = None
@@ -49,6 +53,22 @@ class MasterInventory:
 
     def new_compile(self) -> None:
         self.compile_id = uuid.uuid4().hex
+        self._asked = False
+
+    def compiled(self) -> None:
+        """After a compile that succeeded: if it asked nothing, the master forgets what earlier
+        compiles asked (else a policy that stopped calling p2.nodes would still be re-applied
+        when those answers change). Fire and forget: the answer lands unread in our inbox."""
+        if self._asked:
+            self._recorded = True
+            return
+        with self._lock:
+            bus = self._bus
+        if not self._recorded or bus is None:
+            return
+        request = InventoryRequest(query="", forget=True, compile_id=self.compile_id)
+        bus.publish(self._subject, encode(request), reply=self._inbox)
+        self._recorded = False
 
     def nodes(self, query: str, fields: Sequence[str], scope: NodesScope) -> list[dict[str, Any]]:
         with self._lock:
@@ -56,6 +76,7 @@ class MasterInventory:
         if bus is None:
             raise InventoryUnavailable("not connected to the master yet; the next run asks again")
         request = InventoryRequest(query=query, fields=tuple(fields), scope=scope, compile_id=self.compile_id)
+        self._asked = True
         try:
             message = bus.request(self._subject, encode(request), timeout=self._timeout).get(
                 timeout=self._timeout + 5)

@@ -156,6 +156,7 @@ class RunnerActor(ThreadedChild):
         catalog = self._compiler.ask(Compile(entry_point, facts, inventory=self._inventory), block=True,
                                      timeout=COMPILE_TIMEOUT)
         assert isinstance(catalog, Catalog)
+        self._inventory.compiled()
         return catalog
 
     def _hostname(self) -> str:

@@ -68,6 +68,9 @@ def answer_agent(store: Store, agent_id: str, request: InventoryRequest, query: 
     agent = store.get_agent(agent_id)
     if agent is None or agent.status is not AgentStatus.APPROVED or agent.agent_id != agent_id:
         return InventoryReply(ok=False, error="this agent is not approved")
+    if request.forget:
+        store.forget_dependencies(agent_id)
+        return InventoryReply(ok=True)
     if request.scope == "all" and allowed != "all":
         return InventoryReply(ok=False, error=f"p2.nodes(scope='all') is refused: this master limits inventory "
                                               f"answers to the agent's environment ({agent.environment}); set "
@@ -120,7 +123,7 @@ class InventoryActor(SupervisedActor):
             self.counters.count("inventory.malformed", agent_id=agent_id)
             return InventoryReply(ok=False, error="malformed inventory request")
         try:
-            query = Query.parse(request.query)
+            query = Query.parse(request.query if not request.forget else "true")
             for name in request.fields:
                 parse_field(name)
         except QueryError as error:

@@ -188,6 +188,9 @@ class StoreHandle:
     def dependencies(self, agent_id: str | None = None) -> list[DependencyRecord]:
         return self._wait(lambda store: store.dependencies(agent_id))
 
+    def forget_dependencies(self, agent_id: str) -> int:
+        return self._wait(lambda store: store.forget_dependencies(agent_id))
+
     def close(self) -> None:
         """The store closes with its actor (the supervisor stops it); nothing to do here."""
 

@@ -29,6 +29,8 @@ class InventoryRequest(WireMessage):
                                       "(refused unless the master's inventory_scope is 'all').")
     compile_id: str = Field("", max_length=64, description="Random per compile: a newer one makes the "
                             "queries an older compile asked stale.")
+    forget: bool = Field(False, description="The last compile asked nothing: forget what earlier ones asked "
+                         "(the query is then ignored).")
 
 
 class InventoryReply(WireMessage):

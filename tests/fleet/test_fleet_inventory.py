@@ -147,6 +147,20 @@ def test_web_nodes_joining_changing_and_leaving_reapply_exactly_the_load_balance
     assert {name: count for name, count in counts(others).items() if name != "web-new"} == {
         name: count for name, count in before.items() if name != "web-new"}
 
+    # a load balancer stops being one: its policy asks nothing now, and the master forgets it
+    lb1, lb2 = lbs
+    lb2_id, sent = lb2.agent.agent_id or "", tracker_sent(fleet.master)
+    write_facts(fleet, "prod-lb2", role="app")
+    lb2.agent.apply_now()
+    assert eventually(lambda: fleet.master is not None and fleet.master.store.dependencies(lb2_id) == [], timeout=20)
+    lb_runs = counts(lbs)
+    fleet.master.store.put_facts(web1_id, {"hostname": "prod-web1", "custom": {
+        "root": str(web1.root), "role": "web", "port": 9000}})
+    assert eventually(lambda: backends(lb1) == "server prod-web1:9000\n", timeout=20)
+    assert eventually(lambda: tracker_sent(fleet.master) == sent + 1)
+    assert eventually(lambda: counts(lbs) == {**lb_runs, "prod-lb1": lb_runs["prod-lb1"] + 1})
+    assert backends(lb2) == "server prod-web1:8005\n"  # left as it was: no longer managed there
+
     shown = fleet.operator.call("agents.show", id="prod-lb1")
     assert [(entry["query"], entry["fields"]) for entry in shown["dependencies"]] == [
         ('facts.custom.role == "web"', ["hostname", "port"])]  # the canonical text

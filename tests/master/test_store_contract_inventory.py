@@ -108,3 +108,12 @@ def test_a_new_compile_forgets_the_queries_the_old_one_asked(store: Store) -> No
     store.record_dependency(dependency("lb1", "d3", query='role == "web"', compile_id="c2"))
     assert [record.query for record in store.dependencies("lb1")] == ['role == "web"']
     assert [record.agent_id for record in store.dependencies()] == ["lb1", "lb2"]
+
+
+def test_forgetting_an_agents_dependencies_leaves_the_others(store: Store) -> None:
+    store.record_dependency(dependency("lb1", "d1", query='role == "web"'))
+    store.record_dependency(dependency("lb1", "d1", query='role == "db"'))
+    store.record_dependency(dependency("lb2", "d1"))
+    assert store.forget_dependencies("lb1") == 2
+    assert store.forget_dependencies("lb1") == 0
+    assert [record.agent_id for record in store.dependencies()] == ["lb2"]

@@ -238,6 +238,10 @@ class Store(Protocol):
         """What agents' policies depend on (one agent's, or everyone's), by agent then query."""
         ...
 
+    def forget_dependencies(self, agent_id: str) -> int:
+        """The agent's policy no longer asks anything: delete its records; how many went."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -83,5 +83,9 @@ class SqliteInventoryMethods:
                            "ORDER BY agent_id, query, fields, scope", parameters)
         return [_dependency_from_row(row) for row in rows]
 
+    def forget_dependencies(self, agent_id: str) -> int:
+        with self._transaction() as connection:
+            return connection.execute("DELETE FROM inventory_dependencies WHERE agent_id = ?", (agent_id,)).rowcount
+
 
 __all__ = ["INVENTORY_VIEW", "SqliteInventoryMethods"]

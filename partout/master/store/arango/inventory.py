@@ -45,6 +45,13 @@ FOR agent IN @@agents
   RETURN true
 """)
 
+FORGET_DEPENDENCIES = Query("""
+FOR dependency IN @@inventory_dependencies
+  FILTER dependency.agent_id == @agent_id
+  REMOVE dependency IN @@inventory_dependencies
+  RETURN OLD._key
+""")
+
 STALE_DEPENDENCIES = Query("""
 FOR dependency IN @@inventory_dependencies
   FILTER dependency.agent_id == @agent_id AND dependency.compile_id != @compile_id
@@ -117,3 +124,6 @@ class InventoryMethods:
 
     def dependencies(self, agent_id: str | None = None) -> list[DependencyRecord]:
         return [record(DependencyRecord, found) for found in self._aql.rows(DEPENDENCIES, agent_id=agent_id)]
+
+    def forget_dependencies(self, agent_id: str) -> int:
+        return len(self._aql.rows(FORGET_DEPENDENCIES, retry_conflicts=True, agent_id=agent_id))
