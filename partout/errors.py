@@ -39,3 +39,15 @@ class FactsError(PartoutError):
 
 class BusError(PartoutError):
     """NATS could not be reached, or a bus operation failed."""
+
+
+class KeyValueConflict(BusError):
+    """A compare-and-set put lost: the key's revision is no longer the one expected (another
+    writer, e.g. another master, got there first), or a create found the key already there."""
+
+    def __init__(self, bucket: str, key: str, expected: int) -> None:
+        self.bucket = bucket
+        self.key = key
+        self.expected = expected
+        what = "absent" if expected == 0 else f"at revision {expected}"
+        super().__init__(f"KV {bucket}/{key}: expected the key {what}; another writer changed it first")

@@ -10,7 +10,7 @@ that the key is one of its operator keys); the same key authenticates the connec
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -131,3 +131,30 @@ class OperatorClient:
     def policy_errors(self, environment: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.call("policy.errors", environment=environment, limit=limit)
         return result
+
+    def add_integration(self, name: str, role: str, public_key: str) -> dict[str, Any]:
+        """Register an integration's public key (its seed stays with the caller)."""
+        result: dict[str, Any] = self.call("integrations.add", name=name, role=role, public_key=public_key)
+        return result
+
+    def integrations(self, *, removed: bool = False) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.call("integrations.list", removed=removed or None)
+        return result
+
+    def remove_integration(self, name: str) -> dict[str, Any]:
+        """Remove an integration: its connections are closed and its key refused from then on."""
+        result: dict[str, Any] = self.call("integrations.remove", name=name)
+        return result
+
+    def events(self, *, agent: str | None = None, module: str | None = None, status: str | None = None,
+               since: str | None = None, until: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """{agent, matched, events (newest first), totals, subject}: see partout.master.events_query."""
+        result: dict[str, Any] = self.call("events", agent=agent, module=module, status=status, since=since,
+                                           until=until, limit=limit)
+        return result
+
+    def follow(self, subject: str, target: Callable[[Any], None]) -> None:
+        """Have every message on `subject` (node events: `partout.node.>` or narrower) passed to
+        `target` (a BusMessage, on the bus thread) until the client closes."""
+        self._bus.subscribe(subject, target).get(timeout=self.timeout)
+        self._bus.flush().get(timeout=self.timeout)

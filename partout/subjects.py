@@ -23,6 +23,8 @@ NODE_EVENTS_ALL = "partout.node.>"
 EVENTS_STREAM = "PARTOUT_EVENTS"
 REPORTS_STREAM = "PARTOUT_REPORTS"
 POLICY_BUCKET = "partout-policy"
+# nonces of signed operator requests, shared by every master (a replay is refused by all)
+NONCE_BUCKET = "partout-nonces"
 
 DEFAULT_INBOX = "_INBOX"
 
@@ -77,6 +79,12 @@ def trigger(name: str) -> str:
 def node_event(agent_id: str, module: str, status: str) -> str:
     """Events republished for integrations: `partout.node.<id>.<module>.<status>`."""
     return f"{PREFIX}.node.{token(agent_id, 'agent id')}.{token(module, 'module')}.{token(status, 'status')}"
+
+
+def node_events_matching(agent_id: str | None, module: str | None, status: str | None) -> str:
+    """The node-event subject a filter subscribes to: `*` for each part it leaves open."""
+    return (f"{PREFIX}.node.{'*' if agent_id is None else token(agent_id, 'agent id')}"
+            f".{'*' if module is None else token(module, 'module')}.{'*' if status is None else token(status, 'status')}")
 
 
 def policy_key(environment: str) -> str:

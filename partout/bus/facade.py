@@ -73,8 +73,11 @@ class Bus:
         return self._ask(JetStreamPublish, subject=subject, data=data, message_id=message_id or uuid.uuid4().hex,
                          timeout=timeout, headers=headers)
 
-    def kv_put(self, bucket: str, key: str, value: bytes) -> pykka.Future[int]:
-        return self._ask(KeyValuePut, bucket=bucket, key=key, value=value)
+    def kv_put(self, bucket: str, key: str, value: bytes, *,
+               last_revision: int | None = None) -> pykka.Future[int]:
+        """The new revision. With `last_revision` a compare-and-set: it lands only if the key
+        is still at that revision (0: has no value yet), else the future raises KeyValueConflict."""
+        return self._ask(KeyValuePut, bucket=bucket, key=key, value=value, last_revision=last_revision)
 
     def kv_get(self, bucket: str, key: str) -> pykka.Future[KeyValueChange | None]:
         return self._ask(KeyValueGet, bucket=bucket, key=key)

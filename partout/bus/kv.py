@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from partout.bus.connection import Connection, deliver
 from partout.bus.messages import KeyValueChange, KeyValueGet, KeyValuePut, KeyValueWatch, Target
 from partout.bus.subscriptions import Subscriptions
-from partout.errors import BusError
+from partout.errors import BusError, KeyValueConflict
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
@@ -35,13 +35,25 @@ class KeyValue:
         try:
             bucket = await (await self._connection.jetstream()).key_value(message.bucket)
             return await use(bucket)
+        except KeyValueConflict:
+            raise
         except Exception as error:
             raise BusError(f"KV {message.bucket}/{message.key}: {type(error).__name__} {error}") from error
 
     async def put(self, message: KeyValuePut) -> int:
-        """The new revision."""
+        """The new revision; KeyValueConflict when `last_revision` no longer holds."""
+        from nats.js.errors import KeyWrongLastSequenceError
+
         async def put(bucket: Bucket) -> int:
-            return int(await bucket.put(message.key, message.value))
+            last = message.last_revision
+            try:
+                if last is None:
+                    return int(await bucket.put(message.key, message.value))
+                if last == 0:  # nats-py's create also takes over a deleted key's tombstone
+                    return int(await bucket.create(message.key, message.value))
+                return int(await bucket.update(message.key, message.value, last=last))
+            except KeyWrongLastSequenceError as error:
+                raise KeyValueConflict(message.bucket, message.key, last or 0) from error
 
         return await self._with_bucket(message, put)
 

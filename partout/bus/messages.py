@@ -96,10 +96,14 @@ class JetStreamPublish:
 
 @dataclass(frozen=True)
 class KeyValuePut:
+    """Put a value; with `last_revision`, only if the key is still at that revision (0: only
+    if it has no value), else KeyValueConflict: compare-and-set between several writers."""
+
     bucket: str
     key: str
     value: bytes
     future: pykka.Future[Any] | None = None  # gets the revision
+    last_revision: int | None = None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ def _state_dir_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _store(state_dir: Path | None) -> Any:
-    from partout.backup import BackupStore
+    from partout.modules.files.backup import BackupStore
     from partout.state import default_state_dir
 
     return BackupStore(state_dir if state_dir is not None else default_state_dir())

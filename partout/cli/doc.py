@@ -189,16 +189,42 @@ def render_text(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def wire_documents() -> dict[str, Any]:
+    """The schema of every event message, by kind, with the subject it travels on."""
+    from partout.events.notices import Rejection
+    from partout.events.wire import wire_schemas
+    from partout.wire.fleet import Control
+
+    where = {
+        "event": "inside agents (an event before aggregation)",
+        "event-batch": "partout.agent.<id>.events (JetStream, message id = batch_id)",
+        "event-advice": "partout.agent.<id>.control, as Control {command: events, parameters: {advice: ...}}",
+        "node-event": "partout.node.<agent id>.<module>.<status> (republished by the master)",
+    }
+    documents: dict[str, Any] = {kind: {"subject": where.get(kind, ""), "schema": schema}
+                                 for kind, schema in wire_schemas().items()}
+    documents["control"] = {"subject": "partout.agent.<id>.control", "schema": Control.model_json_schema()}
+    documents["event-rejection"] = {
+        "subject": "partout.agent.<id>.control, as Control {command: events, parameters: {rejected: ...}}",
+        "schema": Rejection.model_json_schema()}
+    return documents
+
+
 @click.command(name="doc", short_help="Show the options of every directive and built-in role, from their schemas.")
 @click.argument("module", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON schemas instead of text.")
+@click.option("--wire", is_flag=True, help="Print the JSON schemas of the event messages on the bus instead "
+                                           "(what integrations read on partout.node.>).")
 @reports_errors
-def command(module: str | None, as_json: bool) -> None:
+def command(module: str | None, as_json: bool, wire: bool) -> None:
     """Show every directive and built-in role (or MODULE, a module or role name) with each
     option's type, default and meaning.
 
     Generated from the option models: what you read is what the compiler checks.
     """
+    if wire:
+        click.echo(json.dumps(wire_documents(), indent=2, sort_keys=True))
+        return
     modules, notes = load_modules(module)
     documents = [module_document(name, loaded) for name, loaded in modules.items()]
     documents += [role_document(name, options) for name, options in load_roles(module).items()

@@ -25,6 +25,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "agents": ("partout.cli.agents", "List, show, approve and revoke agents on a running master."),
     "facts-of": ("partout.cli.inventory", "Agents' facts and metadata that an inventory query selects."),
     "reports": ("partout.cli.reports", "Show an agent's run reports from a running master."),
+    "integrations": ("partout.cli.integrations", "Add, list and remove third-party integrations on a running master."),
+    "events": ("partout.cli.events", "Show agents' events from a running master, or follow them."),
 }
 
 

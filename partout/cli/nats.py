@@ -84,8 +84,9 @@ def _run(backbone: Backbone, stopping: threading.Event) -> int:
               help="Client port (node i of a cluster: port + i; 0 picks free ports).")
 @click.option("--cluster", "cluster_size", type=click.IntRange(1, 9), default=1, show_default=True,
               help="Number of nodes to run on this machine (routes, JetStream R3).")
-@click.option("--cluster-port", type=int, default=DEFAULT_CLUSTER_PORT, show_default=True,
-              help="Route port of the first node (node i: cluster-port + i).")
+@click.option("--cluster-port", type=int, default=None,
+              help=f"Route port of the first node (node i: cluster-port + i) [default: {DEFAULT_CLUSTER_PORT}; "
+                   "with --port 0, free ports].")
 @click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--tls-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -95,7 +96,7 @@ def _run(backbone: Backbone, stopping: threading.Event) -> int:
 @click.option("--debug", is_flag=True, help="Log debug messages.")
 @click.pass_context
 def cli(context: click.Context, state_dir: Path | None, host: str, port: int, cluster_size: int,
-        cluster_port: int, tls_cert: Path | None, tls_key: Path | None, tls_ca: Path | None,
+        cluster_port: int | None, tls_cert: Path | None, tls_key: Path | None, tls_ca: Path | None,
         print_creds: bool, show_seeds: bool, debug: bool) -> None:
     """Run Partout's NATS backbone in the foreground: nats-server with JetStream, Partout's
     accounts and auth callout, keys generated on first start (mode 0600 in the state dir)."""

@@ -3,6 +3,8 @@
     master key                  -> master (PARTOUT account); with the connection name
                                    SYSTEM_CONNECTION -> the SYS account, for the kick API
     operator key (config)       -> operator(key)
+    integration key (store)     -> reader(key) or trigger(key), refused once removed
+                                   (partout.master.integrations)
     approved agent (store)      -> agent(agent_id, environment, key), with credentials expiring
                                    after `agent_credentials_ttl` when that is set
     revoked agent               -> refused
@@ -68,17 +70,20 @@ class MasterResponder(CalloutResponder):
 
 # (status, agent_id, environment) of a public key, or None when unknown
 AgentLookup = Callable[[str], "tuple[str, str, str] | None"]
+# the Decision for an integration's key, or None when the key is not an integration's
+IntegrationLookup = Callable[[str], "Decision | None"]
 
 
 class Authorizer:
     """The authorize callback; `lookup` may wait on the store (it runs on the callout actor)."""
 
     def __init__(self, master_key: str, operator_keys: Collection[str], lookup: AgentLookup,
-                 *, agent_ttl: float | None) -> None:
+                 *, agent_ttl: float | None, integrations: IntegrationLookup | None = None) -> None:
         self.master_key = master_key
         self.operator_keys = frozenset(operator_keys)
         self._lookup = lookup
         self._agent_ttl = agent_ttl
+        self._integrations = integrations
 
     def __call__(self, request: AuthorizationRequest) -> Decision:
         key = request.public_key
@@ -89,6 +94,12 @@ class Authorizer:
             return Decision.allow(Role.MASTER, permissions.master(), name="partout-master")
         if key in self.operator_keys:
             return Decision.allow(Role.OPERATOR, permissions.operator(key), name="partout-operator")
+        if self._integrations is not None and (integration := self._integrations(key)) is not None:
+            if not integration.allowed or integration.permissions is None:
+                return integration
+            # expiring like an agent's: should the kick at removal fail, the credentials still end
+            return AccountDecision(integration.role, integration.permissions, name=integration.name,
+                                   expires_in=self._agent_ttl)
         found = self._lookup(key)
         if found is None:
             return Decision.allow(Role.PENDING, permissions.pending(key), name=key)

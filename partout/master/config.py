@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from partout.errors import StateError
+from partout.master.events_config import EventsConfig
 from partout.state import default_state_dir
 
 
@@ -125,6 +126,8 @@ class MasterConfig(BaseModel):
     replica_check_interval: float = Field(
         60.0, gt=0, description="Seconds between two checks of the cluster size (automatic replicas only)."
     )
+    events: EventsConfig = Field(default_factory=EventsConfig,
+                                 description="Event ingest, throttle (statistical backoff) and retention.")
 
     inventory_scope: Literal["environment", "all"] = Field(
         "environment", description="What `p2.nodes` in an agent's policy may see: the nodes of the agent's own "

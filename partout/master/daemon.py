@@ -9,6 +9,8 @@
     ├── callout       CalloutActor: auth callout answers, on its own bus (callout service user)
     ├── kicker        KickerActor: closes a revoked agent's connections (system bus)
     ├── ingest        IngestActor: facts (core NATS) and reports (durable JetStream consumer)
+    ├── throttle      ThrottleActor: events per minute per agent and fleet-wide -> Advice to agents
+    ├── event-ingest  EventIngestActor: event batches (durable JetStream consumer) -> store, partout.node.*
     ├── enrolment     EnrolmentActor: partout.enrol.<key>
     ├── publisher     PolicyPublisherActor: compile, sign, put in the policy KV; repair it
     ├── operator-api  OperatorApiActor: partout.master.api
@@ -21,7 +23,9 @@ Children reach each other, and the bus reaches them, through `Address`es, so a r
 child gets the messages sent while it was down. Nothing the master needs to be correct lives
 only in its memory: agents, reports and policy versions are in the store, bundles in
 JetStream, so several masters can run side by side (queue groups, one shared durable report
-consumer) and restarts lose nothing.
+consumer) and restarts lose nothing. Between masters: policy publishes are compare-and-set on
+the KV revision (partout.master.policy), operator nonces live in a shared KV bucket
+(partout.master.guard.SharedNonces), and one SQLite file may be shared in WAL mode.
 """
 
 from __future__ import annotations
@@ -45,14 +49,17 @@ from partout.master.config import MasterConfig
 from partout.master.dependencies import DependencyTrackerActor, InventoryChanged
 from partout.master.enrolment import EnrolmentActor
 from partout.master.environments import EnvironmentWatcherActor
+from partout.master.events_ingest import EventIngestActor
 from partout.master.guard import SecurityCounters
 from partout.master.ingest import IngestActor
+from partout.master.integrations import store_authorizer
 from partout.master.inventory import InventoryActor
 from partout.master.kick import KickerActor
 from partout.master.operator_api import OperatorApiActor
 from partout.master.policy import PolicyPublisherActor, PublishResults, Rebuild
 from partout.master.replicas import ReplicaKeeper, ReplicaKeeperActor, automatic_replicas
 from partout.master.store_actor import StoreActor, StoreHandle
+from partout.master.throttle import ThrottleActor
 from partout.master.supervisor import (
     Child, ChildSpec, Crash, CurrentRef, Restarts, StartChildren, Supervisor,
 )
@@ -65,10 +72,11 @@ log = logging.getLogger(__name__)
 
 QUEUE = "partout-master"
 REPORTS_CONSUMER = "partout-master-reports"
+EVENTS_CONSUMER = "partout-master-events"
 
 # the tree, in start order (stopped in reverse); Master._start_<name> starts each
-CHILDREN = ("store", "callout", "kicker", "ingest", "enrolment", "publisher", "operator-api", "inventory",
-            "dependencies", "environments", "replicas")
+CHILDREN = ("store", "callout", "kicker", "ingest", "throttle", "event-ingest", "enrolment", "publisher",
+            "operator-api", "inventory", "dependencies", "environments", "replicas")
 
 
 def started(bus: Bus, timeout: float = 10.0) -> Bus:
@@ -112,6 +120,10 @@ class Master:
             "kicker": lambda child: KickerActor.start(self._buses()[1], child=child),
             "ingest": lambda child: IngestActor.start(self.store, bus=self._buses()[0],
                                                       fact_sections=self.config.fact_sections, child=child),
+            "throttle": lambda child: ThrottleActor.start(self._buses()[0], self.config.events, child=child),
+            "event-ingest": lambda child: EventIngestActor.start(
+                self.store, bus=self._buses()[0], throttle=self.addresses["throttle"], settings=self.config.events,
+                counters=self.security, child=child),
             "enrolment": self._start_enrolment,
             "publisher": self._start_publisher,
             "operator-api": self._start_operator_api,
@@ -135,7 +147,7 @@ class Master:
     def _start_callout(self, child: Child) -> pykka.ActorRef[Any]:
         config = self.config
         authorizer = Authorizer(self.public_key, self.operator_keys, store_lookup(self.store),
-                                agent_ttl=config.agent_credentials_ttl)
+                                agent_ttl=config.agent_credentials_ttl, integrations=store_authorizer(self.store))
         issuer = nkeys.from_seed(bytearray(load_seed(config.key_path("callout-issuer.nk"), ACCOUNT)))
         return CalloutActor.start(self._bus_options(CALLOUT_CONNECTION, "callout-service.nk"),
                                   MasterResponder(issuer, authorizer), child=child)
@@ -177,8 +189,8 @@ class Master:
             self.bus = started(Bus.start(self._bus_options("partout-master")))
             self._system_bus = started(Bus.start(self._bus_options(SYSTEM_CONNECTION)))
             self._ensure_streams(timeout)
-            self._start_children(("kicker", "ingest", "enrolment", "publisher", "operator-api", "inventory",
-                                  "dependencies"), timeout)
+            self._start_children(("kicker", "ingest", "throttle", "event-ingest", "enrolment", "publisher",
+                                  "operator-api", "inventory", "dependencies"), timeout)
             self._subscribe(timeout)
             self.publish_environments(timeout=timeout)
             self._start_children(("environments", "replicas") if config.stream_replicas is None
@@ -218,7 +230,11 @@ class Master:
         bus.ref.tell(JetStreamConsume(
             stream=subjects.REPORTS_STREAM, durable=REPORTS_CONSUMER, subject=subjects.AGENT_REPORTS_ALL,
             target=addresses["ingest"], ack_wait=self.config.report_ack_wait, future=consumed))
-        for future in [*waits, consumed]:
+        events_consumed: pykka.Future[str] = pykka.ThreadingFuture()
+        bus.ref.tell(JetStreamConsume(
+            stream=subjects.EVENTS_STREAM, durable=EVENTS_CONSUMER, subject=subjects.AGENT_EVENTS_ALL,
+            target=addresses["event-ingest"], ack_wait=self.config.events.ack_wait, future=events_consumed))
+        for future in [*waits, consumed, events_consumed]:
             future.get(timeout=timeout)
 
     def publish_environments(self, environments: frozenset[str] | None = None,

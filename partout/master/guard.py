@@ -13,12 +13,17 @@ must not flood the log).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from collections import Counter, OrderedDict
+from typing import TYPE_CHECKING
 
 from partout import subjects
+
+if TYPE_CHECKING:
+    from partout.bus.facade import Bus
 
 log = logging.getLogger(__name__)
 
@@ -95,4 +100,32 @@ class NonceCache:
             return True
 
 
-__all__ = ["NonceCache", "SecurityCounters", "reply_allowed"]
+class SharedNonces:
+    """Nonces remembered by every master of a group: each first use is also created in the
+    nonce KV bucket (compare-and-set "create"), so a request answered by one master is a
+    replay for all the others. The local cache answers repeats without a round trip.
+
+        nonces = SharedNonces(bus, NonceCache(SIGNATURE_MAX_AGE))
+        nonces.first_use(key, nonce)   # True, False (a replay), or BusError (bucket unreachable)
+    """
+
+    def __init__(self, bus: Bus, local: NonceCache, *, timeout: float = 5.0) -> None:
+        self._bus = bus
+        self._local = local
+        self._timeout = timeout
+
+    def first_use(self, key: str, nonce: str) -> bool:
+        from partout.errors import KeyValueConflict
+
+        if not self._local.first_use(key, nonce):
+            return False
+        # the nonce is the requester's text: hashed into a safe KV key token
+        entry = f"{key}.{hashlib.sha256(nonce.encode()).hexdigest()}"
+        try:
+            self._bus.kv_put(subjects.NONCE_BUCKET, entry, b"1", last_revision=0).get(timeout=self._timeout)
+        except KeyValueConflict:
+            return False
+        return True
+
+
+__all__ = ["NonceCache", "SecurityCounters", "SharedNonces", "reply_allowed"]

@@ -1,7 +1,8 @@
 """`OperatorApiActor`: answers the operator CLI on `partout.master.api` (queue group).
 
 A request counts only when it is signed (fresh) by a key that is an operator key, carries a
-nonce not seen before within the signature's window (a replay is refused), and asks for its
+nonce not seen before within the signature's window by any master of the group (a replay
+is refused; the nonces are shared through a KV bucket), and asks for its
 answer in that operator's own inbox (`_INBOX_<operator key>.…`): the master never publishes
 on a reply subject the requester chose elsewhere; such requests are dropped and counted.
 The NATS permissions alone are not trusted for this, since every master shares the subject space.
@@ -17,6 +18,8 @@ Verbs (OperatorRequest.verb -> arguments -> OperatorReply.data):
   reports         {id, limit?, with_agent?} -> [report summary + results]; with_agent:
                                                {agent: summary, matched, reports: [...]}
   policy.errors   {environment?, limit?}    -> [policy error]
+  integrations.*                            -> see partout.master.integrations
+  events          {agent?, module?, status?, since?, until?, limit?} -> see events_query.py
 `id` is an agent id, public key, a unique prefix of either, or else a unique hostname
 (see `match_agent`); the replies about one agent say how it was `matched`.
 """
@@ -30,9 +33,11 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from partout import subjects
-from partout.errors import PartoutError
+from partout.errors import BusError, PartoutError
 from partout.master.address import Address
-from partout.master.guard import NonceCache, SecurityCounters, reply_allowed
+from partout.master.events_query import events_reply
+from partout.master.guard import NonceCache, SecurityCounters, SharedNonces, reply_allowed
+from partout.master.integrations import IntegrationVerbs
 from partout.master.inventory_api import agents_where, dependencies_of, inventory_query
 from partout.master.kick import Kick
 from partout.master.store.base import AgentRecord, ReportRecord, match_agent
@@ -94,7 +99,10 @@ class OperatorApiActor(SupervisedActor):
         self._kicker = kicker
         self._default_environment = default_environment
         self.counters = counters or SecurityCounters()
-        self._nonces = NonceCache(SIGNATURE_MAX_AGE)
+        # shared with the other masters of the group (the nonce KV bucket)
+        self._nonces = SharedNonces(bus, NonceCache(SIGNATURE_MAX_AGE))
+        reserved = {*self._operator_keys, master_public_key} - {""}
+        self._integrations = IntegrationVerbs(store, self._kick, reserved_keys=reserved)
 
     def handle(self, message: object) -> None:
         if not isinstance(message, BusMessage):
@@ -129,7 +137,13 @@ class OperatorApiActor(SupervisedActor):
         if signer not in self._operator_keys:
             self.counters.count("operator.unknown-key", public_key=signer)
             return OperatorReply(ok=False, error="this key is not an operator key of this master"), signer
-        if not request.nonce or not self._nonces.first_use(signer, request.nonce):
+        try:
+            fresh = bool(request.nonce) and self._nonces.first_use(signer, request.nonce)
+        except (BusError, pykka.Timeout) as error:  # unchecked is refused: a replay must not slip through
+            log.warning("operator request nonce not checked", extra={"error": str(error)})
+            return OperatorReply(ok=False, error="the master could not check this request's nonce; "
+                                                 "retry in a moment"), signer
+        if not fresh:
             self.counters.count("operator.replay", public_key=signer)
             return OperatorReply(ok=False, error="replayed request (its nonce was already used); "
                                                  "send a new one"), signer
@@ -154,14 +168,18 @@ class OperatorApiActor(SupervisedActor):
         self._bus.publish(approval_subject(agent.public_key), encode(reply))
 
     def _disconnect(self, agent: AgentRecord) -> int:
+        return self._kick(tuple(name for name in (agent.agent_id, agent.public_key) if name))
+
+    def _kick(self, users: tuple[str, ...]) -> int:
+        """Close the live connections authorized as `users`; how many closed."""
         if self._kicker is None:
             return 0
         closed: pykka.Future[int] = pykka.ThreadingFuture()
-        self._kicker.tell(Kick(tuple(name for name in (agent.agent_id, agent.public_key) if name), closed))
+        self._kicker.tell(Kick(users, closed))
         try:
             return closed.get(timeout=KICK_TIMEOUT)
         except Exception as error:  # it is refused at its next connection all the same
-            log.warning("revoked agent not disconnected", extra={"agent_id": agent.agent_id, "error": str(error)})
+            log.warning("revoked identity not disconnected", extra={"users": list(users), "error": str(error)})
             return 0
 
     def _dispatch(self, verb: str, arguments: dict[str, Any]) -> Any:
@@ -214,4 +232,8 @@ class OperatorApiActor(SupervisedActor):
                 limit = max(1, min(int(arguments.get("limit") or 20), 1000))
                 errors = self._store.policy_errors(arguments.get("environment"), limit)
                 return [error.model_dump(mode="json") for error in errors]
+            case _ if verb.startswith("integrations."):
+                return self._integrations.dispatch(verb, arguments)
+            case "events":
+                return events_reply(self._store, arguments)
         raise PartoutError(f"unknown verb {verb!r}")

@@ -16,6 +16,11 @@ overwrite a KV value (a pub-ack or a direct-get reply sent to a chosen reply sub
 the publisher also follows every change of the bucket (`partout.policy.*`) and replaces a
 value that does not verify with a fresh signed publish, at most once per REPAIR_INTERVAL.
 
+Several masters publish with compare-and-set: a put names the KV revision it replaces, so
+of two masters building the same sequence at once only one lands; the other reads again and
+accepts that bundle when it has the same content, or publishes the next sequence over it.
+Sequence N therefore has one content, whichever master signed it (they share the key).
+
 A publish the bus refuses (bucket unavailable, no quorum) is retried with backoff until it
 lands (partout.master.publish_retry); it is not a compile error.
 """
@@ -31,12 +36,12 @@ from typing import TYPE_CHECKING
 import pykka
 
 from partout import subjects
-from partout.errors import BusError, PolicyError
+from partout.errors import BusError, KeyValueConflict, PolicyError
 from partout.master.guard import SecurityCounters
 from partout.master.publish_retry import PublishRetries, RetryPublish
 from partout.master.store.base import PolicyErrorRecord, PolicyVersion, Store
 from partout.master.supervisor import Child, SupervisedActor, tell_later
-from partout.bus.messages import BusMessage
+from partout.bus.messages import BusMessage, KeyValueChange
 
 if TYPE_CHECKING:
     from partout.bundle import VerifiedBundle
@@ -47,6 +52,7 @@ log = logging.getLogger(__name__)
 
 POLICY_FILE = "site.p2"
 REPAIR_INTERVAL = 1.0  # seconds between two repairs of one environment's KV value
+MAX_CONFLICTS = 8  # compare-and-set losses in a row before the publish is retried later
 
 PublishResults = dict[str, "int | None"]  # environment -> sequence published, or None
 
@@ -185,10 +191,8 @@ class PolicyPublisherActor(SupervisedActor):
 
     def publish(self, environment: str) -> int | None:
         """Compile, bundle, sign and put one environment; its sequence, or None if not published."""
-        from partout.bundle import build_bundle
         from partout.dsl.compiler import compile_policy
         from partout.dsl.nodes import EmptyInventory
-        from partout.nats.keys import USER, load_seed
 
         directory = self._root / environment
         try:
@@ -198,21 +202,49 @@ class PolicyPublisherActor(SupervisedActor):
         except PolicyError as error:
             self._record_error(environment, error.reason, str(error.file) if error.file else None, error.line)
             return None
+        return self.publish_over(environment, self._current(environment))
+
+    def _current(self, environment: str) -> KeyValueChange | None:
+        return self._bus.kv_get(subjects.POLICY_BUCKET, subjects.policy_key(environment)).get(timeout=30)
+
+    def publish_over(self, environment: str, current: KeyValueChange | None) -> int | None:
+        """Publish `environment` (already compiled) in place of `current`, the KV entry read
+        before: a compare-and-set on its revision. Lost to another master: read again; its
+        value has our content -> accepted as is (None), else the next sequence goes on top."""
+        for _attempt in range(MAX_CONFLICTS):
+            try:
+                return self._put_over(environment, current)
+            except KeyValueConflict as conflict:
+                self.counters.count("policy.publish-conflict", environment=environment)
+                log.info("another master published this environment first; checking its bundle",
+                         extra={"environment": environment, "expected_revision": conflict.expected})
+                current = self._current(environment)
+        raise BusError(f"the policy of {environment} kept changing under {MAX_CONFLICTS} publishes in a row")
+
+    def _put_over(self, environment: str, current: KeyValueChange | None) -> int | None:
+        from partout.bundle import build_bundle
+        from partout.nats.keys import USER, load_seed
+
         latest = self._store.latest_policy_version(environment)
-        current = self._bus.kv_get(subjects.POLICY_BUCKET, subjects.policy_key(environment)).get(timeout=30)
         published = self.verified(environment, current.value) if current is not None else None
         if current is not None and current.value and published is None:
             self.counters.count("policy.kv-value-unverified", environment=environment)
             log.warning("the policy in the KV does not verify; publishing a fresh signed one",
                         extra={"environment": environment, "revision": current.revision})
         sequence = max(latest.sequence if latest else 0, published.sequence if published else 0) + 1
-        bundle = build_bundle(directory, environment=environment, signing_seed=load_seed(self._seed_file, USER),
-                              sequence=sequence)
+        bundle = build_bundle(self._root / environment, environment=environment,
+                              signing_seed=load_seed(self._seed_file, USER), sequence=sequence)
         built = self.verified(environment, bundle)
         digest = str(built.digest) if built is not None else ""
         if published is not None and built is not None and published.manifest.files == built.manifest.files:
-            return None  # same content as what agents have (a restart, or another master did it)
-        revision = self._bus.kv_put(subjects.POLICY_BUCKET, subjects.policy_key(environment), bundle).get(timeout=30)
+            # same content as what agents have (a restart, or another master did it): keep the
+            # store's history complete whoever published it
+            self._store.record_policy_version(PolicyVersion(environment=environment, sequence=published.sequence,
+                                                            digest=str(published.digest)))
+            return None
+        # lands only over the revision read: two masters never publish one sequence twice
+        revision = self._bus.kv_put(subjects.POLICY_BUCKET, subjects.policy_key(environment), bundle,
+                                    last_revision=current.revision if current is not None else 0).get(timeout=30)
         self._store.record_policy_version(PolicyVersion(environment=environment, sequence=sequence, digest=digest))
         log.info("policy published", extra={"environment": environment, "sequence": sequence,
                                             "revision": revision, "bytes": len(bundle)})

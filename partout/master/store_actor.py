@@ -24,11 +24,15 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
 
 import pykka
 
+from partout.events.rollup import RetentionPolicy
+from partout.events.wire import EventBatch, NodeEvent
 from partout.master.address import Address
 from partout.master.store.base import (
     AgentRecord, AgentStatus, DependencyRecord, EnrolmentLogEntry, PolicyErrorRecord, PolicyVersion, ReportRecord,
     Store,
 )
+from partout.master.store.integrations import IntegrationRecord, IntegrationRole
+from partout.master.store.event_records import EventCount, EventQuery, RollupSummary
 from partout.master.supervisor import Child, SupervisedActor
 from partout.report import Report
 
@@ -176,6 +180,32 @@ class StoreHandle:
 
     def latest_policy_version(self, environment: str) -> PolicyVersion | None:
         return self._wait(lambda store: store.latest_policy_version(environment))
+
+    # integrations
+    def add_integration(self, name: str, role: IntegrationRole, public_key: str) -> IntegrationRecord:
+        return self._wait(lambda store: store.add_integration(name, role, public_key))
+
+    def integrations(self, *, removed: bool = False) -> list[IntegrationRecord]:
+        return self._wait(lambda store: store.integrations(removed=removed))
+
+    def integration_by_public_key(self, public_key: str) -> IntegrationRecord | None:
+        return self._wait(lambda store: store.integration_by_public_key(public_key))
+
+    def remove_integration(self, name: str) -> IntegrationRecord:
+        return self._wait(lambda store: store.remove_integration(name))
+
+    # events
+    def add_event_batch(self, batch: EventBatch, *, received_at: datetime, retention: RetentionPolicy) -> bool:
+        return self._wait(lambda store: store.add_event_batch(batch, received_at=received_at, retention=retention))
+
+    def events(self, query: EventQuery) -> list[NodeEvent]:
+        return self._wait(lambda store: store.events(query))
+
+    def event_counts(self, query: EventQuery) -> list[EventCount]:
+        return self._wait(lambda store: store.event_counts(query))
+
+    def roll_up_events(self, now: datetime, retention: RetentionPolicy) -> RollupSummary:
+        return self._wait(lambda store: store.roll_up_events(now, retention))
 
     # inventory
     def inventory(self, query: Query, fields: Sequence[str] | None = None, *, environment: str | None = None,

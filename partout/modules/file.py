@@ -200,7 +200,7 @@ def _recurse_differences(root: Path, mode: int | None, uid: int, gid: int) -> It
 def _backup(spec: FileOptions, context: RunContext, state: fileops.PathState) -> None:
     if not spec.backup or state.kind != "file":
         return
-    from partout.backup import BackupStore
+    from partout.modules.files.backup import BackupStore
 
     content = state.content if state.content is not None else fileops.read_nofollow(spec.path, state.size)
     try:
@@ -213,7 +213,7 @@ def _backup(spec: FileOptions, context: RunContext, state: fileops.PathState) ->
 def _remove(spec: FileOptions, context: RunContext, state: fileops.PathState) -> None:
     if state.kind == "directory":
         if spec.backup:
-            from partout.backup import BackupStore
+            from partout.modules.files.backup import BackupStore
 
             try:
                 BackupStore(context.state_dir).save_tree(spec.path)

@@ -19,6 +19,7 @@ class Role(str, Enum):
     AGENT = "agent"
     PENDING = "pending"
     READER = "reader"
+    TRIGGER = "trigger"
 
 
 class Permissions(BaseModel):
@@ -113,8 +114,12 @@ def pending(public_key: str) -> Permissions:
 
 
 def reader(public_key: str) -> Permissions:
-    """A third-party integration: republished node events in (and its own inbox), triggers out."""
-    return Permissions(
-        publish_allow=(subjects.TRIGGERS_ALL,),
-        subscribe_allow=(subjects.NODE_EVENTS_ALL, subjects.inbox_all(public_key)),
-    )
+    """A third-party integration that reads: the events republished for integrations and its
+    own inbox in; nothing out (it makes no requests, so nats-py needs no publish right)."""
+    return Permissions(subscribe_allow=(subjects.NODE_EVENTS_ALL, subjects.inbox_all(public_key)))
+
+
+def trigger(public_key: str) -> Permissions:
+    """A third-party integration that also fires triggers: a reader that may publish
+    `partout.trigger.>` (which it does not read, so no reply-subject bounce)."""
+    return reader(public_key).model_copy(update={"publish_allow": (subjects.TRIGGERS_ALL,)})

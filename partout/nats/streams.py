@@ -4,6 +4,8 @@
   duplicate window for `Nats-Msg-Id` so a retried publish is stored once
 - reports stream: `partout.agent.*.report`
 - policy bucket: KV, one key per environment, history kept
+- nonce bucket: KV of the operator requests' nonces, each kept `nonce_max_age` (two
+  signature windows), so every master of a group refuses a request another one answered
 Replicas: what the caller asks (the master asks min(3, cluster size)); an existing stream
 or bucket is updated in place to that count, raised when the cluster has grown. With
 `keep_higher` (the master's automatic choice) a stream that already has more replicas
@@ -48,6 +50,7 @@ class StreamLimits(BaseModel):
     reports_max_bytes: int = 1 << 30
     duplicate_window: float = 120.0
     policy_history: int = 16
+    nonce_max_age: float = 600.0  # 2 x wire.fleet.SIGNATURE_MAX_AGE: a signed request's whole validity
 
 
 async def ensure_streams(
@@ -82,6 +85,7 @@ async def ensure_streams(
                 current = await js.stream_info(str(config.name))
                 await _update(js, config, current.config, keep_higher)
         await _ensure_policy_bucket(js, replicas, limits, keep_higher)
+        await _ensure_nonce_bucket(js, replicas, limits, keep_higher)
 
     def not_ready(error: Exception, delay: float) -> None:
         log.debug("JetStream not ready yet", extra={"error": str(error), "retry_in": round(delay, 2)})
@@ -126,6 +130,24 @@ async def _ensure_policy_bucket(js: JetStreamContext, replicas: int, limits: Str
         config.allow_direct = True
         config.republish = _policy_republish()
         config.max_msgs_per_subject = limits.policy_history
+        config.num_replicas = replicas
+        await _update(js, config, info.config, keep_higher)
+
+
+async def _ensure_nonce_bucket(js: JetStreamContext, replicas: int, limits: StreamLimits,
+                               keep_higher: bool) -> None:
+    from nats.js import api
+    from nats.js.errors import BadRequestError
+
+    try:
+        await js.create_key_value(
+            bucket=subjects.NONCE_BUCKET, history=1, ttl=limits.nonce_max_age, replicas=replicas,
+            storage=api.StorageType.FILE, description="Nonces of signed operator requests (replay guard)",
+        )
+    except BadRequestError:
+        info = await js.stream_info(f"KV_{subjects.NONCE_BUCKET}")
+        config = copy.deepcopy(info.config)
+        config.max_age = limits.nonce_max_age
         config.num_replicas = replicas
         await _update(js, config, info.config, keep_higher)
 

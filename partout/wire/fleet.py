@@ -95,7 +95,8 @@ class RunReport(WireMessage):
 class Control(WireMessage):
     kind: ClassVar[str] = "control"
 
-    command: Literal["apply", "throttle", "data-changed", "facts"]  # facts: {"sections": [...]} to publish
+    # facts: {"sections": [...]} to publish; events: partout.events.notices (advice, rejected batches)
+    command: Literal["apply", "throttle", "data-changed", "facts", "events"]
     parameters: dict[str, Any] = Field(default_factory=dict)
     sent_at: datetime | None = None
 
@@ -106,7 +107,8 @@ class OperatorRequest(SignedMessage):
     kind: ClassVar[str] = "operator"
 
     verb: Literal["agents.list", "agents.show", "agents.approve", "agents.revoke", "agents.apply", "reports",
-                  "policy.errors", "inventory.query"]
+                  "policy.errors", "integrations.add", "integrations.list", "integrations.remove", "events",
+                  "inventory.query"]
     arguments: dict[str, Any] = Field(default_factory=dict)
     nonce: str = Field(default_factory=lambda: secrets.token_hex(16), max_length=64,
                        description="Random per request; the master refuses a nonce it has seen (a replay).")

@@ -108,6 +108,17 @@ def test_reports_with_no_flags_finds_the_running_up(up: RunningUp) -> None:
     assert "managed/motd" in result.stdout
 
 
+def test_events_with_no_flags_finds_the_running_up(up: RunningUp) -> None:
+    import json
+
+    result = run_partout("events", "--since", "1h", "--json", env=up.env)
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["subject"] == "partout.node.*.*.*" and "count" in shown["totals"]
+    human = run_partout("events", env=up.env)
+    assert human.returncode == 0 and "total" in human.stdout, human.stderr
+
+
 def test_flags_still_override_what_is_found(up: RunningUp, tmp_path: Path) -> None:
     result = run_partout("agents", "list", "--nats-state", str(tmp_path / "nowhere"), env=up.env)
     assert result.returncode == 1
@@ -161,3 +172,43 @@ def test_up_says_which_port_it_used_when_the_default_is_taken(tmp_path: Path) ->
     note = next(line for line in lines if "port 4222 is taken" in line)
     port = note.rsplit("port ", 1)[1].split()[0]
     assert f"nats://127.0.0.1:{port}" in "\n".join(lines) and port != "4222"
+
+
+def test_an_integration_added_with_no_flags_reads_node_events_until_removed(up: RunningUp, tmp_path: Path) -> None:
+    """`partout integrations add/list/remove` find the running up by themselves, and the
+    subscriber of examples/integration_subscriber.py (the README's) reads with the seed file."""
+    import asyncio
+    import json
+
+    import nats
+
+    from partout import subjects
+
+    seed_file = tmp_path / "dashboard.nk"
+    added = run_partout("integrations", "add", "dashboard", "--role", "reader", "--out", str(seed_file), env=up.env)
+    assert added.returncode == 0, added.stderr
+    assert "dashboard" in run_partout("integrations", "list", env=up.env).stdout
+    nats_state = up.directory / "nats"
+    url = json.loads((nats_state / "backbone.json").read_text())["servers"][0]
+    example = Path(__file__).parents[2] / "examples" / "integration_subscriber.py"
+    subscriber = subprocess.Popen([sys.executable, str(example), url, str(seed_file)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=_read, args=(subscriber, lines), daemon=True)
+    reader.start()
+
+    async def publish_as_master() -> None:
+        connection = await nats.connect(url, nkeys_seed=str(nats_state / "keys" / "master.nk"))
+        await connection.publish(subjects.node_event("web1", "file", "changed"), b'{"title": "/etc/motd"}')
+        await connection.flush()
+        await connection.close()
+
+    try:  # the subscriber takes a moment to connect: publish until it has printed one
+        assert eventually(lambda: asyncio.run(publish_as_master()) or bool(lines), timeout=30), subscriber.stderr
+        assert lines[0] == "web1 file changed {'title': '/etc/motd'}"
+        removed = run_partout("integrations", "remove", "dashboard", env=up.env)
+        assert removed.returncode == 0, removed.stderr
+        assert "1 connection(s) closed" in removed.stdout
+    finally:
+        subscriber.kill()
+        subscriber.wait(timeout=10)

@@ -5,6 +5,7 @@ temp root). Policies write under each agent's root, read from its `root` custom 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from partout.nats.launcher import Backbone, start_backbone
 from partout.operator import OperatorClient, default_key_file
 from partout.wire.fleet import RunReport
 
+STARTED = re.compile(r"^partout master [A-Z0-9]{56} on ", re.MULTILINE)
 SITE = 'p2.file(facts.custom.get("root", "/tmp/partout-fleet") + "/motd", content={content!r}, watch=True)\n'
 TOKEN = "fleet-test-token-0123"
 
@@ -141,21 +143,36 @@ class Fleet:
 
 
 class MasterProcess:
-    """`partout master` as a child process, to be killed like a crashed daemon."""
+    """`partout master` as a child process, to be killed like a crashed daemon. Several side
+    by side take a `name` each (their state dir and log) and `options` such as `--store`."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: Fleet, name: str = "master", options: tuple[str, ...] = ()) -> None:
         self.fleet = fleet
+        self.name = name
+        self.options = options
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_file(self) -> Path:
+        return self.fleet.directory / f"{self.name}.log"
 
     def start(self) -> None:
         fleet = self.fleet
-        log = (fleet.directory / "master.log").open("ab")
+        log = self.log_file.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "partout", "master", "--nats", fleet.urls[0], "--nats-state", str(fleet.nats_state),
-             "--state-dir", str(fleet.directory / "master"), "--environments", str(fleet.environments),
-             "--sample-facts", str(fleet.directory / "sample-facts.json"), "--auto-approve", "prod-*=production"],
+             "--state-dir", str(fleet.directory / self.name), "--environments", str(fleet.environments),
+             "--sample-facts", str(fleet.directory / "sample-facts.json"), "--auto-approve", "prod-*=production",
+             *self.options],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
+
+    def times_started(self) -> int:
+        """How often this master has said it runs (it prints its key once started)."""
+        try:
+            return len(STARTED.findall(self.log_file.read_text(errors="replace")))
+        except FileNotFoundError:
+            return 0
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -62,6 +62,27 @@ def test_up_applies_the_example_policy_and_stops_cleanly_on_sigint(tmp_path: Pat
     assert nats_pids == []
 
 
+@pytest.mark.slow
+def test_up_exits_within_5_s_of_sigterm_and_leaves_no_server(tmp_path: Path) -> None:
+    directory = tmp_path / "up"
+    process = subprocess.Popen([sys.executable, "-m", "partout", "up", "--state-dir", str(directory), "--port", "0"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert eventually((directory / "managed" / "motd").exists, timeout=60)
+        process.send_signal(signal.SIGTERM)
+        try:
+            _, stderr = process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            pytest.fail("partout up still runs 5 s after SIGTERM")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    nats_pids = subprocess.run(["pgrep", "-f", str(directory / "nats")], capture_output=True, text=True).stdout.split()
+    assert nats_pids == []
+
+
 def test_agent_daemon_applies_with_a_token_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     from fleetenv import TOKEN, running_fleet
 

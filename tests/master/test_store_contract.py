@@ -19,6 +19,12 @@ from partout.master.store import (
     StoreError,
     resolve_agent,
 )
+from partout.master.store.integrations import (
+    IntegrationError,
+    IntegrationExists,
+    IntegrationNotFound,
+    IntegrationRole,
+)
 from partout.report import Report, ResourceResult, Status
 
 StoreFactory = Callable[[], Store]
@@ -293,3 +299,76 @@ def test_resolve_agent_refuses_an_ambiguous_name(store: Store) -> None:
     store.upsert_pending(KEY_B, "web1", {})
     with pytest.raises(StoreError, match="several agents"):
         resolve_agent(store, "web1")
+
+
+# integrations (partout/master/store/integrations.py)
+
+KEY_C = "UCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"
+
+
+def test_an_integration_is_added_listed_and_found_by_its_key(store: Store) -> None:
+    added = store.add_integration("grafana", IntegrationRole.READER, KEY_A)
+    assert (added.name, added.role, added.public_key, added.removed_at) == ("grafana", "reader", KEY_A, None)
+    store.add_integration("ci-deploy", IntegrationRole.TRIGGER, KEY_B)
+    assert [(found.name, found.role) for found in store.integrations()] == [
+        ("grafana", IntegrationRole.READER), ("ci-deploy", IntegrationRole.TRIGGER)]
+    assert store.integration_by_public_key(KEY_B) == store.integrations()[1]
+    assert store.integration_by_public_key(KEY_C) is None
+
+
+def test_an_integration_name_is_taken_while_it_is_not_removed(store: Store) -> None:
+    store.add_integration("grafana", IntegrationRole.READER, KEY_A)
+    with pytest.raises(IntegrationExists, match="named 'grafana' exists already"):
+        store.add_integration("grafana", IntegrationRole.TRIGGER, KEY_B)
+    assert store.integration_by_public_key(KEY_B) is None
+    assert len(store.integrations()) == 1
+
+
+def test_an_integration_key_is_registered_once_even_after_removal(store: Store) -> None:
+    store.add_integration("grafana", IntegrationRole.READER, KEY_A)
+    with pytest.raises(IntegrationExists, match="registered already"):
+        store.add_integration("other", IntegrationRole.READER, KEY_A)
+    store.remove_integration("grafana")
+    with pytest.raises(IntegrationExists, match="registered already"):
+        store.add_integration("grafana", IntegrationRole.READER, KEY_A)
+
+
+def test_a_removed_integration_stays_known_by_its_key_and_frees_its_name(store: Store) -> None:
+    store.add_integration("grafana", IntegrationRole.READER, KEY_A)
+    removed = store.remove_integration("grafana")
+    assert removed.public_key == KEY_A and removed.removed_at is not None
+    assert store.integrations() == []
+    found = store.integration_by_public_key(KEY_A)
+    assert found is not None and found.removed
+    again = store.add_integration("grafana", IntegrationRole.TRIGGER, KEY_B)
+    assert [found.public_key for found in store.integrations()] == [KEY_B]
+    assert [found.public_key for found in store.integrations(removed=True)] == [KEY_A, KEY_B]
+    assert again.role is IntegrationRole.TRIGGER
+
+
+def test_removing_an_unknown_or_removed_integration_raises_not_found(store: Store) -> None:
+    with pytest.raises(IntegrationNotFound, match="no integration named 'nobody'"):
+        store.remove_integration("nobody")
+    store.add_integration("grafana", IntegrationRole.READER, KEY_A)
+    store.remove_integration("grafana")
+    with pytest.raises(IntegrationNotFound):
+        store.remove_integration("grafana")
+
+
+@pytest.mark.parametrize("name", ["", "Grafana", "has space", "dot.ted", "-lead", "x" * 64, "wild*", "é"])
+def test_an_invalid_integration_name_is_refused_naming_the_field(store: Store, name: str) -> None:
+    with pytest.raises(IntegrationError, match="integration name .* is invalid"):
+        store.add_integration(name, IntegrationRole.READER, KEY_A)
+    assert store.integrations(removed=True) == []
+
+
+def test_integrations_survive_closing_and_reopening(store_factory: StoreFactory) -> None:
+    first = store_factory()
+    first.add_integration("grafana", IntegrationRole.READER, KEY_A)
+    first.add_integration("old", IntegrationRole.TRIGGER, KEY_B)
+    first.remove_integration("old")
+    first.close()
+    second = store_factory()
+    assert [found.name for found in second.integrations()] == ["grafana"]
+    old = second.integration_by_public_key(KEY_B)
+    assert old is not None and old.removed and old.role is IntegrationRole.TRIGGER

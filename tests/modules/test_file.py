@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from helpers import snapshot
-from partout.backup import BackupStore
+from partout.modules.files.backup import BackupStore
 from partout.errors import PolicyError, ResourceError
 from partout.modules.base import CompileContext, RunContext
 from partout.modules.file import MODULE, FileOptions

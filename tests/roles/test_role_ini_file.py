@@ -85,7 +85,7 @@ def test_two_calls_on_one_file_both_apply(roles: Roles, root: Path) -> None:
 
 
 def test_a_changed_file_is_backed_up(roles: Roles, root: Path) -> None:
-    from partout.backup import BackupStore
+    from partout.modules.files.backup import BackupStore
 
     roles.apply(f'p2.ini_file("{root}/app.ini", section="main", key="port", value="1")\n')
     entries = BackupStore(roles.state_dir).entries()

@@ -28,6 +28,7 @@ ROLES: dict[str, tuple[Role, Callable[[str], Permissions]]] = {
     "pending": (Role.PENDING, permissions.pending),
     "operator": (Role.OPERATOR, permissions.operator),
     "reader": (Role.READER, permissions.reader),
+    "trigger": (Role.TRIGGER, permissions.trigger),
 }
 
 

@@ -16,9 +16,13 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from partout.errors import PartoutError
+from partout.events.rollup import RetentionPolicy
+from partout.events.wire import EventBatch, NodeEvent
+from partout.master.store.event_records import EventCount, EventQuery, RollupSummary
 from partout.report import Report
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # integrations.py builds on this module's StoreError
+    from partout.master.store.integrations import IntegrationRecord, IntegrationRole
     from partout.inventory import Answer, Query
 
 
@@ -217,6 +221,45 @@ class Store(Protocol):
 
     def latest_policy_version(self, environment: str) -> PolicyVersion | None:
         """The highest sequence published for `environment`."""
+        ...
+
+    # integrations (store/integrations.py)
+    def add_integration(self, name: str, role: IntegrationRole, public_key: str) -> IntegrationRecord:
+        """Register an integration; IntegrationExists when the name is taken by one not
+        removed, or the key was ever registered."""
+        ...
+
+    def integrations(self, *, removed: bool = False) -> list[IntegrationRecord]:
+        """Integrations in the order they were added; removed ones too when `removed`."""
+        ...
+
+    def integration_by_public_key(self, public_key: str) -> IntegrationRecord | None:
+        """The integration of a key, removed ones included (the callout refuses those)."""
+        ...
+
+    def remove_integration(self, name: str) -> IntegrationRecord:
+        """Mark the integration named `name` removed; IntegrationNotFound when there is none."""
+        ...
+
+    # events (see event_records.py)
+    def add_event_batch(self, batch: EventBatch, *, received_at: datetime, retention: RetentionPolicy) -> bool:
+        """Store a batch's leaves as raw events. Idempotent by batch_id: a redelivered batch
+        stores nothing and returns False. Rolls up first when a retention cut moved since the
+        last roll-up (`received_at` is the master's now)."""
+        ...
+
+    def events(self, query: EventQuery) -> list[NodeEvent]:
+        """Raw events (still within the raw retention), newest received first."""
+        ...
+
+    def event_counts(self, query: EventQuery) -> list[EventCount]:
+        """Counts of every tier, raw ones summed per receive time, oldest first (`limit` ignored:
+        buckets are few)."""
+        ...
+
+    def roll_up_events(self, now: datetime, retention: RetentionPolicy) -> RollupSummary:
+        """Move counts to the tier their age calls for, delete what expired, prune old reports
+        (each agent keeps its newest) and old batch ids."""
         ...
 
     # inventory (partout.inventory queries over agents' metadata and facts)

@@ -2,7 +2,13 @@
 
 One connection shared by the threads that use it, behind a lock: the master writes
 from one store-writer actor, so contention is low, and a single connection keeps
-transactions simple. Every write is one transaction."""
+transactions simple. Every write is one transaction.
+
+Several processes may share the file (masters of one group on one machine): WAL lets
+readers go on while one writes, every write takes the write lock up front (BEGIN
+IMMEDIATE, so a transaction never fails half-way on an upgrade), the busy handler waits up
+to BUSY_TIMEOUT for another process's write, and a write that still finds the database
+locked or busy is tried again with backoff until WRITE_DEADLINE."""
 
 from __future__ import annotations
 
@@ -11,12 +17,13 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from partout.master.store.base import (
     AgentNotFound,
@@ -32,6 +39,8 @@ from partout.master.store.base import (
     utc_now,
 )
 from partout.master.store.sqlite_inventory import SqliteInventoryMethods
+from partout.master.store.sqlite_integrations import SqliteIntegrationMethods
+from partout.master.store.sqlite_events import SqliteEventMethods
 from partout.master.store.sqlite_schema import (
     AGENT_COLUMNS,
     MIGRATIONS,
@@ -42,11 +51,22 @@ from partout.master.store.sqlite_schema import (
     time_text,
 )
 from partout.report import Report
+from partout.retry import Backoff
 from partout.state import ensure_state_dir
 
 log = logging.getLogger(__name__)
 
-class SqliteStore(SqliteInventoryMethods):
+T = TypeVar("T")
+BUSY_TIMEOUT = 30.0  # seconds SQLite's busy handler waits for another connection's lock
+WRITE_DEADLINE = 120.0  # seconds a write keeps retrying a locked database before it fails
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
+class SqliteStore(SqliteEventMethods, SqliteIntegrationMethods, SqliteInventoryMethods):
     """`Store` on one SQLite file; safe to call from several threads."""
 
     def __init__(self, path: Path) -> None:
@@ -60,8 +80,9 @@ class SqliteStore(SqliteInventoryMethods):
             path.chmod(0o600)
         self._lock = threading.Lock()
         try:
-            self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                               timeout=BUSY_TIMEOUT)
+            self._retry_busy(lambda: self._connection.execute("PRAGMA journal_mode=WAL"))
             # NORMAL in WAL mode survives a killed process (what at-least-once report
             # delivery relies on); only a power cut may lose the last commits.
             self._connection.execute("PRAGMA synchronous=NORMAL")
@@ -83,11 +104,29 @@ class SqliteStore(SqliteInventoryMethods):
                 MIGRATIONS[step](connection)
                 connection.execute(f"PRAGMA user_version = {step + 1}")
 
+    def _retry_busy(self, operation: Callable[[], T]) -> T:
+        """`operation()`, tried again while the database is locked by another process."""
+        backoff = Backoff(first=0.01, limit=1.0)
+        deadline = time.monotonic() + WRITE_DEADLINE
+        while True:
+            try:
+                return operation()
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error):
+                    raise
+                if time.monotonic() > deadline:
+                    raise StoreError(f"store {self.path} stayed locked by another process for "
+                                     f"{WRITE_DEADLINE:g} s: {error}") from error
+                delay = backoff.next()
+                log.debug("store busy, retrying", extra={"path": str(self.path), "error": str(error),
+                                                         "retry_in": round(delay, 3)})
+                time.sleep(delay)
+
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             connection = self._connection
-            connection.execute("BEGIN IMMEDIATE")
+            self._retry_busy(lambda: connection.execute("BEGIN IMMEDIATE"))
             try:
                 yield connection
             except BaseException:
@@ -97,7 +136,7 @@ class SqliteStore(SqliteInventoryMethods):
 
     def _query(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return list(self._connection.execute(sql, parameters).fetchall())
+            return self._retry_busy(lambda: list(self._connection.execute(sql, parameters).fetchall()))
 
     @staticmethod
     def _find(connection: sqlite3.Connection, key: str) -> AgentRecord | None:

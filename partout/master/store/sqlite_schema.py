@@ -65,9 +65,66 @@ CREATE TABLE policy_versions (
 );
 """
 
+# integrations: a removed one keeps its row (its key stays refused), so a name is unique only
+# among those not removed
+_SCHEMA_V2 = """
+CREATE TABLE integrations (
+    public_key TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    removed_at TEXT
+);
+CREATE UNIQUE INDEX integrations_active_name ON integrations (name) WHERE removed_at IS NULL;
+"""
+
+# Events (issue 12): batch ids guard against redelivery; raw leaves; hourly/daily/weekly
+# buckets; the time of the last roll-up. Times are fixed-width UTC text (event_time).
+_SCHEMA_V3_EVENTS = """
+CREATE TABLE event_batches (
+    batch_id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX event_batches_received ON event_batches (received_at);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_id TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    module TEXT NOT NULL,
+    status TEXT NOT NULL,
+    title TEXT,
+    message TEXT,
+    count INTEGER NOT NULL,
+    level INTEGER NOT NULL,
+    period_start TEXT NOT NULL,
+    period_end TEXT NOT NULL,
+    agent_time TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX events_received ON events (received_at);
+CREATE INDEX events_agent_received ON events (agent_id, received_at);
+CREATE TABLE event_rollups (
+    granularity TEXT NOT NULL,
+    start TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    module TEXT NOT NULL,
+    status TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (granularity, start, agent_id, module, status)
+);
+CREATE INDEX event_rollups_start ON event_rollups (start);
+CREATE TABLE store_meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE INDEX reports_received ON reports (received_at)
+"""
+
+
 # The inventory (issue 13): one row per agent as queries read it (partout.inventory.document),
 # and what agents' policies asked of it.
-_SCHEMA_V2 = """
+_SCHEMA_V4_INVENTORY = """
 CREATE VIEW inventory_nodes AS
     SELECT COALESCE(agent_id, public_key) AS id, hostname, environment, status, last_seen, facts FROM agents;
 CREATE INDEX agents_environment_status ON agents (environment, status);
@@ -96,6 +153,8 @@ def _run_script(connection: sqlite3.Connection, script: str) -> None:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     lambda connection: _run_script(connection, _SCHEMA_V1),
     lambda connection: _run_script(connection, _SCHEMA_V2),
+    lambda connection: _run_script(connection, _SCHEMA_V3_EVENTS),
+    lambda connection: _run_script(connection, _SCHEMA_V4_INVENTORY),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

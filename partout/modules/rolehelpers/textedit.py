@@ -47,7 +47,7 @@ def write_text(path: Path, new: str, context: RunContext, *, mode: int | None = 
         if state.kind not in ("missing", "file"):
             raise ResourceError(f"{path} is a {state.kind}, not a regular file; nothing changed")
         if state.kind == "file" and backup and state.content is not None:
-            from partout.backup import BackupStore
+            from partout.modules.files.backup import BackupStore
 
             BackupStore(context.state_dir).save(path, state.content, state.mode)
         if state.kind == "file":

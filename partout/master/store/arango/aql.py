@@ -11,12 +11,14 @@ import dataclasses
 import re
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import arango.errno as errno
 from arango.cursor import Cursor
-from arango.database import StandardDatabase
+from arango.database import Database, StandardDatabase
 from arango.exceptions import ArangoError, ArangoServerError
 
 from partout.master.store.arango.schema import COLLECTION_NAMES
@@ -79,9 +81,37 @@ class QueryRunner:
     store from one actor anyway."""
 
     def __init__(self, database: StandardDatabase, shown: str) -> None:
-        self._database = database
+        self._standard = database
+        self._database: Database = database
         self._shown = shown
-        self._lock = threading.Lock()
+        # reentrant: a transaction holds it while its queries run
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def transaction(self, write: tuple[str, ...]) -> Iterator[None]:
+        """Run this thread's queries inside one stream transaction writing `write` (the
+        collections): committed when the block ends, aborted when it raises."""
+        with self._lock:
+            try:
+                transaction = self._standard.begin_transaction(write=list(write))
+            except (ArangoError, OSError) as exc:
+                raise QueryError(f"store {self._shown}: cannot begin a transaction: {exc}", None) from exc
+            self._database = transaction
+            try:
+                yield
+            except BaseException:
+                try:
+                    transaction.abort_transaction()
+                except (ArangoError, OSError):
+                    pass  # the server drops an unfinished transaction after its timeout anyway
+                raise
+            else:
+                try:
+                    transaction.commit_transaction()
+                except (ArangoError, OSError) as exc:
+                    raise QueryError(f"store {self._shown}: the transaction did not commit: {exc}", None) from exc
+            finally:
+                self._database = self._standard
 
     def rows(self, query: Query, *, retry_conflicts: bool = False, **values: Any) -> list[Any]:
         """All result rows of `query`; ArangoDB's errors become QueryError."""

@@ -59,7 +59,10 @@ AGENTS = CollectionSpec(
         IndexSpec("agents_enrolled_at", ("enrolled_at",)),
     ),
 )
-REPORTS = CollectionSpec("reports", indexes=(IndexSpec("reports_agent_started", ("agent_id", "started_at", "received_at")),))
+REPORTS = CollectionSpec("reports", indexes=(
+    IndexSpec("reports_agent_started", ("agent_id", "started_at", "received_at")),
+    IndexSpec("reports_received", ("received_at",)),  # pruned by age
+))
 ENROLMENTS = CollectionSpec("enrolments", key_generator="padded")
 POLICY_ERRORS = CollectionSpec(
     "policy_errors", key_generator="padded", indexes=(IndexSpec("policy_errors_environment", ("environment",)),)
@@ -67,12 +70,27 @@ POLICY_ERRORS = CollectionSpec(
 POLICY_VERSIONS = CollectionSpec(
     "policy_versions", indexes=(IndexSpec("policy_versions_environment_sequence", ("environment", "sequence")),)
 )
+EVENTS = CollectionSpec("events", key_generator="padded", indexes=(
+    IndexSpec("events_received", ("received_at",)),
+    IndexSpec("events_agent_received", ("agent_id", "received_at")),
+))
+EVENT_ROLLUPS = CollectionSpec("event_rollups", indexes=(
+    IndexSpec("event_rollups_granularity_start", ("granularity", "start")),
+    IndexSpec("event_rollups_agent", ("agent_id",)),
+))
+EVENT_BATCHES = CollectionSpec("event_batches", indexes=(IndexSpec("event_batches_received", ("received_at",)),))
+EVENT_STATE = CollectionSpec("event_state")
 INVENTORY_DEPENDENCIES = CollectionSpec(
     "inventory_dependencies", indexes=(IndexSpec("inventory_dependencies_agent", ("agent_id", "query")),)
 )
 META = CollectionSpec("partout_meta")
+# `_key` = document_key(public key): a key is registered once, ever; names are unique among
+# those not removed (store/arango/integrations.py checks that under an exclusive lock)
+INTEGRATIONS = CollectionSpec("integrations", indexes=(IndexSpec("integrations_name", ("name", "removed_at")),))
 
-COLLECTIONS: tuple[CollectionSpec, ...] = (AGENTS, REPORTS, ENROLMENTS, POLICY_ERRORS, POLICY_VERSIONS, INVENTORY_DEPENDENCIES, META)
+COLLECTIONS: tuple[CollectionSpec, ...] = (AGENTS, REPORTS, ENROLMENTS, POLICY_ERRORS, POLICY_VERSIONS, EVENTS,
+                                           EVENT_ROLLUPS, EVENT_BATCHES, EVENT_STATE, META, INTEGRATIONS,
+                                           INVENTORY_DEPENDENCIES)
 COLLECTION_NAMES = frozenset(spec.name for spec in COLLECTIONS)
 
 

@@ -1,7 +1,7 @@
 """`ArangoStore`: the `Store` on ArangoDB, for several masters sharing one database.
 
-The methods live by concern in agents.py, reports.py, enrolments.py and policies.py;
-this class only opens the database, makes sure of the schema, and closes."""
+The methods live by concern in agents.py, reports.py, enrolments.py, policies.py, events.py
+and integrations.py; this class only opens the database, makes sure of the schema, and closes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from partout.master.store.arango.agents import AgentMethods
 from partout.master.store.arango.aql import QueryRunner
 from partout.master.store.arango.connection import make_client, open_database
 from partout.master.store.arango.enrolments import EnrolmentMethods
+from partout.master.store.arango.integrations import IntegrationMethods
+from partout.master.store.arango.events import EventMethods
 from partout.master.store.arango.inventory import InventoryMethods
 from partout.master.store.arango.location import ArangoLocation, parse_arango_url
 from partout.master.store.arango.policies import PolicyMethods
@@ -23,7 +25,8 @@ from partout.master.store.base import Store
 log = logging.getLogger(__name__)
 
 
-class ArangoStore(AgentMethods, ReportMethods, EnrolmentMethods, PolicyMethods, InventoryMethods):
+class ArangoStore(AgentMethods, ReportMethods, EnrolmentMethods, PolicyMethods, EventMethods, IntegrationMethods,
+                  InventoryMethods):
     """`Store` on an ArangoDB database; safe to call from several threads."""
 
     def __init__(self, location: ArangoLocation) -> None:

@@ -1,0 +1,125 @@
+"""`ThrottleActor`: the master's side of statistical backoff. It owns a
+partout.events.backoff.Throttle, hears of every newly stored batch (BatchStored, from the
+event ingest), and tells each agent whose advice changed the new `Advice` on its control
+subject (Control "events", partout.events.notices).
+
+Advice is looked at when a batch arrives (a storm is answered at once) and every
+`advice_interval` seconds (calm, or an agent at level 0 that sends nothing for a day, is
+noticed without a batch). It is rate-limited: one agent hears at most once per
+`advice_min_gap` (the newest advice goes when the gap is over), and at most
+`advice_per_look` messages go out per look, so a fleet-wide change trickles out instead of
+flooding the bus. Rates live in this master's memory: after a restart they are measured
+anew from the next batches (agents keep their last advice meanwhile).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from partout import subjects
+from partout.events.backoff import Throttle
+from partout.events.notices import EVENTS_COMMAND, advice_parameters
+from partout.events.wire import Advice
+from partout.master.events_config import EventsConfig
+from partout.master.events_ingest import BatchStored
+from partout.master.supervisor import Child, SupervisedActor, tell_later
+from partout.wire import encode
+from partout.wire.fleet import Control
+
+if TYPE_CHECKING:
+    from partout.bus.facade import Bus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Look:
+    """Time to look for agents whose advice changed (told to itself every advice_interval;
+    a restarted throttle ignores the looks its previous incarnation scheduled)."""
+
+    incarnation: int = 0
+
+
+class ThrottleActor(SupervisedActor):
+    def __init__(self, bus: Bus | None, settings: EventsConfig, *, clock: Callable[[], float] | None = None,
+                 child: Child | None = None) -> None:
+        super().__init__(child=child)
+        self._bus = bus
+        self._settings = settings
+        self._clock = clock or time.time
+        self.throttle = Throttle(settings.throttle)
+        self._pending: dict[str, Advice] = {}  # changed advice not sent yet (gap, budget)
+        self._sent: dict[str, tuple[Advice, float]] = {}  # agent id -> last advice sent, when (monotonic)
+        self.advice_sent = 0
+
+    def start_up(self) -> None:
+        self._schedule()
+
+    def handle(self, message: object) -> None:
+        match message:
+            case BatchStored(batch, received_at):
+                self.throttle.record(batch, received_at)
+                advice = self.throttle.advice(batch.agent_id, self._clock())
+                self._want(batch.agent_id, advice)
+                self._send()
+            case Look(incarnation) if incarnation == self._child.incarnation:
+                now = self._clock()
+                for agent_id, advice in self.throttle.changed(now).items():
+                    self._want(agent_id, advice)
+                for agent_id in self.throttle.forget_idle(now):
+                    self._sent.pop(agent_id, None)
+                    self._pending.pop(agent_id, None)
+                self._send()
+                self._schedule()
+            case Look():
+                pass
+            case _:
+                super().handle(message)
+
+    @property
+    def waiting(self) -> int:
+        """Agents whose changed advice waits for their gap or the next look's budget."""
+        return len(self._pending)
+
+    def told(self, agent_id: str) -> Advice | None:
+        """The advice last sent to an agent (None: never told)."""
+        sent = self._sent.get(agent_id)
+        return sent[0] if sent is not None else None
+
+    def _schedule(self) -> None:
+        target = self._child.address if self._child.address is not None else self.actor_ref
+        tell_later(self._settings.advice_interval, target, Look(self._child.incarnation))
+
+    def _want(self, agent_id: str, advice: Advice) -> None:
+        sent = self._sent.get(agent_id)
+        if sent is not None and sent[0] == advice:
+            self._pending.pop(agent_id, None)  # back to what it has: nothing to say
+        else:
+            self._pending[agent_id] = advice
+
+    def _send(self) -> None:
+        if self._bus is None or not self._pending:
+            return
+        now = time.monotonic()
+        budget = self._settings.advice_per_look
+        for agent_id, advice in list(self._pending.items()):
+            if budget == 0:
+                break
+            sent = self._sent.get(agent_id)
+            if sent is not None and now - sent[1] < self._settings.advice_min_gap:
+                continue
+            del self._pending[agent_id]
+            self._sent[agent_id] = (advice, now)
+            control = Control(command=EVENTS_COMMAND, parameters=advice_parameters(advice), sent_at=datetime.now(UTC))
+            self._bus.publish(subjects.agent_control(agent_id), encode(control))
+            self.advice_sent += 1
+            budget -= 1
+            log.debug("advice sent", extra={"agent_id": agent_id, "period": advice.period, "level": int(advice.level)})
+
+
+__all__ = ["Look", "ThrottleActor"]
