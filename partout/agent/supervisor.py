@@ -55,7 +55,7 @@ CHILDREN: dict[str, Callable[[pykka.ActorRef[Any], AgentContext], pykka.ActorRef
 # At stop: no more runs first, the outbox flushed while the connection is still up.
 STOP_ORDER = (ENROLMENT, RUNNER, POLICY_FEED, FACTS, OUTBOX, BUS)
 # who is told each new connection (and told it again when restarted)
-ON_THE_BUS = (POLICY_FEED, OUTBOX, FACTS)
+ON_THE_BUS = (RUNNER, POLICY_FEED, OUTBOX, FACTS)  # the runner first: p2.nodes asks on it
 
 
 @dataclass(frozen=True)
