@@ -89,6 +89,19 @@ class OperatorClient:
         result: list[dict[str, Any]] = self.call("agents.list", status=status, environment=environment)
         return result
 
+    def agents_where(self, where: str, status: str | None = None,
+                     environment: str | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+        """The agents an inventory query matches, and the master's warnings (unknown facts)."""
+        result: dict[str, Any] = self.call("agents.list", where=where, status=status, environment=environment)
+        return list(result["agents"]), list(result["warnings"])
+
+    def inventory(self, where: str, fields: list[str] | None = None, status: str | None = None,
+                  environment: str | None = None) -> dict[str, Any]:
+        """{rows: the matching agents' fields (sorted by hostname, id), warnings}."""
+        result: dict[str, Any] = self.call("inventory.query", where=where, fields=fields, status=status,
+                                           environment=environment)
+        return result
+
     def show(self, agent: str) -> dict[str, Any]:
         result: dict[str, Any] = self.call("agents.show", id=agent)
         return result

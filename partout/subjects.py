@@ -134,6 +134,22 @@ def inbox_owner(reply: str) -> str | None:
     return found.group(1)
 
 
+INVENTORY_REQUESTS_ALL = "partout.inventory.*"
+
+
+def inventory_request(agent_id: str) -> str:
+    """Where an agent asks the master's inventory (`p2.nodes`), request/reply:
+    `partout.inventory.<agent id>`. Only that agent may publish there (its permissions name
+    it), so the subject proves who asks; the answer goes only into that agent's inbox."""
+    return f"{PREFIX}.inventory.{token(agent_id, 'agent id')}"
+
+
+def inventory_requester(subject: str) -> str | None:
+    """The agent id of an inventory request subject, or None when it is not one."""
+    prefix, _, agent_id = subject.rpartition(".")
+    return agent_id if prefix == f"{PREFIX}.inventory" and _TOKEN.match(agent_id) else None
+
+
 def master_api() -> str:
     """Operator requests to the masters (queue group), answered with an OperatorReply."""
     return "partout.master.api"

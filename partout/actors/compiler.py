@@ -17,6 +17,7 @@ from typing import Any
 
 from partout.actors.pool import PooledActor, WorkerPool
 from partout.dsl.catalog import Catalog
+from partout.dsl.nodes import Inventory
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Compile:
     path: Path
     facts: object
     roles_dirs: Sequence[Path] = ()
+    inventory: Inventory | None = None  # answers p2.nodes (partout.dsl.nodes)
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,8 @@ class CompilerActor(PooledActor):
         from partout.dsl.compiler import compile_policy, compile_source
 
         match message:
-            case Compile(path=path, facts=facts, roles_dirs=roles_dirs):
-                catalog: Catalog = compile_policy(path, facts, roles_dirs=roles_dirs)
+            case Compile(path=path, facts=facts, roles_dirs=roles_dirs, inventory=inventory):
+                catalog: Catalog = compile_policy(path, facts, roles_dirs=roles_dirs, inventory=inventory)
                 return catalog
             case CompileSource(source=source, filename=filename, facts=facts, roles_dirs=roles_dirs):
                 return compile_source(source, filename=filename, facts=facts, roles_dirs=roles_dirs)

@@ -228,6 +228,8 @@ class ConnectionActor(PooledChild):
             self.parent.tell(Send(RUNNER, ApplyNow("control")))
         elif control is not None and control.command == EVENTS_COMMAND:
             self.parent.tell(Send(EVENTS, EventsNotice(control.parameters)))
+        elif control is not None and control.command == "data-changed":  # a p2.nodes answer changed
+            self.parent.tell(Send(RUNNER, ApplyNow("data-changed")))
         elif control is not None and control.command == "facts":
             asked = control.parameters.get("sections")
             sections = known_sections(asked) if isinstance(asked, list) else frozenset()

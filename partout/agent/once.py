@@ -18,6 +18,7 @@ from partout import subjects
 from partout.agent.approval import approve
 from partout.agent.config import AgentConfig
 from partout.agent.connection import open_bus
+from partout.agent.nodes import MasterInventory
 from partout.agent.credentials import Credentials
 from partout.agent.enrolment import ConnectionLost, ConnectionWaiter, reconnect_pauses, stop_quietly
 from partout.agent.events_actor import batch_of
@@ -127,9 +128,12 @@ def run_once(config: AgentConfig, credentials: Credentials, *, stopping: threadi
             return EXIT_REFUSED
         publish_facts(bus, facts_update(context.agent_id, facts, published_sections()))
         engine = Engine(config.state_dir, facts, facts_d=config.facts_d, repair_limit=config.repair_limit)
+        inventory = MasterInventory(context.agent_id)  # p2.nodes asks the master on this connection
+        inventory.use_bus(bus)
+        inventory.new_compile()
         try:
             report, catalog = run_policy(engine, accepted.entry_point, facts, "run",
-                                         lambda path, facts: compile_policy(path, facts))
+                                         lambda path, facts: compile_policy(path, facts, inventory=inventory))
         finally:
             engine.stop()
         send(report, accepted.sequence, accepted.digest)

@@ -22,9 +22,10 @@ from partout.actors.supervisor import Send, ThreadedChild, tell_later, tell_quie
 from partout.agent.event_messages import EVENTS, Outcomes
 from partout.agent.facts import load_facts
 from partout.agent.messages import (
-    FACTS, OUTBOX, POLICY_FEED, RUNNER, AgentContext, AnnouncePolicy, Applying, ApplyNow, BundleRefused,
+    FACTS, OUTBOX, POLICY_FEED, RUNNER, AgentContext, AnnouncePolicy, Applying, ApplyNow, BundleRefused, BusReady,
     FactsGathered, PolicyInForce, ResendFacts, SendReport, Standing,
 )
+from partout.agent.nodes import MasterInventory
 from partout.agent.reports import BUNDLE_RESULT, COMPILE_RESULT, policy_failure, wrap
 from partout.errors import PolicyError
 from partout.report import Report
@@ -75,6 +76,7 @@ class RunnerActor(ThreadedChild):
         self._facts: Any = None
         self._engine: Engine | None = None
         self._compiler: pykka.ActorRef[Any] | None = None
+        self._inventory = MasterInventory(context.agent_id)  # p2.nodes asks the master
 
     def begin(self) -> None:
         from partout.actors.compiler import CompilerActor
@@ -115,6 +117,8 @@ class RunnerActor(ThreadedChild):
             case BundleRefused(reason):
                 self._send(policy_failure(BUNDLE_RESULT, reason, policy=self._context.environment,
                                           hostname=self._hostname(), trigger="policy"))
+            case BusReady(bus=bus):
+                self._inventory.use_bus(bus)
             case ResendFacts():
                 self.parent.tell(Send(FACTS, FactsGathered(self._facts)))
             case _:
@@ -149,8 +153,11 @@ class RunnerActor(ThreadedChild):
         from partout.actors.compiler import Compile
 
         assert self._compiler is not None
-        catalog = self._compiler.ask(Compile(entry_point, facts), block=True, timeout=COMPILE_TIMEOUT)
+        self._inventory.new_compile()
+        catalog = self._compiler.ask(Compile(entry_point, facts, inventory=self._inventory), block=True,
+                                     timeout=COMPILE_TIMEOUT)
         assert isinstance(catalog, Catalog)
+        self._inventory.compiled()
         return catalog
 
     def _hostname(self) -> str:

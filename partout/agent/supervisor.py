@@ -59,7 +59,7 @@ CHILDREN: dict[str, Callable[[pykka.ActorRef[Any], AgentContext], pykka.ActorRef
 # flushed while the connection is still up (what is left stays in its spool).
 STOP_ORDER = (ENROLMENT, RUNNER, POLICY_FEED, FACTS, EVENTS, OUTBOX, BUS)
 # who is told each new connection (and told it again when restarted)
-ON_THE_BUS = (POLICY_FEED, OUTBOX, FACTS)
+ON_THE_BUS = (RUNNER, POLICY_FEED, OUTBOX, FACTS)  # the runner first: p2.nodes asks on it
 
 
 @dataclass(frozen=True)

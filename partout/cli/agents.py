@@ -74,14 +74,22 @@ def command() -> None:
 @command.command("list")
 @click.option("--status", type=click.Choice(["pending", "approved", "revoked"]), help="Only agents in this state.")
 @click.option("--env", "environment", help="Only agents of this environment.")
+@click.option("--where", metavar="QUERY", help="Only agents this inventory query selects, e.g. 'role == \"web\"'.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @connection_options
 @reports_errors
-def list_agents(status: str | None, environment: str | None, as_json: bool, nats_urls: tuple[str, ...],
-                nats_state: Path | None, operator_key: Path | None) -> None:
+def list_agents(status: str | None, environment: str | None, where: str | None, as_json: bool,
+                nats_urls: tuple[str, ...], nats_state: Path | None, operator_key: Path | None) -> None:
     """List agents, oldest enrolment first."""
+    from partout.cli.inventory import checked_query, echo_warnings
+
+    query = checked_query(where) if where is not None else None  # before connecting
     with operator_client(nats_urls, nats_state, operator_key) as client:
-        agents = client.agents(status=status, environment=environment)
+        if query is None:
+            agents = client.agents(status=status, environment=environment)
+        else:
+            agents, warnings = client.agents_where(query, status=status, environment=environment)
+            echo_warnings(warnings)
     if as_json:
         echo_json(agents)
         return
@@ -124,6 +132,13 @@ def show_agent(agent: str, as_json: bool, nats_urls: tuple[str, ...], nats_state
         counts = ", ".join(f"{count} {status}" for status, count in sorted((report.get("counts") or {}).items()))
         click.echo(f"last report: {short_time(report.get('started_at'))} {report.get('report_id')} "
                    f"({counts or 'no resources'})")
+    dependencies = data.get("dependencies") or []
+    click.echo(f"policy depends on: {'nothing from the inventory' if not dependencies else ''}".rstrip())
+    for entry in dependencies:
+        fields = ", ".join(entry.get("fields") or [])
+        scope = " (all environments)" if entry.get("scope") == "all" else ""
+        click.echo(f"  p2.nodes({entry.get('query')}) fields {fields or '-'}{scope}: asked "
+                   f"{short_time(entry.get('asked_at'))}, answer last changed {short_time(entry.get('changed_at'))}")
 
 
 @command.command("approve")

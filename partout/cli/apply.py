@@ -32,6 +32,9 @@ STATUS_WIDTH = 8
               help="Use these facts (JSON or YAML) instead of this machine's, e.g. to test a policy.")
 @click.option("--facts-d", type=click.Path(path_type=Path, file_okay=False),
               help="Folder of custom facts. Default: /etc/partout/facts.d.")
+@click.option("--inventory", "inventory_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Nodes that p2.nodes reads (JSON or YAML list of {hostname, facts, ...}); without it, a "
+                   "policy calling p2.nodes fails.")
 @click.option("-v", "--diff", "show_diff", is_flag=True, help="Show unified diffs on real runs too.")
 @click.option("--repair-burst", type=click.IntRange(min=1), default=5, show_default=True,
               help="With --watch: repairs of one resource allowed back to back before it counts as flapping.")
@@ -39,8 +42,8 @@ STATUS_WIDTH = 8
               help="With --watch: then at most this many repairs per second of one resource.")
 @reports_errors
 def command(policy: Path, noop: bool, watch: bool, as_json: bool, state_dir: Path | None,
-            facts_file: Path | None, facts_d: Path | None, show_diff: bool, repair_burst: int,
-            repair_rate: float) -> None:
+            facts_file: Path | None, facts_d: Path | None, inventory_file: Path | None, show_diff: bool,
+            repair_burst: int, repair_rate: float) -> None:
     """Compile POLICY (a .p2 file) for this machine and apply it.
 
     Exit status: 0 all resources ok or changed, 1 some failed, 2 bad policy or usage.
@@ -58,7 +61,7 @@ def command(policy: Path, noop: bool, watch: bool, as_json: bool, state_dir: Pat
     state = ensure_state_dir(state_dir if state_dir is not None else default_state_dir())
     with long_lived(collect=True):  # the facts and the catalog live as long as the run (or --watch)
         facts = _facts(facts_file, facts_d)
-        catalog = compile_policy(policy, facts)
+        catalog = compile_policy(policy, facts, inventory=_inventory(inventory_file))
     # add_fact writes where facts are read from: the run context carries the one folder
     engine = Engine(state, facts, noop=noop, facts_d=facts_d,
                     repair_limit=RepairLimit(burst=repair_burst, rate=repair_rate))
@@ -72,6 +75,12 @@ def command(policy: Path, noop: bool, watch: bool, as_json: bool, state_dir: Pat
         sys.exit(EXIT_FAILED if report.failed else EXIT_OK)
     _watch(engine, catalog, as_json=as_json, diffs=noop or show_diff)
     sys.exit(EXIT_OK)
+
+
+def _inventory(inventory_file: Path | None) -> Any:
+    from partout.dsl.nodes import FileInventory, NoInventory
+
+    return FileInventory(inventory_file) if inventory_file is not None else NoInventory()
 
 
 def _facts(facts_file: Path | None, facts_d: Path | None) -> Any:

@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "agent": ("partout.cli.agent", "Run the agent: enrol, receive policies, apply, watch, report."),
     "up": ("partout.cli.up", "Run NATS, a master and a local agent on this machine."),
     "agents": ("partout.cli.agents", "List, show, approve and revoke agents on a running master."),
+    "facts-of": ("partout.cli.inventory", "Agents' facts and metadata that an inventory query selects."),
     "reports": ("partout.cli.reports", "Show an agent's run reports from a running master."),
     "integrations": ("partout.cli.integrations", "Add, list and remove third-party integrations on a running master."),
     "events": ("partout.cli.events", "Show agents' events from a running master, or follow them."),

@@ -39,15 +39,14 @@ managed = facts.custom.get("partout_up", {}).get("managed_dir", "/tmp/partout-ex
 '''
 
 
-def example_environment() -> Path | None:
-    """examples/environments/production of this checkout, if Partout runs from one."""
-    import partout
+def example_environment(name: str = ENVIRONMENT) -> Path | None:
+    """examples/environments/<name> of this checkout, if Partout runs from one."""
+    from partout.cli.up_agents import example_source
 
-    candidate = Path(partout.__file__).resolve().parent.parent / "examples" / "environments" / ENVIRONMENT
-    return candidate if (candidate / "site.p2").is_file() else None
+    return example_source(name)
 
 
-def prepare(directory: Path) -> tuple[Path, str]:
+def prepare(directory: Path, example: str = ENVIRONMENT, role: str | None = None) -> tuple[Path, str]:
     """Create what the stack needs on first start; (environments dir, enrolment token)."""
     import json
 
@@ -58,7 +57,7 @@ def prepare(directory: Path) -> tuple[Path, str]:
     target = environments / ENVIRONMENT
     if not target.exists():
         environments.mkdir(parents=True, exist_ok=True)
-        source = example_environment()
+        source = example_environment(example)
         if source is not None:
             shutil.copytree(source, target)
         else:
@@ -68,6 +67,9 @@ def prepare(directory: Path) -> tuple[Path, str]:
     facts_d.mkdir(exist_ok=True)
     managed = directory / "managed"
     (facts_d / "partout-up.json").write_text(json.dumps({"partout_up": {"managed_dir": str(managed)}}) + "\n")
+    from partout.cli.up_agents import write_role
+
+    write_role(facts_d, role)
     token_file = directory / "up-token"
     if not token_file.exists():
         write_secret(token_file, secrets.token_urlsafe(24).encode() + b"\n")
@@ -147,10 +149,21 @@ def lock_everything(directory: Path) -> list[StateDirLock]:
               help="NATS client port; 0 picks a free one. If the default is taken, a free one is used (and said).")
 @click.option("--interval", type=float, default=1800.0, show_default=True,
               help="Seconds between the agent's re-applies of the policy.")
+@click.option("--example", default=ENVIRONMENT, show_default=True, metavar="NAME",
+              help="Serve examples/environments/NAME as the production environment (on first start of the "
+                   "state dir), e.g. webfarm.")
+@click.option("--role", help="The local agent's custom fact `role` (the webfarm example: lb or web).")
+@click.option("--extra-agent", "extra_roles", multiple=True, metavar="ROLE",
+              help="Start another local agent with this role (repeat for more), e.g. --extra-agent web.")
 @reports_errors
-def command(state_dir: Path | None, port: int, interval: float) -> None:
+def command(state_dir: Path | None, port: int, interval: float, example: str, role: str | None,
+            extra_roles: tuple[str, ...]) -> None:
     """Start partout-nats, a master serving the example environment, and a local agent
-    approved against it; print where everything is; stop all on Ctrl-C."""
+    approved against it; print where everything is; stop all on Ctrl-C.
+
+    The webfarm example (p2.nodes, data-changed) with a load balancer and two web nodes:
+    partout up --example webfarm --role lb --extra-agent web --extra-agent web
+    """
     from partout.agent.config import AgentConfig
     from partout.agent.daemon import Agent
     from partout.master.config import AutoApproveRule, MasterConfig
@@ -159,9 +172,13 @@ def command(state_dir: Path | None, port: int, interval: float) -> None:
     from partout.nats.launcher import PortInUseError, start_backbone
     from partout.state import default_state_dir
 
+    from partout.cli.up_agents import checked_example, extra_agents
+
+    if example != ENVIRONMENT:
+        checked_example(example)
     directory = (state_dir or default_state_dir() / "up").absolute()
     locks = lock_everything(directory)
-    environments, token = prepare(directory)
+    environments, token = prepare(directory, example, role)
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
@@ -183,6 +200,7 @@ def command(state_dir: Path | None, port: int, interval: float) -> None:
     write_backbone_file(directory / "nats", connection_details(backbone.keys, backbone.urls, backbone.replicas))
     master: Any = None
     agent: Any = None
+    extras: list[Any] = []
     console = Console()
     try:
         master = Master(MasterConfig(
@@ -193,6 +211,8 @@ def command(state_dir: Path | None, port: int, interval: float) -> None:
                                   master_key=master.public_key, token=token, interval=interval,
                                   facts_d=directory / "facts.d"), on_report=console.report)
         agent.start()
+        extras = extra_agents(directory, extra_roles, servers=backbone.urls, master_key=master.public_key,
+                              token=token, interval=interval, on_report=console.report)
         for _ in range(100):  # approval takes one round trip; the banner wants the agent id
             if agent.agent_id or stopping.wait(0.1) or agent.wait_stopped(0):
                 break
@@ -203,6 +223,8 @@ def command(state_dir: Path | None, port: int, interval: float) -> None:
                 break
     finally:
         click.echo("stopping: agent, master, NATS", err=True)
+        for extra in extras:
+            extra.stop()
         if agent is not None:
             agent.stop()
         if master is not None:

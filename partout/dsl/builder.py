@@ -13,7 +13,7 @@ can be passed to `require=`, `before=` or `p2.on(event, ...)`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -31,7 +31,7 @@ from partout.modules import registry
 if TYPE_CHECKING:
     from partout.dsl.compilation import Compilation
 
-BUILDER_METHODS = frozenset({"node", "watch", "include", "role", "on"})
+BUILDER_METHODS = frozenset({"node", "watch", "include", "role", "on", "nodes"})
 _NO_TITLE: Any = object()
 
 
@@ -94,6 +94,18 @@ class P2:
             return decorate
         define_role(compilation, name, function, location)
         return self
+
+    def nodes(self, query: str, fields: Sequence[str] | None = None, *, scope: str = "environment") -> list[dict[str, Any]]:
+        """The fleet's nodes that `query` matches (the inventory query language, e.g.
+        `role == "web" and os.family == "debian"`), each as a dict of the chosen `fields`
+        (default id, hostname, environment), sorted by hostname then id. Under an agent the
+        master answers (the agent's environment, approved nodes; `scope="all"` asks for every
+        environment, if the master allows it) and re-applies this node when the answer
+        changes; under `partout apply`, the `--inventory FILE`."""
+        from partout.dsl.nodes import nodes_of
+
+        compilation = self._compilation
+        return nodes_of(compilation.inventory, query, fields, scope, caller_location(compilation.policy_files))
 
     def on(self, event: str, *handlers: Any, action: str | None = None) -> Block:
         """Declare handlers of `event` ("module:title:changed|failed|ok"). Handlers run only

@@ -22,6 +22,7 @@ from partout.modules.base import Module
 
 if TYPE_CHECKING:
     from partout.dsl.builder import P2
+    from partout.dsl.nodes import Inventory
 
 # Deep enough for real role stacks, shallow enough to report a role that calls itself
 # before Python's own recursion limit does.
@@ -31,10 +32,12 @@ MAX_ROLE_DEPTH = 50
 class Compilation:
     """Everything one `compile_source` call accumulates. Not thread-safe: one per compile."""
 
-    def __init__(self, facts: Any, policy: str, roles_dirs: Sequence[Path]) -> None:
+    def __init__(self, facts: Any, policy: str, roles_dirs: Sequence[Path], inventory: Inventory | None = None) -> None:
         from partout.dsl.builder import P2
+        from partout.dsl.nodes import NoInventory
 
         self.facts = facts
+        self.inventory: Inventory = inventory if inventory is not None else NoInventory()  # p2.nodes reads it
         self.policy = policy
         self.builder = P2(self)
         self.entries: list[Entry] = []

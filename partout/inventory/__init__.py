@@ -28,10 +28,11 @@ from partout.inventory.document import node_document
 from partout.inventory.errors import QueryError
 from partout.inventory.parser import parse_field
 from partout.inventory.query import Query
-from partout.inventory.results import Answer, answer, select_fields, sort_documents
+from partout.inventory.results import DEFAULT_NODE_FIELDS, Answer, answer, select_fields, sort_documents
 from partout.inventory.sql import SqlColumns, SqlFilter, answer_from_table, missing_fields, register_functions, to_sql
 
 __all__ = [
+    "DEFAULT_NODE_FIELDS",
     "AqlFilter",
     "AqlNames",
     "Answer",

@@ -20,6 +20,9 @@ from partout.inventory.query import Query
 from partout.inventory.syntax import Field
 
 DEFAULT_ORDER = ("hostname", "id")
+# what `p2.nodes(query)` returns of each node when no fields are named: what identifies a
+# node, nothing that changes on every contact (last_seen) or every run (facts)
+DEFAULT_NODE_FIELDS = ("id", "hostname", "environment")
 _RANK = {"null": 0, "boolean": 1, "number": 2, "string": 3, "array": 4, "object": 5, "other": 6}
 
 

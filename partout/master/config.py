@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import hmac
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -128,6 +128,15 @@ class MasterConfig(BaseModel):
     )
     events: EventsConfig = Field(default_factory=EventsConfig,
                                  description="Event ingest, throttle (statistical backoff) and retention.")
+
+    inventory_scope: Literal["environment", "all"] = Field(
+        "environment", description="What `p2.nodes` in an agent's policy may see: the nodes of the agent's own "
+        "environment ('environment'), or, when the policy asks for it (scope='all'), every environment ('all')."
+    )
+    data_changed_window: float = Field(
+        1.0, ge=0, description="Seconds: an agent whose `p2.nodes` answers changed gets at most one "
+        "data-changed (recompile and apply) per window; a burst of changes is one re-apply."
+    )
 
     @field_validator("fact_sections")
     @classmethod

@@ -14,6 +14,8 @@
     ├── enrolment     EnrolmentActor: partout.enrol.<key>
     ├── publisher     PolicyPublisherActor: compile, sign, put in the policy KV; repair it
     ├── operator-api  OperatorApiActor: partout.master.api
+    ├── inventory     InventoryActor: agents' p2.nodes requests (partout.inventory.<id>), read-only
+    ├── dependencies  DependencyTrackerActor: data-changed to the agents whose p2.nodes answers changed
     ├── environments  EnvironmentWatcherActor: tells the publisher what changed on disk
     └── replicas      ReplicaKeeperActor: stream replicas follow the cluster's size
 
@@ -44,12 +46,14 @@ from partout.master.callout import (
     CALLOUT_CONNECTION, SYSTEM_CONNECTION, Authorizer, CalloutActor, MasterResponder, store_lookup,
 )
 from partout.master.config import MasterConfig
+from partout.master.dependencies import DependencyTrackerActor, InventoryChanged
 from partout.master.enrolment import EnrolmentActor
 from partout.master.environments import EnvironmentWatcherActor
 from partout.master.events_ingest import EventIngestActor
 from partout.master.guard import SecurityCounters
 from partout.master.ingest import IngestActor
 from partout.master.integrations import store_authorizer
+from partout.master.inventory import InventoryActor
 from partout.master.kick import KickerActor
 from partout.master.operator_api import OperatorApiActor
 from partout.master.policy import PolicyPublisherActor, PublishResults, Rebuild
@@ -72,7 +76,7 @@ EVENTS_CONSUMER = "partout-master-events"
 
 # the tree, in start order (stopped in reverse); Master._start_<name> starts each
 CHILDREN = ("store", "callout", "kicker", "ingest", "throttle", "event-ingest", "enrolment", "publisher",
-            "operator-api", "environments", "replicas")
+            "operator-api", "inventory", "dependencies", "environments", "replicas")
 
 
 def started(bus: Bus, timeout: float = 10.0) -> Bus:
@@ -88,7 +92,9 @@ class Master:
         self.public_key = nkeys.from_seed(bytearray(seed)).public_key.decode("ascii")
         self.operator_keys = self._operator_keys()
         self.addresses = {name: Address() for name in CHILDREN}
-        self.store = StoreHandle(self.addresses["store"])
+        dependencies = self.addresses["dependencies"]
+        self.store = StoreHandle(self.addresses["store"],
+                                 on_change=lambda key: dependencies.tell(InventoryChanged(key)))
         self.bus: Bus | None = None
         self._system_bus: Bus | None = None
         self._replicas = 1
@@ -121,6 +127,10 @@ class Master:
             "enrolment": self._start_enrolment,
             "publisher": self._start_publisher,
             "operator-api": self._start_operator_api,
+            "inventory": lambda child: InventoryActor.start(
+                self._buses()[0], self.store, scope=self.config.inventory_scope, counters=self.security, child=child),
+            "dependencies": lambda child: DependencyTrackerActor.start(
+                self._buses()[0], self.store, window=self.config.data_changed_window, child=child),
             "environments": lambda child: EnvironmentWatcherActor.start(
                 self.config.environments_dir, self.addresses["publisher"], debounce=self.config.debounce,
                 child=child),
@@ -180,7 +190,7 @@ class Master:
             self._system_bus = started(Bus.start(self._bus_options(SYSTEM_CONNECTION)))
             self._ensure_streams(timeout)
             self._start_children(("kicker", "ingest", "throttle", "event-ingest", "enrolment", "publisher",
-                                  "operator-api"), timeout)
+                                  "operator-api", "inventory", "dependencies"), timeout)
             self._subscribe(timeout)
             self.publish_environments(timeout=timeout)
             self._start_children(("environments", "replicas") if config.stream_replicas is None
@@ -212,6 +222,7 @@ class Master:
             bus.subscribe(subjects.ENROL_ALL, addresses["enrolment"], queue=QUEUE),
             bus.subscribe(subjects.AGENT_FACTS_ALL, addresses["ingest"], queue=QUEUE),
             bus.subscribe(subjects.master_api(), addresses["operator-api"], queue=QUEUE),
+            bus.subscribe(subjects.INVENTORY_REQUESTS_ALL, addresses["inventory"], queue=QUEUE),
             # every change of the policy bucket: one that does not verify is replaced
             bus.subscribe(subjects.POLICY_UPDATES_ALL, addresses["publisher"], queue=QUEUE),
         ]

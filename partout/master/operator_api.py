@@ -8,8 +8,10 @@ on a reply subject the requester chose elsewhere; such requests are dropped and 
 The NATS permissions alone are not trusted for this, since every master shares the subject space.
 
 Verbs (OperatorRequest.verb -> arguments -> OperatorReply.data):
-  agents.list     {status?, environment?}   -> [agent summary]
-  agents.show     {id}                      -> agent summary + facts + last_report
+  agents.list     {status?, environment?}   -> [agent summary]; with `where` (an inventory query):
+                                               {agents: [agent summary], warnings} (inventory_api.py)
+  inventory.query {where, fields?, environment?, status?} -> {rows, warnings}
+  agents.show     {id}                      -> agent summary + facts + last_report + dependencies
   agents.approve  {id, environment?}        -> agent summary
   agents.revoke   {id}                      -> agent summary + disconnected (count)
   agents.apply    {id}                      -> agent summary; the agent gets Control "apply"
@@ -36,6 +38,7 @@ from partout.master.address import Address
 from partout.master.events_query import events_reply
 from partout.master.guard import NonceCache, SecurityCounters, SharedNonces, reply_allowed
 from partout.master.integrations import IntegrationVerbs
+from partout.master.inventory_api import agents_where, dependencies_of, inventory_query
 from partout.master.kick import Kick
 from partout.master.store.base import AgentRecord, ReportRecord, match_agent
 from partout.master.store_actor import StoreHandle
@@ -181,6 +184,11 @@ class OperatorApiActor(SupervisedActor):
 
     def _dispatch(self, verb: str, arguments: dict[str, Any]) -> Any:
         match verb:
+            case "agents.list" if arguments.get("where") is not None:
+                agents, warnings = self._store.run(agents_where, arguments)
+                return {"agents": [agent_summary(agent) for agent in agents], "warnings": warnings}
+            case "inventory.query":
+                return self._store.run(inventory_query, arguments)
             case "agents.list":
                 agents = self._store.agents(arguments.get("status"), arguments.get("environment"))
                 return [agent_summary(agent) for agent in agents]
@@ -189,7 +197,8 @@ class OperatorApiActor(SupervisedActor):
                 reports = self._store.reports(agent.agent_id, 1) if agent.agent_id else []
                 return {**agent_summary(agent), "matched": matched, "facts": facts_summary(agent.facts),
                         "facts_count": len(agent.facts),
-                        "last_report": report_summary(reports[0], results=True) if reports else None}
+                        "last_report": report_summary(reports[0], results=True) if reports else None,
+                        "dependencies": self._store.run(dependencies_of, agent)}
             case "agents.approve":
                 agent, matched = self._resolve(arguments)
                 environment = str(arguments.get("environment") or agent.environment or self._default_environment)

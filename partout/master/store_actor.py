@@ -17,7 +17,7 @@ meanwhile wait in the Address and run on the restarted store.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar
@@ -28,12 +28,16 @@ from partout.events.rollup import RetentionPolicy
 from partout.events.wire import EventBatch, NodeEvent
 from partout.master.address import Address
 from partout.master.store.base import (
-    AgentRecord, AgentStatus, EnrolmentLogEntry, PolicyErrorRecord, PolicyVersion, ReportRecord, Store,
+    AgentRecord, AgentStatus, DependencyRecord, EnrolmentLogEntry, PolicyErrorRecord, PolicyVersion, ReportRecord,
+    Store,
 )
 from partout.master.store.integrations import IntegrationRecord, IntegrationRole
 from partout.master.store.event_records import EventCount, EventQuery, RollupSummary
 from partout.master.supervisor import Child, SupervisedActor
 from partout.report import Report
+
+if TYPE_CHECKING:
+    from partout.inventory import Answer, Query
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +84,20 @@ class StoreActor(SupervisedActor):
 
 
 class StoreHandle:
-    """A `Store` whose every method is a StoreCall to the store actor (waits for the answer)."""
+    """A `Store` whose every method is a StoreCall to the store actor (waits for the answer).
 
-    def __init__(self, address: Address, *, timeout: float = CALL_TIMEOUT) -> None:
+    `on_change(key)` is called after a write that may change inventory answers (new facts,
+    an approval, a revocation): the master's dependency tracker listens there."""
+
+    def __init__(self, address: Address, *, timeout: float = CALL_TIMEOUT,
+                 on_change: Callable[[str], None] | None = None) -> None:
         self.address = address
         self._timeout = timeout
+        self.on_change = on_change
+
+    def _changed(self, key: str) -> None:
+        if self.on_change is not None:
+            self.on_change(key)
 
     def call(self, operation: Callable[[Store], T]) -> pykka.Future[T]:
         """Send `operation` to the store thread; its result comes in the future."""
@@ -101,13 +114,20 @@ class StoreHandle:
 
     # agents
     def upsert_pending(self, public_key: str, hostname: str, facts: dict[str, Any]) -> AgentRecord:
-        return self._wait(lambda store: store.upsert_pending(public_key, hostname, facts))
+        agent = self._wait(lambda store: store.upsert_pending(public_key, hostname, facts))
+        if agent.status is AgentStatus.APPROVED:  # an approved agent enrolling again brings its facts
+            self._changed(agent.key)
+        return agent
 
     def approve(self, key: str, environment: str) -> AgentRecord:
-        return self._wait(lambda store: store.approve(key, environment))
+        approved = self._wait(lambda store: store.approve(key, environment))
+        self._changed(approved.key)
+        return approved
 
     def revoke(self, key: str) -> AgentRecord:
-        return self._wait(lambda store: store.revoke(key))
+        revoked = self._wait(lambda store: store.revoke(key))
+        self._changed(revoked.key)
+        return revoked
 
     def get_agent(self, key: str) -> AgentRecord | None:
         return self._wait(lambda store: store.get_agent(key))
@@ -122,7 +142,10 @@ class StoreHandle:
         return self._wait(lambda store: store.touch(key, time))
 
     def put_facts(self, key: str, facts: dict[str, Any]) -> bool:
-        return self._wait(lambda store: store.put_facts(key, facts))
+        changed = self._wait(lambda store: store.put_facts(key, facts))
+        if changed:
+            self._changed(key)
+        return changed
 
     # reports
     def add_report(self, agent_id: str, report: Report, *, report_id: str, policy_digest: str = "") -> bool:
@@ -183,6 +206,20 @@ class StoreHandle:
 
     def roll_up_events(self, now: datetime, retention: RetentionPolicy) -> RollupSummary:
         return self._wait(lambda store: store.roll_up_events(now, retention))
+
+    # inventory
+    def inventory(self, query: Query, fields: Sequence[str] | None = None, *, environment: str | None = None,
+                  status: AgentStatus | str | None = None) -> Answer:
+        return self._wait(lambda store: store.inventory(query, fields, environment=environment, status=status))
+
+    def record_dependency(self, dependency: DependencyRecord) -> DependencyRecord:
+        return self._wait(lambda store: store.record_dependency(dependency))
+
+    def dependencies(self, agent_id: str | None = None) -> list[DependencyRecord]:
+        return self._wait(lambda store: store.dependencies(agent_id))
+
+    def forget_dependencies(self, agent_id: str) -> int:
+        return self._wait(lambda store: store.forget_dependencies(agent_id))
 
     def close(self) -> None:
         """The store closes with its actor (the supervisor stops it); nothing to do here."""

@@ -80,8 +80,8 @@ def operator(public_key: str) -> Permissions:
 
 def agent(agent_id: str, environment: str, public_key: str | None = None) -> Permissions:
     """An approved agent: its report, facts and events subjects out (named, not a wildcard:
-    never its control subject), its enrolment subject; its control subject, inboxes and
-    its environment's policy in."""
+    never its control subject), its enrolment subject, its inventory requests (`p2.nodes`,
+    answered into its own inbox); its control subject, inboxes and its environment's policy in."""
     enrolment = (subjects.enrol(public_key),) if public_key else ()
     # its public-key inbox too: an approved agent that lost its enrolment reply does not
     # know its id yet, and must still be able to enrol again to learn it
@@ -91,6 +91,7 @@ def agent(agent_id: str, environment: str, public_key: str | None = None) -> Per
             subjects.agent_report(agent_id),
             subjects.agent_facts(agent_id),
             subjects.agent_events(agent_id),
+            subjects.inventory_request(agent_id),
             *enrolment,
             # its environment's current policy, by a direct get that names the key in the
             # subject; changes arrive on the bucket's republished subject below. No

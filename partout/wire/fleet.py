@@ -107,7 +107,8 @@ class OperatorRequest(SignedMessage):
     kind: ClassVar[str] = "operator"
 
     verb: Literal["agents.list", "agents.show", "agents.approve", "agents.revoke", "agents.apply", "reports",
-                  "policy.errors", "integrations.add", "integrations.list", "integrations.remove", "events"]
+                  "policy.errors", "integrations.add", "integrations.list", "integrations.remove", "events",
+                  "inventory.query"]
     arguments: dict[str, Any] = Field(default_factory=dict)
     nonce: str = Field(default_factory=lambda: secrets.token_hex(16), max_length=64,
                        description="Random per request; the master refuses a nonce it has seen (a replay).")

@@ -21,7 +21,7 @@ from partout.master.store.arango.schema import COLLECTIONS, META
 
 PACKAGE = Path(aql.__file__).parent
 MODULES = sorted(PACKAGE.glob("*.py"))
-RUNNER_METHODS = {"rows", "first", "insert_once"}
+RUNNER_METHODS = {"rows", "first", "insert_once", "filtered_rows"}
 RUNNER_OPTIONS = {"retry_conflicts"}
 MODIFICATION = re.compile(r"\b(INSERT|UPDATE|REPLACE|REMOVE|UPSERT)\b")
 
@@ -44,7 +44,7 @@ QUERIES = all_queries()
 
 def test_the_package_has_the_queries_of_every_record_kind() -> None:
     assert {name.split(".")[0] for name in QUERIES} == {"agents", "reports", "enrolments", "policies", "integrations",
-                                                         "events"}
+                                                         "events", "inventory"}
 
 
 def test_every_query_is_built_from_one_constant_string() -> None:

@@ -10,7 +10,8 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +23,7 @@ from partout.report import Report
 
 if TYPE_CHECKING:  # integrations.py builds on this module's StoreError
     from partout.master.store.integrations import IntegrationRecord, IntegrationRole
+    from partout.inventory import Answer, Query
 
 
 class StoreError(PartoutError):
@@ -123,6 +125,27 @@ class PolicyVersion(BaseModel):
     sequence: int
     digest: str
     published_at: datetime = Field(default_factory=utc_now)
+
+
+InventoryScope = Literal["environment", "all"]
+
+
+class DependencyRecord(BaseModel):
+    """An agent's policy asked this inventory query (`p2.nodes`) and got an answer with this
+    digest. One record per (agent, query, fields, scope); `changed_at` is when the answer it
+    got last differed from the one before."""
+
+    model_config = ConfigDict(frozen=True)
+
+    agent_id: str
+    query: str = Field(description="The query's canonical text (partout.inventory Query.canonical).")
+    fields: tuple[str, ...] = ()
+    scope: InventoryScope = "environment"
+    environment: str | None = Field(None, description="The agent's environment when it asked.")
+    digest: str = Field(description="sha256 of the answer's rows, as the agent got them.")
+    compile_id: str = Field("", description="The compile that asked: a newer one makes the others stale.")
+    asked_at: datetime = Field(default_factory=utc_now)
+    changed_at: datetime | None = None
 
 
 @runtime_checkable
@@ -237,6 +260,29 @@ class Store(Protocol):
     def roll_up_events(self, now: datetime, retention: RetentionPolicy) -> RollupSummary:
         """Move counts to the tier their age calls for, delete what expired, prune old reports
         (each agent keeps its newest) and old batch ids."""
+        ...
+
+    # inventory (partout.inventory queries over agents' metadata and facts)
+    def inventory(self, query: Query, fields: Sequence[str] | None = None, *, environment: str | None = None,
+                  status: AgentStatus | str | None = None) -> Answer:
+        """The agents `query` matches (within `environment` and `status` when given), sorted
+        by hostname then id, each as its chosen `fields` (or its whole inventory document),
+        with a warning per fact the query names that no agent in scope has."""
+        ...
+
+    def record_dependency(self, dependency: DependencyRecord) -> DependencyRecord:
+        """Remember that an agent asked a query and what it got (upsert by agent, query,
+        fields and scope). `changed_at` becomes `asked_at` when the digest differs from the
+        stored one (or none was stored). A record of another compile_id of the same agent
+        is stale (the agent compiled anew) and is deleted."""
+        ...
+
+    def dependencies(self, agent_id: str | None = None) -> list[DependencyRecord]:
+        """What agents' policies depend on (one agent's, or everyone's), by agent then query."""
+        ...
+
+    def forget_dependencies(self, agent_id: str) -> int:
+        """The agent's policy no longer asks anything: delete its records; how many went."""
         ...
 
     def close(self) -> None: ...

@@ -38,6 +38,7 @@ from partout.master.store.base import (
     report_counts,
     utc_now,
 )
+from partout.master.store.sqlite_inventory import SqliteInventoryMethods
 from partout.master.store.sqlite_integrations import SqliteIntegrationMethods
 from partout.master.store.sqlite_events import SqliteEventMethods
 from partout.master.store.sqlite_schema import (
@@ -65,7 +66,7 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-class SqliteStore(SqliteEventMethods, SqliteIntegrationMethods):
+class SqliteStore(SqliteEventMethods, SqliteIntegrationMethods, SqliteInventoryMethods):
     """`Store` on one SQLite file; safe to call from several threads."""
 
     def __init__(self, path: Path) -> None:

@@ -122,6 +122,26 @@ CREATE INDEX reports_received ON reports (received_at)
 """
 
 
+# The inventory (issue 13): one row per agent as queries read it (partout.inventory.document),
+# and what agents' policies asked of it.
+_SCHEMA_V4_INVENTORY = """
+CREATE VIEW inventory_nodes AS
+    SELECT COALESCE(agent_id, public_key) AS id, hostname, environment, status, last_seen, facts FROM agents;
+CREATE INDEX agents_environment_status ON agents (environment, status);
+CREATE TABLE inventory_dependencies (
+    agent_id TEXT NOT NULL,
+    query TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    environment TEXT,
+    digest TEXT NOT NULL,
+    compile_id TEXT NOT NULL,
+    asked_at TEXT NOT NULL,
+    changed_at TEXT,
+    PRIMARY KEY (agent_id, query, fields, scope)
+)
+"""
+
 def _run_script(connection: sqlite3.Connection, script: str) -> None:
     # Not executescript(): it commits first, and a migration must be one transaction.
     for statement in script.split(";"):
@@ -134,6 +154,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     lambda connection: _run_script(connection, _SCHEMA_V1),
     lambda connection: _run_script(connection, _SCHEMA_V2),
     lambda connection: _run_script(connection, _SCHEMA_V3_EVENTS),
+    lambda connection: _run_script(connection, _SCHEMA_V4_INVENTORY),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

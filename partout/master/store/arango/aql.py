@@ -7,6 +7,7 @@ parameter unbound or binds one the query does not use, so a typo fails loudly.""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -31,6 +32,8 @@ _PARAMETER = re.compile(r"(@@?)([A-Za-z_][A-Za-z0-9_]*)")
 # UPSERT are answered by running the query again, as ArangoDB's manual advises.
 RETRIED_ERRORS = frozenset({errno.CONFLICT, errno.UNIQUE_CONSTRAINT_VIOLATED})
 RETRIES = 5
+# where filtered_rows puts an inventory query's FILTER
+FILTER_PLACEHOLDER = "FILTER_BY_QUERY"
 # LIMIT needs a count: "all the rest" is this many.
 EVERYTHING = 2**53 - 1
 
@@ -128,6 +131,18 @@ class QueryRunner:
             except (ArangoError, OSError) as exc:  # requests' errors are OSErrors
                 raise QueryError(f"store {self._shown}: {type(exc).__name__}: {exc}", None) from exc
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def filtered_rows(self, query: Query, condition: tuple[str, dict[str, Any]], **values: Any) -> list[Any]:
+        """`rows` of a query whose one `FILTER_BY_QUERY` line becomes `FILTER <expression>`:
+        `condition` is an inventory query's AQL (partout.inventory.aql), whose text holds only
+        operators and its own bind variables (prefix `q`), its values all in the dict."""
+        expression, bind_vars = condition
+        if FILTER_PLACEHOLDER not in query.text or values.keys() & bind_vars.keys():
+            raise TypeError(f"query cannot take a filter: {query.text!r}")
+        # the one AQL text made at run time: the expression's shape from the query's syntax
+        # tree, its values all bind variables (tests/inventory check the translation)
+        spliced = dataclasses.replace(query, text=query.text.replace(FILTER_PLACEHOLDER, f"FILTER {expression}"))
+        return self.rows(spliced, **values, **bind_vars)
 
     def first(self, query: Query, *, retry_conflicts: bool = False, **values: Any) -> Any:
         """The first row, or None."""

@@ -80,13 +80,17 @@ EVENT_ROLLUPS = CollectionSpec("event_rollups", indexes=(
 ))
 EVENT_BATCHES = CollectionSpec("event_batches", indexes=(IndexSpec("event_batches_received", ("received_at",)),))
 EVENT_STATE = CollectionSpec("event_state")
+INVENTORY_DEPENDENCIES = CollectionSpec(
+    "inventory_dependencies", indexes=(IndexSpec("inventory_dependencies_agent", ("agent_id", "query")),)
+)
 META = CollectionSpec("partout_meta")
 # `_key` = document_key(public key): a key is registered once, ever; names are unique among
 # those not removed (store/arango/integrations.py checks that under an exclusive lock)
 INTEGRATIONS = CollectionSpec("integrations", indexes=(IndexSpec("integrations_name", ("name", "removed_at")),))
 
 COLLECTIONS: tuple[CollectionSpec, ...] = (AGENTS, REPORTS, ENROLMENTS, POLICY_ERRORS, POLICY_VERSIONS, EVENTS,
-                                           EVENT_ROLLUPS, EVENT_BATCHES, EVENT_STATE, META, INTEGRATIONS)
+                                           EVENT_ROLLUPS, EVENT_BATCHES, EVENT_STATE, META, INTEGRATIONS,
+                                           INVENTORY_DEPENDENCIES)
 COLLECTION_NAMES = frozenset(spec.name for spec in COLLECTIONS)
 
 

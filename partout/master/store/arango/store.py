@@ -15,6 +15,7 @@ from partout.master.store.arango.connection import make_client, open_database
 from partout.master.store.arango.enrolments import EnrolmentMethods
 from partout.master.store.arango.integrations import IntegrationMethods
 from partout.master.store.arango.events import EventMethods
+from partout.master.store.arango.inventory import InventoryMethods
 from partout.master.store.arango.location import ArangoLocation, parse_arango_url
 from partout.master.store.arango.policies import PolicyMethods
 from partout.master.store.arango.reports import ReportMethods
@@ -24,7 +25,8 @@ from partout.master.store.base import Store
 log = logging.getLogger(__name__)
 
 
-class ArangoStore(AgentMethods, ReportMethods, EnrolmentMethods, PolicyMethods, EventMethods, IntegrationMethods):
+class ArangoStore(AgentMethods, ReportMethods, EnrolmentMethods, PolicyMethods, EventMethods, IntegrationMethods,
+                  InventoryMethods):
     """`Store` on an ArangoDB database; safe to call from several threads."""
 
     def __init__(self, location: ArangoLocation) -> None:
