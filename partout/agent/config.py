@@ -10,12 +10,28 @@ from pydantic import BaseModel, ConfigDict, Field
 from partout.actors.flap import RepairLimit
 
 DEFAULT_INTERVAL = 1800.0
+DEFAULT_SPOOL_BYTES = 64 * 1024 * 1024
 
 
 def default_agent_state_dir() -> Path:
     from partout.state import default_state_dir
 
     return default_state_dir() / "agent"
+
+
+class EventSettings(BaseModel):
+    """How the agent batches its events until the master advises otherwise ([agent.events]),
+    and how much disk its offline spool may use. The bounds are those of the master's Advice."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    period: float = Field(10.0, ge=1.0, le=7 * 86400.0, description="Seconds per event batch (P) at start.")
+    splay: float = Field(0.05, ge=0.0, le=1.0, description="Fraction of P by which the period varies.")
+    alive_period: float = Field(86400.0, ge=60.0, le=31 * 86400.0,
+                                description="Seconds between alive messages when nothing happens.")
+    spool_max_bytes: int = Field(DEFAULT_SPOOL_BYTES, ge=4096,
+                                 description="Bound of the offline spool (reports and event batches not yet "
+                                 "acknowledged); at the bound event detail is folded, counts never dropped.")
 
 
 class AgentConfig(BaseModel):
@@ -46,9 +62,12 @@ class AgentConfig(BaseModel):
                                       description="Flap control of drift repairs: [agent.repair_limit] "
                                       "burst, rate (per second), max_delay (seconds).")
     keep_policies: int = Field(2, ge=1, description="Extracted policy versions kept on disk.")
+    events: EventSettings = Field(default_factory=EventSettings,
+                                  description="Event batching and the offline spool: [agent.events] period, "
+                                  "splay, alive_period, spool_max_bytes.")
 
 
-__all__ = ["DEFAULT_INTERVAL", "AgentConfig", "default_agent_state_dir", "load_agent_config"]
+__all__ = ["DEFAULT_INTERVAL", "AgentConfig", "EventSettings", "default_agent_state_dir", "load_agent_config"]
 
 
 def load_agent_config(path: Path | None, **overrides: Any) -> AgentConfig:

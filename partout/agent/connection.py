@@ -22,11 +22,13 @@ import pykka
 from partout import subjects
 from partout.actors.supervisor import PooledChild, Send, tell_later, tell_quietly
 from partout.agent.enrolment import reconnect_pauses, stop_quietly
+from partout.agent.event_messages import EVENTS, EventsNotice
 from partout.agent.facts import known_sections
 from partout.agent.messages import (
     BUS, FACTS, RUNNER, AgentContext, ApplyNow, BusReady, FactSections, Reconnect,
 )
 from partout.agent.notices import Notices
+from partout.events.notices import EVENTS_COMMAND
 from partout.wire import decode
 from partout.wire.fleet import Control
 
@@ -224,6 +226,8 @@ class ConnectionActor(PooledChild):
         control = decode(Control, data)
         if control is not None and control.command == "apply":
             self.parent.tell(Send(RUNNER, ApplyNow("control")))
+        elif control is not None and control.command == EVENTS_COMMAND:
+            self.parent.tell(Send(EVENTS, EventsNotice(control.parameters)))
         elif control is not None and control.command == "data-changed":  # a p2.nodes answer changed
             self.parent.tell(Send(RUNNER, ApplyNow("data-changed")))
         elif control is not None and control.command == "facts":

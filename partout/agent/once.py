@@ -1,13 +1,19 @@
 """`partout agent --once`: enrol if needed, apply the policy in force once, publish the
-report and wait for its acknowledgement. A straight line on the caller's thread: it
+report and its events (one batch) and wait for their acknowledgement. A straight line on the caller's thread: it
 shares the steps of the daemon's actors (approval, feed, runner, outbox), not their loops.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pykka
+
+from partout import subjects
 
 from partout.agent.approval import approve
 from partout.agent.config import AgentConfig
@@ -15,6 +21,7 @@ from partout.agent.connection import open_bus
 from partout.agent.nodes import MasterInventory
 from partout.agent.credentials import Credentials
 from partout.agent.enrolment import ConnectionLost, ConnectionWaiter, reconnect_pauses, stop_quietly
+from partout.agent.events_actor import batch_of
 from partout.agent.facts import load_facts, published_sections
 from partout.agent.facts_publisher import facts_update, publish_facts
 from partout.agent.feed import PolicyFeed, PolicyValue
@@ -25,9 +32,13 @@ from partout.agent.policy import PolicyCache, PolicyRefused
 from partout.agent.reports import BUNDLE_RESULT, policy_failure, wrap
 from partout.agent.runner import run_policy
 from partout.bus.facade import Bus
+from partout.bus.messages import PublishAck
 from partout.errors import PolicyError, StateError
 from partout.report import Report
+from partout.wire import encode
 from partout.wire.fleet import RunReport
+
+log = logging.getLogger(__name__)
 
 
 def connect(context: AgentContext, stopping: threading.Event, deadline: float | None) -> Bus:
@@ -71,6 +82,17 @@ def run_once(config: AgentConfig, credentials: Credentials, *, stopping: threadi
                            credentials.seed_path)
     bus = connect(context, stopping, deadline)
     outbox = ReportOutbox(lambda: bus)
+    event_acks: list[pykka.Future[PublishAck]] = []
+
+    def wait_acks() -> None:
+        deadline = time.monotonic() + ACK_TIMEOUT
+        outbox.wait(ACK_TIMEOUT)
+        for ack in event_acks:
+            try:
+                ack.get(timeout=max(0.1, deadline - time.monotonic()))
+            except Exception as error:
+                log.warning("event batch may be lost", extra={"error": str(error)})
+
     try:
         value = current_policy(bus, context)
         if value is None or not value.value:
@@ -83,6 +105,10 @@ def run_once(config: AgentConfig, credentials: Credentials, *, stopping: threadi
             run_report = wrap(report, agent_id=context.agent_id, environment=context.environment,
                               sequence=sequence, digest=digest)
             outbox.send(run_report)
+            batch = batch_of(run_report, datetime.now(UTC))
+            if batch is not None:
+                event_acks.append(bus.jetstream_publish(subjects.agent_events(context.agent_id), encode(batch),
+                                                        message_id=batch.batch_id, timeout=ACK_TIMEOUT))
             if on_report is not None:
                 on_report(run_report)
 
@@ -98,7 +124,7 @@ def run_once(config: AgentConfig, credentials: Credentials, *, stopping: threadi
             send(policy_failure(BUNDLE_RESULT, str(refusal), policy=context.environment,
                                 hostname=str(getattr(facts, "hostname", "")), trigger="policy"),
                  credentials.last_sequence, "")
-            outbox.wait(ACK_TIMEOUT)
+            wait_acks()
             return EXIT_REFUSED
         publish_facts(bus, facts_update(context.agent_id, facts, published_sections()))
         engine = Engine(config.state_dir, facts, facts_d=config.facts_d, repair_limit=config.repair_limit)
@@ -111,7 +137,7 @@ def run_once(config: AgentConfig, credentials: Credentials, *, stopping: threadi
         finally:
             engine.stop()
         send(report, accepted.sequence, accepted.digest)
-        outbox.wait(ACK_TIMEOUT)
+        wait_acks()
         if catalog is None:
             return EXIT_REFUSED
         return EXIT_FAILED if report.failed else EXIT_OK

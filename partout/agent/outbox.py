@@ -2,10 +2,9 @@
 retry is stored once), kept until the server acknowledges them, published again after a
 `Backoff` pause when a publish failed, and at once on a new connection.
 
-`ReportOutbox` is the plain bookkeeping (`partout agent --once` and tests use it as is);
-`OutboxActor`, the agent's outbox child, owns one and looks at it on a timer tick. A
-failed outbox child hands its unacknowledged reports to its successor (`bounce`), so a
-crash loses none of them.
+`ReportOutbox` is the plain in-memory bookkeeping of `partout agent --once` (and tests).
+The daemon's outbox child is partout.agent.spool_actor.SpoolActor: the same message ids,
+but every report is on disk (the spool) until acknowledged, so it survives a restart.
 """
 
 from __future__ import annotations
@@ -14,13 +13,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pykka
 
 from partout import subjects
-from partout.actors.supervisor import PooledChild, tell_later
-from partout.agent.messages import OUTBOX, AgentContext, BusReady, SendReport
 from partout.retry import Backoff
 from partout.wire import encode
 from partout.wire.fleet import RunReport
@@ -32,8 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACK_TIMEOUT = 30.0
-ACK_POLL = 0.2
-FLUSH_AT_STOP = 2.0
 
 
 @dataclass
@@ -117,50 +112,4 @@ class ReportOutbox:
         self._entries = []
 
 
-@dataclass(frozen=True)
-class _Check:
-    pass
-
-
-class OutboxActor(PooledChild):
-    name = OUTBOX
-
-    def __init__(self, parent: pykka.ActorRef[Any], context: AgentContext) -> None:
-        super().__init__(parent)
-        self._context = context
-        self._bus: Bus | None = None
-        self._outbox = ReportOutbox(lambda: self._bus)
-        self._ticking = False
-
-    def handle(self, message: object) -> object:
-        match message:
-            case SendReport(report):
-                self._outbox.send(report)
-                self._tick()
-            case BusReady(bus):
-                if bus is not self._bus:
-                    self._bus = bus
-                    self._outbox.resend()
-                    self._tick()
-            case _Check():
-                self._ticking = False
-                self._outbox.check()
-                self._tick()
-            case _:
-                return super().handle(message)
-        return None
-
-    def _tick(self) -> None:
-        if len(self._outbox) and not self._ticking:
-            self._ticking = True
-            tell_later(ACK_POLL, self.actor_ref, _Check())
-
-    def on_stop(self) -> None:
-        if self.failed:  # the successor publishes them again (same ids: stored once)
-            for report in self._outbox.reports():
-                self.bounce(SendReport(report))
-        else:
-            self._outbox.wait(FLUSH_AT_STOP)
-
-
-__all__ = ["ACK_TIMEOUT", "OutboxActor", "ReportOutbox"]
+__all__ = ["ACK_TIMEOUT", "ReportOutbox"]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pykka
 
 from partout.actors.supervisor import Send, ThreadedChild, tell_later, tell_quietly
+from partout.agent.event_messages import EVENTS, Outcomes
 from partout.agent.facts import load_facts
 from partout.agent.messages import (
     FACTS, OUTBOX, POLICY_FEED, RUNNER, AgentContext, AnnouncePolicy, Applying, ApplyNow, BundleRefused, BusReady,
@@ -167,6 +168,7 @@ class RunnerActor(ThreadedChild):
         run_report = wrap(report, agent_id=self._context.agent_id, environment=self._context.environment,
                           sequence=policy.sequence if policy else 0, digest=policy.digest if policy else "")
         self.parent.tell(Send(OUTBOX, SendReport(run_report)))
+        self.parent.tell(Send(EVENTS, Outcomes(run_report)))  # each result is an event too
         if self._context.on_report is not None:  # the report is on its way, as the outbox's caller saw it
             try:
                 self._context.on_report(run_report)

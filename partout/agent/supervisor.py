@@ -6,7 +6,8 @@
         ├── bus          the NATS connection: reconnect, renew credentials, control subject
         ├── policy-feed  follow the policy key, verify and install bundles
         ├── runner       compile (CompilerActor) and apply (Engine), watch, interval (a thread)
-        ├── outbox       reports to JetStream until acknowledged
+        ├── outbox       reports and event batches through the on-disk spool to JetStream (a thread)
+        ├── events       every resource outcome counted, one event batch per period
         └── facts        the fact sections the master asks for
 
 Children talk through the supervisor (`Send(name, message)`), which keeps what a
@@ -30,30 +31,33 @@ from partout.agent.approval import EnrolmentActor
 from partout.agent.config import AgentConfig
 from partout.agent.connection import ConnectionActor
 from partout.agent.credentials import Credentials
+from partout.agent.event_messages import EVENTS
+from partout.agent.events_actor import EventsActor
 from partout.agent.facts_publisher import FactsActor
 from partout.agent.feed_actor import PolicyFeedActor
 from partout.agent.messages import (
     BUS, ENROLMENT, FACTS, OUTBOX, POLICY_FEED, RUNNER, AgentContext, AgentStatus, Applying, BusReady, Enrolled,
     Standing, UpdatesDropped,
 )
-from partout.agent.outbox import OutboxActor
 from partout.agent.runner import RunnerActor
+from partout.agent.spool_actor import SpoolActor
 from partout.retry import Backoff
 from partout.wire.fleet import RunReport
 
 log = logging.getLogger(__name__)
 
-# The operational children, in start order. The next issue's event aggregator and spool
-# take their places here (and in STOP_ORDER).
+# The operational children, in start order.
 CHILDREN: dict[str, Callable[[pykka.ActorRef[Any], AgentContext], pykka.ActorRef[Any]]] = {
     BUS: ConnectionActor.start,
     POLICY_FEED: PolicyFeedActor.start,
     RUNNER: RunnerActor.start,
-    OUTBOX: OutboxActor.start,
+    OUTBOX: SpoolActor.start,
+    EVENTS: EventsActor.start,
     FACTS: FactsActor.start,
 }
-# At stop: no more runs first, the outbox flushed while the connection is still up.
-STOP_ORDER = (ENROLMENT, RUNNER, POLICY_FEED, FACTS, OUTBOX, BUS)
+# At stop: no more runs first; the events' last counts handed to the outbox, which is
+# flushed while the connection is still up (what is left stays in its spool).
+STOP_ORDER = (ENROLMENT, RUNNER, POLICY_FEED, FACTS, EVENTS, OUTBOX, BUS)
 # who is told each new connection (and told it again when restarted)
 ON_THE_BUS = (RUNNER, POLICY_FEED, OUTBOX, FACTS)  # the runner first: p2.nodes asks on it
 

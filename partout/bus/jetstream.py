@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+import pykka
+
 from partout.bus.connection import Connection, deliver
 from partout.bus.messages import EnsureStreams, JetStreamConsume, JetStreamDelivery, JetStreamPublish, PublishAck, Target
 from partout.bus.subscriptions import Subscriptions
@@ -75,7 +77,10 @@ class JetStream:
             except Exception as error:
                 result = PublishAck(message.subject, message.message_id, error=f"{type(error).__name__}: {error}")
         if message.reply_to is not None:
-            message.reply_to.tell(result)
+            try:
+                message.reply_to.tell(result)
+            except pykka.ActorDeadError:
+                pass  # it stopped meanwhile (an agent stopping with a publish in flight)
         if result.error:
             raise BusError(f"JetStream publish to {message.subject} failed: {result.error}")
         return result

@@ -1,0 +1,123 @@
+"""The agent's offline spool against a real partout-nats: with the bus down, reports and
+event batches go to `<state_dir>/spool.db`; when it is back they arrive in order, each
+once, and the event count received is the count made at the source. Also across a
+kill -9 of the agent while the bus is down."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from agent_events_support import batches, events_fleet, message_ids, reports, results, spooled
+from fleetenv import TOKEN, Fleet, approved
+from helpers import eventually
+
+from partout import subjects
+from partout.agent.config import EventSettings
+from partout.agent.credentials import Credentials
+from partout.events.wire import EventBatch
+
+
+def assert_chained(found: list[EventBatch]) -> None:
+    """Batches in stream order cover one period after the other: sent, and stored, in order."""
+    for earlier, later in zip(found, found[1:]):
+        assert later.period_start == earlier.period_end, (earlier, later)
+
+
+@pytest.mark.slow
+def test_with_the_bus_down_reports_and_events_are_spooled_then_drained_in_order(tmp_path: Path) -> None:
+    with events_fleet(tmp_path) as fleet:
+        agent = fleet.agent("prod-offline", events=EventSettings(period=1, splay=0.0))
+        agent_id = ""
+        assert approved(agent, timeout=30)
+        agent_id = agent.agent.agent_id or ""
+        assert eventually(lambda: agent.content() == "production 1\n" and len(agent.runs()) == 1, timeout=30)
+        assert eventually(lambda: sum(b.count for b in batches(fleet, agent_id)) == 1, timeout=30)
+
+        node = fleet.backbone.nodes[0]
+        node.stop()
+        for number in range(4):
+            before = len(agent.runs())
+            agent.motd.write_text(f"offline drift {number}\n")
+            assert eventually(lambda: agent.content() == "production 1\n" and len(agent.runs()) > before, timeout=30)
+        made = agent.runs()
+        # on disk while the bus is down: every offline report, and their events once the period ended
+        assert eventually(lambda: spooled(agent.agent.config.state_dir) == (len(made) - 1, results(made[1:])),
+                          timeout=30), spooled(agent.agent.config.state_dir)
+
+        node.start()
+        assert eventually(lambda: len(reports(fleet, agent_id)) == len(made), timeout=60)
+        assert eventually(lambda: sum(b.count for b in batches(fleet, agent_id)) == results(made), timeout=60)
+        assert eventually(lambda: spooled(agent.agent.config.state_dir) == (0, 0), timeout=30)
+        assert [r.report_id for r in reports(fleet, agent_id)] == [r.report_id for r in made]  # in order, once
+        stored = batches(fleet, agent_id)
+        assert len({b.batch_id for b in stored}) == len(stored)
+        assert_chained(stored)
+
+
+def agent_command(fleet: Fleet, hostname: str, config: Path) -> list[str]:
+    settings = fleet.agent_config(hostname)
+    return [sys.executable, "-m", "partout", "agent", "--config", str(config), "--nats", fleet.urls[0],
+            "--state-dir", str(settings.state_dir), "--hostname", hostname, "--facts", str(settings.facts_file),
+            "--token", TOKEN, "--master-key", str(settings.master_key), "--enrol-interval", "0.1"]
+
+
+@pytest.mark.slow
+def test_a_killed_agent_sends_what_it_spooled_while_the_bus_was_down(tmp_path: Path) -> None:
+    with events_fleet(tmp_path) as fleet:
+        hostname = "anyhost-killed"
+        config = tmp_path / "agent.toml"
+        config.write_text("[agent]\ninterval = 3600\n[agent.events]\nperiod = 1\nsplay = 0.0\n")
+        state_dir = fleet.agent_config(hostname).state_dir
+        motd = tmp_path / "roots" / hostname / "motd"
+        log_path = tmp_path / "agent.log"
+        with log_path.open("a") as log:
+            process = subprocess.Popen(agent_command(fleet, hostname, config), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            assert eventually(lambda: motd.exists() and motd.read_text() == "production 1\n", timeout=60), \
+                log_path.read_text()
+            agent_id = Credentials.load(state_dir).agent_id or ""
+            assert eventually(lambda: len(reports(fleet, agent_id)) == 1, timeout=30)
+
+            node = fleet.backbone.nodes[0]
+            node.stop()
+            for number in range(3):  # repairs while nothing can be sent
+                motd.write_text(f"offline drift {number}\n")
+                assert eventually(lambda: motd.read_text() == "production 1\n", timeout=30)
+                assert eventually(lambda n=number: spooled(state_dir)[0] == n + 1, timeout=30)
+            assert eventually(lambda: spooled(state_dir)[1] >= 3, timeout=30)  # their events, batched
+            assert (state_dir / "spool.db").stat().st_mode & 0o777 == 0o600
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+            killed_at = datetime.now(UTC)
+
+            node.start()
+            with log_path.open("a") as log:
+                process = subprocess.Popen(agent_command(fleet, hostname, config), stdout=log,
+                                           stderr=subprocess.STDOUT)
+            assert eventually(lambda: spooled(state_dir) == (0, 0), timeout=60), log_path.read_text()
+
+            def arrived() -> bool:
+                stored = reports(fleet, agent_id)
+                repairs = [r for r in stored if r.report.trigger == "watch"]
+                return len(repairs) == 3 and sum(b.count for b in batches(fleet, agent_id)) == results(stored)
+
+            assert eventually(arrived, timeout=60, interval=0.2), log_path.read_text()
+            ids = message_ids(fleet, subjects.REPORTS_STREAM, subjects.agent_report(agent_id))
+            assert len(ids) == len(set(ids))  # none twice
+            event_ids = message_ids(fleet, subjects.EVENTS_STREAM, subjects.agent_events(agent_id))
+            assert len(event_ids) == len(set(event_ids))
+            # the first process's batches (the first run's, then the spooled ones) one after the other
+            assert_chained([batch for batch in batches(fleet, agent_id) if batch.sent_at < killed_at])
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
