@@ -85,16 +85,22 @@ async def connect(urls: list[str], seed: str, inbox: str | None = None, **option
     return hostile
 
 
-async def drain(subscription: Any, quiet: float = 0.3) -> list[Any]:
-    """Everything a subscription got until `quiet` seconds pass without a message."""
+async def drain(subscription: Any, quiet: float = 0.3, longest: float = 5.0) -> list[Any]:
+    """Everything a subscription got until `quiet` seconds pass without a message, or
+    `longest` seconds in all: a watcher on `>` never goes quiet while the master's pull
+    consumers ask for more every moment, and what is looked for arrives within milliseconds."""
+    import time
+
     import nats
 
     received = []
-    while True:
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
         try:
             received.append(await subscription.next_msg(timeout=quiet))
         except nats.errors.TimeoutError:
-            return received
+            break
+    return received
 
 
 def kv_value(fleet: Fleet, environment: str) -> Any:
