@@ -29,7 +29,10 @@ def test_an_agent_cannot_ask_the_inventory_as_another_agent(fleet: Fleet) -> Non
                                          reply=f"{subjects.inbox_prefix(mine)}.stolen")
         await hostile.connection.flush()
         await hostile.wait_for_errors(2)
-        answers = [message.subject for message in await drain(inbox, quiet=0.5)]
+        # the real agent with this key uses the same inbox (JetStream acks of its reports and
+        # event batches): only an answer to the stolen reply subject counts
+        answers = [message.subject for message in await drain(inbox, quiet=0.5)
+                   if message.subject == f"{subjects.inbox_prefix(mine)}.stolen"]
         # its own subject is answered, in its own inbox
         answer = await hostile.connection.request(subjects.inventory_request(mine), ASK, timeout=5)
         await hostile.connection.close()
