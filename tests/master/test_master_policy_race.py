@@ -44,6 +44,17 @@ def conflicts(*masters: Master) -> int:
     return sum(master.security["policy.publish-conflict"] for master in masters)
 
 
+def _published(master_env: MasterEnv) -> bool:
+    """Whether the key holds a bundle yet (the first master's start-up publish may still be on
+    its way when the masters are up; an empty history raises NoKeysError)."""
+    import nats
+
+    try:
+        return bool(_history(master_env))
+    except nats.js.errors.NoKeysError:
+        return False
+
+
 def _publisher(master: Master) -> Any:
     ref = master.child("publisher")
     assert ref is not None
@@ -53,6 +64,7 @@ def _publisher(master: Master) -> Any:
 def test_a_master_that_lost_the_race_publishes_its_content_as_the_next_sequence(master_env, tmp_path: Path) -> None:
     first, second, folder_a, folder_b = _two_masters(master_env, tmp_path, debounce=QUIET)
     try:
+        assert eventually(lambda: _published(master_env), timeout=30)
         assert [(entry.sequence, entry.site) for entry in _history(master_env)] == [(1, _site("v1\n"))]
         # the first master reads the KV, then the second publishes before the first puts
         seen = first.bus.kv_get(subjects.POLICY_BUCKET, "production").get(timeout=10)
