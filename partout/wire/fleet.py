@@ -95,8 +95,9 @@ class RunReport(WireMessage):
 class Control(WireMessage):
     kind: ClassVar[str] = "control"
 
-    # facts: {"sections": [...]} to publish; events: partout.events.notices (advice, rejected batches)
-    command: Literal["apply", "throttle", "data-changed", "facts", "events"]
+    # facts: {"sections": [...]} to publish; events: partout.events.notices (advice, rejected batches);
+    # trigger: {"triggers": [partout.wire.triggers.FiredTrigger, ...]}
+    command: Literal["apply", "throttle", "data-changed", "facts", "events", "trigger"]
     parameters: dict[str, Any] = Field(default_factory=dict)
     sent_at: datetime | None = None
 
