@@ -26,6 +26,7 @@ from partout.agent.messages import (
     FactsGathered, PolicyInForce, ResendFacts, SendReport, Standing,
 )
 from partout.agent.nodes import MasterInventory
+from partout.agent.nodes_cache import ANSWERS_FILE, AnswerCache
 from partout.agent.reports import BUNDLE_RESULT, COMPILE_RESULT, policy_failure, wrap
 from partout.errors import PolicyError
 from partout.report import Report
@@ -77,7 +78,9 @@ class RunnerActor(ThreadedChild):
         self._facts: Any = None
         self._engine: Engine | None = None
         self._compiler: pykka.ActorRef[Any] | None = None
-        self._inventory = MasterInventory(context.agent_id)  # p2.nodes asks the master
+        # p2.nodes asks the master; its last answers stand in while it is unreachable
+        self._inventory = MasterInventory(context.agent_id,
+                                          cache=AnswerCache(context.config.state_dir / ANSWERS_FILE))
         self._triggers: tuple[Trigger, ...] = ()  # fired ones, during a compile they caused
 
     def begin(self) -> None:
@@ -120,7 +123,8 @@ class RunnerActor(ThreadedChild):
                 self._send(policy_failure(BUNDLE_RESULT, reason, policy=self._context.environment,
                                           hostname=self._hostname(), trigger="policy"))
             case BusReady(bus=bus):
-                self._inventory.use_bus(bus)
+                if self._inventory.use_bus(bus):
+                    self._apply("data-changed")  # the last compile used cached p2.nodes answers
             case ResendFacts():
                 self.parent.tell(Send(FACTS, FactsGathered(self._facts)))
             case _:
