@@ -81,6 +81,32 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+# -- the command line: parent or worker -------------------------------------------------------
+
+
+def main_or_worker(parser: argparse.ArgumentParser, name: str, worker: Callable[[argparse.Namespace], None],
+                   run: Callable[[argparse.Namespace, Path], None]) -> None:
+    """Parse the command line (the script's options, `--tmp` among them, and the workers' hidden
+    ones); `worker(arguments)` in a worker process, else `run(arguments, directory)` in a temp dir."""
+    _add_worker_arguments(parser)
+    arguments = parser.parse_args()
+    if arguments.worker:
+        worker(arguments)
+    else:
+        run_in_temporary_directory(name, arguments.tmp, lambda directory: run(arguments, directory))
+
+
+def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """The hidden options the parent passes to its agent workers (agent_worker_command)."""
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--directory", help=argparse.SUPPRESS)
+    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--start-interval", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--nats", action="append", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("--master-key", help=argparse.SUPPRESS)
+
+
 # -- the parent: state dir, backbone and master -------------------------------------------------
 
 
@@ -225,29 +251,6 @@ class WorkerPool:
                 process.wait(timeout=self.stop_timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
-
-
-def main_or_worker(parser: argparse.ArgumentParser, name: str, worker: Callable[[argparse.Namespace], None],
-                   run: Callable[[argparse.Namespace, Path], None]) -> None:
-    """Parse the command line (the script's options, `--tmp` among them, and the workers' hidden
-    ones); `worker(arguments)` in a worker process, else `run(arguments, directory)` in a temp dir."""
-    _add_worker_arguments(parser)
-    arguments = parser.parse_args()
-    if arguments.worker:
-        worker(arguments)
-    else:
-        run_in_temporary_directory(name, arguments.tmp, lambda directory: run(arguments, directory))
-
-
-def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
-    """The hidden options the parent passes to its agent workers (agent_worker_command)."""
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--directory", help=argparse.SUPPRESS)
-    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--start-interval", type=float, default=0.0, help=argparse.SUPPRESS)
-    parser.add_argument("--nats", action="append", default=[], help=argparse.SUPPRESS)
-    parser.add_argument("--master-key", help=argparse.SUPPRESS)
 
 
 def start_interval(procs: int, start_rate: float) -> float:
