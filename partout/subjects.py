@@ -150,6 +150,11 @@ def inventory_requester(subject: str) -> str | None:
     return agent_id if prefix == f"{PREFIX}.inventory" and _TOKEN.match(agent_id) else None
 
 
+# each master tells the others of every batch it stored (core NATS, no queue group): only the
+# master identity may publish under partout.master.
+EVENTS_COUNTED = "partout.master.counted"
+
+
 def master_api() -> str:
     """Operator requests to the masters (queue group), answered with an OperatorReply."""
     return "partout.master.api"

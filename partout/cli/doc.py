@@ -200,6 +200,7 @@ def wire_documents() -> dict[str, Any]:
         "event-batch": "partout.agent.<id>.events (JetStream, message id = batch_id)",
         "event-advice": "partout.agent.<id>.control, as Control {command: events, parameters: {advice: ...}}",
         "node-event": "partout.node.<agent id>.<module>.<status> (republished by the master)",
+        "batch-counted": "partout.master.counted (between masters: each throttle counts every stored batch)",
     }
     documents: dict[str, Any] = {kind: {"subject": where.get(kind, ""), "schema": schema}
                                  for kind, schema in wire_schemas().items()}

@@ -114,9 +114,13 @@ class Throttle:
 
     def record(self, batch: EventBatch, received_at: float) -> None:
         """Count a stored batch (after deduplication: a redelivered batch must not come here)."""
-        agent = self._agents.setdefault(batch.agent_id, _Agent())
-        start, end = batch.period_start.timestamp(), batch.period_end.timestamp()
-        agent.batches.append((start, end, batch.count, received_at))
+        self.record_count(batch.agent_id, batch.period_start.timestamp(), batch.period_end.timestamp(), batch.count,
+                          received_at)
+
+    def record_count(self, agent_id: str, start: float, end: float, count: int, received_at: float) -> None:
+        """Count `count` events an agent had from `start` to `end` (its clock, epoch seconds)."""
+        agent = self._agents.setdefault(agent_id, _Agent())
+        agent.batches.append((start, end, count, received_at))
         agent.last_received = max(agent.last_received, received_at)
         # every window ends at or after the newest known end, so what ended a window before
         # it can never count again

@@ -242,6 +242,23 @@ class NodeEvent(WireMessage):
         return subjects.node_event(self.agent_id, self.module, self.status.value)
 
 
+class BatchCounted(WireMessage):
+    """A master stored a batch: every other master counts it too, so that each throttle
+    measures the whole fleet's rates, not the share of batches its queue group gave it."""
+
+    kind: ClassVar[str] = "batch-counted"
+
+    master: str = Field(min_length=1, max_length=64, pattern=TOKEN_PATTERN, description="The storing master's "
+                        "instance id (random per start).")
+    agent_id: AgentId
+    period_start: UtcTime
+    period_end: UtcTime
+    count: Count
+    received_at: float = Field(ge=0, description="When the storing master received it (epoch seconds).")
+    advised: Advice | None = Field(None, description="What the storing master last told the agent, if anything: "
+                                   "the next master to advise it starts from there.")
+
+
 def parse_batch(data: bytes) -> EventBatch:
     """The batch in `data`, or BatchRejected saying why it cannot be one (size first, so an
     oversized payload is never parsed)."""
@@ -260,11 +277,11 @@ def parse_batch(data: bytes) -> EventBatch:
 
 def wire_schemas() -> dict[str, dict[str, Any]]:
     """The JSON schema of every event message, by kind (for `partout doc --wire`)."""
-    models: tuple[type[WireMessage], ...] = (Event, EventBatch, Advice, NodeEvent)
+    models: tuple[type[WireMessage], ...] = (Event, EventBatch, Advice, NodeEvent, BatchCounted)
     return {model.kind: model.model_json_schema() for model in models}
 
 
 __all__ = [
-    "ANY_MODULE", "MAX_BATCH_BYTES", "Advice", "BatchRejected", "Event", "EventBatch", "Level", "MessageCount",
+    "ANY_MODULE", "MAX_BATCH_BYTES", "Advice", "BatchCounted", "BatchRejected", "Event", "EventBatch", "Level", "MessageCount",
     "ModuleCount", "NodeEvent", "ObjectCount", "key_of", "parse_batch", "text_of", "wire_schemas",
 ]

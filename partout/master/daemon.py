@@ -31,6 +31,7 @@ the KV revision (partout.master.policy), operator nonces live in a shared KV buc
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -90,6 +91,8 @@ class Master:
         self.config = config
         seed = load_seed(config.key_path("master.nk"), USER)
         self.public_key = nkeys.from_seed(bytearray(seed)).public_key.decode("ascii")
+        # masters may share a key: this tells this one apart from the others (partout.master.throttle)
+        self.instance = uuid.uuid4().hex[:16]
         self.operator_keys = self._operator_keys()
         self.addresses = {name: Address() for name in CHILDREN}
         dependencies = self.addresses["dependencies"]
@@ -120,7 +123,8 @@ class Master:
             "kicker": lambda child: KickerActor.start(self._buses()[1], child=child),
             "ingest": lambda child: IngestActor.start(self.store, bus=self._buses()[0],
                                                       fact_sections=self.config.fact_sections, child=child),
-            "throttle": lambda child: ThrottleActor.start(self._buses()[0], self.config.events, child=child),
+            "throttle": lambda child: ThrottleActor.start(self._buses()[0], self.config.events,
+                                                          instance=self.instance, child=child),
             "event-ingest": lambda child: EventIngestActor.start(
                 self.store, bus=self._buses()[0], throttle=self.addresses["throttle"], settings=self.config.events,
                 counters=self.security, child=child),
@@ -223,6 +227,7 @@ class Master:
             bus.subscribe(subjects.AGENT_FACTS_ALL, addresses["ingest"], queue=QUEUE),
             bus.subscribe(subjects.master_api(), addresses["operator-api"], queue=QUEUE),
             bus.subscribe(subjects.INVENTORY_REQUESTS_ALL, addresses["inventory"], queue=QUEUE),
+            bus.subscribe(subjects.EVENTS_COUNTED, addresses["throttle"]),  # every master counts every batch
             # every change of the policy bucket: one that does not verify is replaced
             bus.subscribe(subjects.POLICY_UPDATES_ALL, addresses["publisher"], queue=QUEUE),
         ]

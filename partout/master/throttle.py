@@ -10,6 +10,11 @@ noticed without a batch). It is rate-limited: one agent hears at most once per
 `advice_per_look` messages go out per look, so a fleet-wide change trickles out instead of
 flooding the bus. Rates live in this master's memory: after a restart they are measured
 anew from the next batches (agents keep their last advice meanwhile).
+
+With several masters, each stores the batches its queue group hands it, and tells the others
+of each one on `partout.master.counted` (BatchCounted): every throttle then counts every
+batch, so the rates are the fleet's. The advice to an agent comes from the master that stored
+its latest batch only, so two masters never take turns telling it different things.
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from partout import subjects
+from partout.bus.messages import BusMessage
 from partout.events.backoff import Throttle
 from partout.events.notices import EVENTS_COMMAND, advice_parameters
-from partout.events.wire import Advice
+from partout.events.wire import Advice, BatchCounted, EventBatch
 from partout.master.events_config import EventsConfig
 from partout.master.events_ingest import BatchStored
 from partout.master.supervisor import Child, SupervisedActor, tell_later
-from partout.wire import encode
+from partout.wire import decode, encode
 from partout.wire.fleet import Control
 
 if TYPE_CHECKING:
@@ -47,11 +53,14 @@ class Look:
 
 class ThrottleActor(SupervisedActor):
     def __init__(self, bus: Bus | None, settings: EventsConfig, *, clock: Callable[[], float] | None = None,
-                 child: Child | None = None) -> None:
+                 instance: str = "master", child: Child | None = None) -> None:
         super().__init__(child=child)
         self._bus = bus
         self._settings = settings
         self._clock = clock or time.time
+        self._instance = instance  # this master's id among the masters (random per start)
+        self._stored_by: dict[str, str] = {}  # agent id -> the master that stored its latest batch
+        self.counted_elsewhere = 0  # batches other masters stored, counted here
         self.throttle = Throttle(settings.throttle)
         self._pending: dict[str, Advice] = {}  # changed advice not sent yet (gap, budget)
         self._sent: dict[str, tuple[Advice, float]] = {}  # agent id -> last advice sent, when (monotonic)
@@ -64,9 +73,13 @@ class ThrottleActor(SupervisedActor):
         match message:
             case BatchStored(batch, received_at):
                 self.throttle.record(batch, received_at)
+                self._stored_by[batch.agent_id] = self._instance
                 advice = self.throttle.advice(batch.agent_id, self._clock())
                 self._want(batch.agent_id, advice)
                 self._send()
+                self._tell_other_masters(batch, received_at)
+            case BusMessage(data=data):
+                self._counted_elsewhere(data)
             case Look(incarnation) if incarnation == self._child.incarnation:
                 now = self._clock()
                 for agent_id, advice in self.throttle.changed(now).items():
@@ -74,6 +87,7 @@ class ThrottleActor(SupervisedActor):
                 for agent_id in self.throttle.forget_idle(now):
                     self._sent.pop(agent_id, None)
                     self._pending.pop(agent_id, None)
+                    self._stored_by.pop(agent_id, None)
                 self._send()
                 self._schedule()
             case Look():
@@ -95,7 +109,29 @@ class ThrottleActor(SupervisedActor):
         target = self._child.address if self._child.address is not None else self.actor_ref
         tell_later(self._settings.advice_interval, target, Look(self._child.incarnation))
 
+    def _tell_other_masters(self, batch: EventBatch, received_at: float) -> None:
+        if self._bus is None:
+            return
+        counted = BatchCounted(master=self._instance, agent_id=batch.agent_id, period_start=batch.period_start,
+                               period_end=batch.period_end, count=batch.count, received_at=received_at,
+                               advised=self.told(batch.agent_id))
+        self._bus.publish(subjects.EVENTS_COUNTED, encode(counted))
+
+    def _counted_elsewhere(self, data: bytes) -> None:
+        counted = decode(BatchCounted, data)
+        if counted is None or counted.master == self._instance:
+            return  # malformed (counted by decode), or our own
+        self.throttle.record_count(counted.agent_id, counted.period_start.timestamp(), counted.period_end.timestamp(),
+                                   counted.count, counted.received_at)
+        self._stored_by[counted.agent_id] = counted.master
+        self._pending.pop(counted.agent_id, None)  # the other master advises it now
+        if counted.advised is not None:  # what it was told: should it come back to us, we go on from there
+            self._sent[counted.agent_id] = (counted.advised, time.monotonic())
+        self.counted_elsewhere += 1
+
     def _want(self, agent_id: str, advice: Advice) -> None:
+        if self._stored_by.get(agent_id, self._instance) != self._instance:
+            return  # another master stored its latest batch: that one advises it
         sent = self._sent.get(agent_id)
         if sent is not None and sent[0] == advice:
             self._pending.pop(agent_id, None)  # back to what it has: nothing to say
