@@ -16,6 +16,8 @@ from partout.bus.facade import Bus
 from partout.bus.messages import BusMessage, BusOptions, GetStats
 from partout.master.daemon import Master
 from partout.nats.jwt import create_key
+from partout.operator import OperatorClient
+from partout.state import write_secret
 from partout.wire import decode, encode
 from partout.wire.fleet import Control
 from partout.wire.triggers import TRIGGER_COMMAND, FiredTrigger, TriggerRequest, fired_triggers
@@ -49,6 +51,15 @@ def signed_request(key_pair: Any, name: str, where: str = "true", data: dict[str
     return encode(request.signed_by(key_pair))
 
 
+def add_integration(operator: OperatorClient, directory: Path, name: str, role: str) -> tuple[Path, Any]:
+    """An integration registered by the operator: its seed file (0600) and key pair."""
+    key_pair = new_key()
+    seed_file = directory / f"{name}.nk"
+    write_secret(seed_file, key_pair.seed)
+    operator.add_integration(name, role, public(key_pair))
+    return seed_file, key_pair
+
+
 class ControlWatcher:
     """Every Control an agent's control subject carries, per agent id, as they arrive."""
 
@@ -77,6 +88,9 @@ class ControlWatcher:
     def reached(self, name: str) -> set[str]:
         return {agent_id for agent_id, fired in self.triggers() if any(one.name == name for one in fired)}
 
+    def reached_names(self, agent_id: str) -> set[str]:
+        return {one.name for heard, fired in self.triggers() if heard == agent_id for one in fired}
+
     def wait_for(self, name: str, agents: set[str], timeout: float = 15.0) -> bool:
         return eventually(lambda: agents <= self.reached(name), timeout=timeout)
 
@@ -84,4 +98,4 @@ class ControlWatcher:
         self.bus.stop()
 
 
-__all__ = ["ControlWatcher", "new_key", "public", "seed_agents", "signed_request"]
+__all__ = ["ControlWatcher", "add_integration", "new_key", "public", "seed_agents", "signed_request"]
