@@ -193,5 +193,5 @@ def test_a_flooding_integration_spends_its_own_budget_and_a_storm_is_one_control
         assert len(controls) < admitted
         gaps = [(later - earlier).total_seconds() for earlier, later in zip(times, times[1:])]
         assert all(gap >= 0.9 * fleet.master_config().trigger_coalesce_window for gap in gaps), gaps
-    assert {name for name in watcher.reached_names(agents["app2"])} >= set(names)
+    assert eventually(lambda: watcher.reached_names(agents["app2"]) >= set(names))  # every name, merged
     flooder.close()
