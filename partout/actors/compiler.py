@@ -18,6 +18,7 @@ from typing import Any
 from partout.actors.pool import PooledActor, WorkerPool
 from partout.dsl.catalog import Catalog
 from partout.dsl.nodes import Inventory
+from partout.dsl.triggers import Trigger
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Compile:
     facts: object
     roles_dirs: Sequence[Path] = ()
     inventory: Inventory | None = None  # answers p2.nodes (partout.dsl.nodes)
+    triggers: tuple[Trigger, ...] = ()  # fired, for p2.on_trigger (partout.dsl.triggers)
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,9 @@ class CompilerActor(PooledActor):
         from partout.dsl.compiler import compile_policy, compile_source
 
         match message:
-            case Compile(path=path, facts=facts, roles_dirs=roles_dirs, inventory=inventory):
-                catalog: Catalog = compile_policy(path, facts, roles_dirs=roles_dirs, inventory=inventory)
+            case Compile(path=path, facts=facts, roles_dirs=roles_dirs, inventory=inventory, triggers=triggers):
+                catalog: Catalog = compile_policy(path, facts, roles_dirs=roles_dirs, inventory=inventory,
+                                                  triggers=triggers)
                 return catalog
             case CompileSource(source=source, filename=filename, facts=facts, roles_dirs=roles_dirs):
                 return compile_source(source, filename=filename, facts=facts, roles_dirs=roles_dirs)

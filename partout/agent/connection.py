@@ -31,6 +31,7 @@ from partout.agent.notices import Notices
 from partout.events.notices import EVENTS_COMMAND
 from partout.wire import decode
 from partout.wire.fleet import Control
+from partout.wire.triggers import TRIGGER_COMMAND, fired_triggers
 
 if TYPE_CHECKING:
     from partout.bus.facade import Bus
@@ -230,6 +231,8 @@ class ConnectionActor(PooledChild):
             self.parent.tell(Send(EVENTS, EventsNotice(control.parameters)))
         elif control is not None and control.command == "data-changed":  # a p2.nodes answer changed
             self.parent.tell(Send(RUNNER, ApplyNow("data-changed")))
+        elif control is not None and control.command == TRIGGER_COMMAND:
+            self._on_triggers(control.parameters)
         elif control is not None and control.command == "facts":
             asked = control.parameters.get("sections")
             sections = known_sections(asked) if isinstance(asked, list) else frozenset()
@@ -238,6 +241,18 @@ class ConnectionActor(PooledChild):
             else:
                 log.warning("control 'facts' without known sections ignored",
                             extra={"agent_id": self._context.agent_id})
+
+    def _on_triggers(self, parameters: dict[str, Any]) -> None:
+        from partout.dsl.triggers import fired
+
+        triggers = fired_triggers(parameters)
+        if triggers is None:
+            log.warning("control 'trigger' without valid triggers ignored", extra={"agent_id": self._context.agent_id})
+            return
+        names = ",".join(sorted({trigger.name for trigger in triggers}))
+        self.parent.tell(Send(RUNNER, ApplyNow(f"trigger:{names}", tuple(
+            fired(trigger.name, trigger.data, sender=trigger.sender, trigger_id=trigger.trigger_id)
+            for trigger in triggers))))
 
 
 __all__ = ["CONNECT_STALL", "RENEW_SHARE", "ConnectionActor", "open_bus"]

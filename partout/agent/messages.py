@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from partout.agent.config import AgentConfig
+from partout.dsl.triggers import Trigger
 from partout.wire.fleet import RunReport
 
 if TYPE_CHECKING:
@@ -126,7 +127,11 @@ class AnnouncePolicy:
 
 @dataclass(frozen=True)
 class ApplyNow:
+    """Apply the policy in force now; `trigger` is the report's trigger, `triggers` the fired
+    ones its `p2.on_trigger` blocks see (Control "trigger")."""
+
     trigger: str
+    triggers: tuple[Trigger, ...] = ()
 
 
 @dataclass(frozen=True)

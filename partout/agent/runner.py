@@ -26,11 +26,13 @@ from partout.agent.messages import (
     FactsGathered, PolicyInForce, ResendFacts, SendReport, Standing,
 )
 from partout.agent.nodes import MasterInventory
+from partout.agent.nodes_cache import ANSWERS_FILE, AnswerCache
 from partout.agent.reports import BUNDLE_RESULT, COMPILE_RESULT, policy_failure, wrap
 from partout.errors import PolicyError
 from partout.report import Report
 
 from partout.dsl.catalog import Catalog
+from partout.dsl.triggers import Trigger
 
 if TYPE_CHECKING:
     from partout.engine import Engine
@@ -76,7 +78,10 @@ class RunnerActor(ThreadedChild):
         self._facts: Any = None
         self._engine: Engine | None = None
         self._compiler: pykka.ActorRef[Any] | None = None
-        self._inventory = MasterInventory(context.agent_id)  # p2.nodes asks the master
+        # p2.nodes asks the master; its last answers stand in while it is unreachable
+        self._inventory = MasterInventory(context.agent_id,
+                                          cache=AnswerCache(context.config.state_dir / ANSWERS_FILE))
+        self._triggers: tuple[Trigger, ...] = ()  # fired ones, during a compile they caused
 
     def begin(self) -> None:
         from partout.actors.compiler import CompilerActor
@@ -106,8 +111,8 @@ class RunnerActor(ThreadedChild):
                 self._apply(trigger)
                 if message.then_running:
                     self.parent.tell(Standing("running"))
-            case ApplyNow(trigger):
-                self._apply(trigger)
+            case ApplyNow(trigger, triggers):
+                self._apply(trigger, triggers)
             case _IntervalDue(generation) if generation == self._interval_generation:
                 self._apply("interval")
             case _IntervalDue():
@@ -118,7 +123,8 @@ class RunnerActor(ThreadedChild):
                 self._send(policy_failure(BUNDLE_RESULT, reason, policy=self._context.environment,
                                           hostname=self._hostname(), trigger="policy"))
             case BusReady(bus=bus):
-                self._inventory.use_bus(bus)
+                if self._inventory.use_bus(bus):
+                    self._apply("data-changed")  # the last compile used cached p2.nodes answers
             case ResendFacts():
                 self.parent.tell(Send(FACTS, FactsGathered(self._facts)))
             case _:
@@ -131,7 +137,7 @@ class RunnerActor(ThreadedChild):
         delay = config.interval * (1 + random.uniform(0, config.splay))
         tell_later(delay, self.actor_ref, _IntervalDue(self._interval_generation))
 
-    def _apply(self, trigger: str) -> None:
+    def _apply(self, trigger: str, triggers: tuple[Trigger, ...] = ()) -> None:
         self._schedule_interval()
         if self._policy is None:
             log.info("no policy yet; waiting for the master to publish one")
@@ -142,8 +148,12 @@ class RunnerActor(ThreadedChild):
         # fact_sections (or a lost store) hears from every agent within one interval
         self.parent.tell(Send(FACTS, FactsGathered(self._facts, force=trigger == "interval")))
         assert self._engine is not None
-        report, catalog = run_policy(self._engine, self._policy.directory / "site.p2", self._facts, trigger,
-                                     self._compile)
+        self._triggers = triggers  # for this compile only: p2.on_trigger blocks run once
+        try:
+            report, catalog = run_policy(self._engine, self._policy.directory / "site.p2", self._facts, trigger,
+                                         self._compile)
+        finally:
+            self._triggers = ()
         if catalog is not None and self._context.config.watch:
             me = self.actor_ref
             self._engine.watch(catalog, lambda drift: tell_quietly(me, _Drift(drift)))
@@ -154,8 +164,8 @@ class RunnerActor(ThreadedChild):
 
         assert self._compiler is not None
         self._inventory.new_compile()
-        catalog = self._compiler.ask(Compile(entry_point, facts, inventory=self._inventory), block=True,
-                                     timeout=COMPILE_TIMEOUT)
+        catalog = self._compiler.ask(Compile(entry_point, facts, inventory=self._inventory, triggers=self._triggers),
+                                     block=True, timeout=COMPILE_TIMEOUT)
         assert isinstance(catalog, Catalog)
         self._inventory.compiled()
         return catalog

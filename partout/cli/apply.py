@@ -35,6 +35,9 @@ STATUS_WIDTH = 8
 @click.option("--inventory", "inventory_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Nodes that p2.nodes reads (JSON or YAML list of {hostname, facts, ...}); without it, a "
                    "policy calling p2.nodes fails.")
+@click.option("--trigger", "trigger_options", multiple=True, metavar="NAME[=JSON]",
+              help="Run as if trigger NAME fired (with JSON object data): its p2.on_trigger blocks apply. "
+                   "Repeatable.")
 @click.option("-v", "--diff", "show_diff", is_flag=True, help="Show unified diffs on real runs too.")
 @click.option("--repair-burst", type=click.IntRange(min=1), default=5, show_default=True,
               help="With --watch: repairs of one resource allowed back to back before it counts as flapping.")
@@ -42,8 +45,8 @@ STATUS_WIDTH = 8
               help="With --watch: then at most this many repairs per second of one resource.")
 @reports_errors
 def command(policy: Path, noop: bool, watch: bool, as_json: bool, state_dir: Path | None,
-            facts_file: Path | None, facts_d: Path | None, inventory_file: Path | None, show_diff: bool,
-            repair_burst: int, repair_rate: float) -> None:
+            facts_file: Path | None, facts_d: Path | None, inventory_file: Path | None,
+            trigger_options: tuple[str, ...], show_diff: bool, repair_burst: int, repair_rate: float) -> None:
     """Compile POLICY (a .p2 file) for this machine and apply it.
 
     Exit status: 0 all resources ok or changed, 1 some failed, 2 bad policy or usage.
@@ -58,15 +61,17 @@ def command(policy: Path, noop: bool, watch: bool, as_json: bool, state_dir: Pat
     if not policy.is_file():
         why = "is not a file" if policy.exists() else "does not exist"
         raise PolicyError(f"policy file {policy} {why}; name a .p2 file")
+    triggers = tuple(_trigger(option) for option in trigger_options)
     state = ensure_state_dir(state_dir if state_dir is not None else default_state_dir())
     with long_lived(collect=True):  # the facts and the catalog live as long as the run (or --watch)
         facts = _facts(facts_file, facts_d)
-        catalog = compile_policy(policy, facts, inventory=_inventory(inventory_file))
+        catalog = compile_policy(policy, facts, inventory=_inventory(inventory_file), triggers=triggers)
     # add_fact writes where facts are read from: the run context carries the one folder
     engine = Engine(state, facts, noop=noop, facts_d=facts_d,
                     repair_limit=RepairLimit(burst=repair_burst, rate=repair_rate))
     try:
-        report = engine.run(catalog)
+        report = engine.run(catalog, trigger=f"trigger:{','.join(sorted({t.name for t in triggers}))}"
+                            if triggers else "run")
     except KeyboardInterrupt:
         click.echo("partout: interrupted; resources already started may have been applied", err=True)
         sys.exit(130)
@@ -81,6 +86,26 @@ def _inventory(inventory_file: Path | None) -> Any:
     from partout.dsl.nodes import FileInventory, NoInventory
 
     return FileInventory(inventory_file) if inventory_file is not None else NoInventory()
+
+
+def _trigger(option: str) -> Any:
+    """`--trigger NAME[=JSON]` as a fired Trigger; bad input is a usage error naming the option."""
+    import json
+
+    from partout.dsl.triggers import check_trigger_name, fired
+
+    name, equals, data_text = option.partition("=")
+    problem = check_trigger_name(name)
+    if problem is not None:
+        raise click.BadParameter(f"{option!r}: {problem}", param_hint="--trigger")
+    try:
+        data = json.loads(data_text) if equals else {}
+    except ValueError as error:
+        raise click.BadParameter(f"{option!r}: the data after '=' is not JSON: {error}", param_hint="--trigger") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{option!r}: the data after '=' is a JSON object, e.g. "
+                                 f"{name}='{{\"version\": \"1.2\"}}'", param_hint="--trigger")
+    return fired(name, data, sender="partout apply")
 
 
 def _facts(facts_file: Path | None, facts_d: Path | None) -> Any:

@@ -30,8 +30,9 @@ from partout.modules import registry
 
 if TYPE_CHECKING:
     from partout.dsl.compilation import Compilation
+    from partout.dsl.triggers import Trigger
 
-BUILDER_METHODS = frozenset({"node", "watch", "include", "role", "on", "nodes"})
+BUILDER_METHODS = frozenset({"node", "watch", "include", "role", "on", "nodes", "on_trigger"})
 _NO_TITLE: Any = object()
 
 
@@ -106,6 +107,17 @@ class P2:
 
         compilation = self._compilation
         return nodes_of(compilation.inventory, query, fields, scope, caller_location(compilation.policy_files))
+
+    def on_trigger(self, name: str, *handlers: Any) -> Block:
+        """Declare resources only for the run that trigger `name` caused (`partout trigger
+        NAME --where QUERY --data JSON`, an integration, a master rule). As a block,
+        `with p2.on_trigger("deploy") as deploy:` gives the Trigger (`deploy.data`, `.sender`;
+        data is {} and the block declares nothing when it did not fire); callables given as
+        handlers are called with the Trigger only when it fired."""
+        from partout.dsl.triggers import on_trigger
+
+        compilation = self._compilation
+        return on_trigger(compilation, name, handlers, caller_location(compilation.policy_files))
 
     def on(self, event: str, *handlers: Any, action: str | None = None) -> Block:
         """Declare handlers of `event` ("module:title:changed|failed|ok"). Handlers run only
@@ -234,6 +246,20 @@ class Block:
         self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self._compilation.scope = self._outer.pop()
+
+
+class TriggerBlock(Block):
+    """`with p2.on_trigger(name) as trigger:` gives the Trigger rather than `p2`."""
+
+    __slots__ = ("_trigger",)
+
+    def __init__(self, compilation: Compilation, scope: Scope, trigger: Trigger) -> None:
+        super().__init__(compilation, scope)
+        self._trigger = trigger
+
+    def __enter__(self) -> Trigger:  # type: ignore[override]
+        super().__enter__()
+        return self._trigger
 
 
 def no_title(directive: str, location: SourceLocation) -> PolicyError:

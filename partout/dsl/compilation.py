@@ -23,6 +23,7 @@ from partout.modules.base import Module
 if TYPE_CHECKING:
     from partout.dsl.builder import P2
     from partout.dsl.nodes import Inventory
+    from partout.dsl.triggers import Trigger
 
 # Deep enough for real role stacks, shallow enough to report a role that calls itself
 # before Python's own recursion limit does.
@@ -32,12 +33,14 @@ MAX_ROLE_DEPTH = 50
 class Compilation:
     """Everything one `compile_source` call accumulates. Not thread-safe: one per compile."""
 
-    def __init__(self, facts: Any, policy: str, roles_dirs: Sequence[Path], inventory: Inventory | None = None) -> None:
+    def __init__(self, facts: Any, policy: str, roles_dirs: Sequence[Path], inventory: Inventory | None = None,
+                 triggers: Sequence[Trigger] = ()) -> None:
         from partout.dsl.builder import P2
         from partout.dsl.nodes import NoInventory
 
         self.facts = facts
         self.inventory: Inventory = inventory if inventory is not None else NoInventory()  # p2.nodes reads it
+        self.triggers: dict[str, Trigger] = {trigger.name: trigger for trigger in triggers}  # p2.on_trigger
         self.policy = policy
         self.builder = P2(self)
         self.entries: list[Entry] = []

@@ -13,6 +13,7 @@ from partout.dsl.catalog import Catalog
 from partout.dsl.compilation import Compilation
 from partout.dsl.locations import error_from_exception
 from partout.dsl.nodes import Inventory
+from partout.dsl.triggers import Trigger
 from partout.errors import PolicyError
 from partout.roles import builtin_roles_dirs
 
@@ -20,12 +21,12 @@ __all__ = ["compile_policy", "compile_source"]
 
 
 def compile_policy(path: Path, facts: object, *, roles_dirs: Sequence[Path] = (),
-                   inventory: Inventory | None = None) -> Catalog:
+                   inventory: Inventory | None = None, triggers: Sequence[Trigger] = ()) -> Catalog:
     """Compile the policy file at `path` for a node with `facts`.
 
     Role files are looked up in `path`'s sibling `roles/` folder, then `roles_dirs`, then
     Partout's built-in roles. `inventory` answers `p2.nodes` (partout.dsl.nodes; none: an
-    error at the p2.nodes line).
+    error at the p2.nodes line); `triggers` are the fired ones `p2.on_trigger` blocks see.
     """
     path = Path(path)
     if not path.exists():
@@ -36,18 +37,19 @@ def compile_policy(path: Path, facts: object, *, roles_dirs: Sequence[Path] = ()
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"cannot read policy file {path}: {exc}", file=path) from None
-    return compile_source(source, filename=path, facts=facts, roles_dirs=roles_dirs, inventory=inventory)
+    return compile_source(source, filename=path, facts=facts, roles_dirs=roles_dirs, inventory=inventory,
+                          triggers=triggers)
 
 
 def compile_source(
     source: str, *, filename: str | Path, facts: object, roles_dirs: Sequence[Path] = (),
-    inventory: Inventory | None = None,
+    inventory: Inventory | None = None, triggers: Sequence[Trigger] = (),
 ) -> Catalog:
     """Compile policy text as if it were the file `filename` (includes and the `roles/`
     folder are found relative to it)."""
     shown = str(filename)
     dirs = (Path(shown).parent / "roles", *(Path(directory) for directory in roles_dirs), *builtin_roles_dirs())
-    compilation = Compilation(facts, shown, dirs, inventory)
+    compilation = Compilation(facts, shown, dirs, inventory, triggers)
     try:
         compilation.run_file(shown, source)
     except PolicyError:

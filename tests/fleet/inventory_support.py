@@ -1,0 +1,42 @@
+"""The load-balancer fleet of the inventory tests: LBs list the web nodes from `p2.nodes`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fleetenv import Fleet, FleetAgent
+
+from partout.agent.daemon import Agent
+
+SITE = '''
+root = facts.custom.get("root", "/tmp/partout-fleet")
+if facts.custom.get("role") == "lb":
+    backends = p2.nodes("role == 'web'", fields=["hostname", "port"])
+    p2.file(root + "/backends", content="".join(f"server {b['hostname']}:{b['port']}\\n" for b in backends))
+p2.file(root + "/motd", content="hello\\n")
+'''
+WINDOW = 0.3
+
+
+def write_facts(fleet: Fleet, hostname: str, **custom: Any) -> None:
+    path = fleet.directory / "facts" / f"{hostname}.json"
+    path.parent.mkdir(exist_ok=True)
+    root = fleet.directory / "roots" / hostname
+    path.write_text(json.dumps({"hostname": hostname, "custom": {"root": str(root), **custom}}))
+
+
+def start_agent(fleet: Fleet, hostname: str, **custom: Any) -> FleetAgent:
+    config = fleet.agent_config(hostname)  # writes a facts file: ours replaces it before the start
+    write_facts(fleet, hostname, **custom)
+    agent = FleetAgent(Agent(config), fleet.directory / "roots" / hostname)
+    agent.agent.start()
+    fleet.agents.append(agent)
+    return agent
+
+
+def backends(agent: FleetAgent) -> str | None:
+    try:
+        return (agent.root / "backends").read_text()
+    except FileNotFoundError:
+        return None
