@@ -53,8 +53,24 @@ log = logging.getLogger(__name__)
 PER_SENDER = TokenBucketSpec(rate=5.0, burst=20.0)
 OVERALL = TokenBucketSpec(rate=200.0, burst=400.0)
 REFUSALS = TokenBucketSpec(rate=10.0, burst=50.0)  # refused triggers recorded and logged per second
+MAX_CONTROL_BYTES = 256 * 1024  # triggers per Control (NATS's default message limit is 1 MiB)
 
 Fired = dict[str, FiredTrigger]  # trigger name -> the latest of that name
+
+
+def message_sized(fired: list[FiredTrigger]) -> list[list[FiredTrigger]]:
+    """`fired` in as few parts as keep each Control within MAX_CONTROL_BYTES (one, unless many
+    distinct triggers with large data came in one window: a NATS message has a size limit)."""
+    parts: list[list[FiredTrigger]] = [[]]
+    size = 0
+    for one in fired:
+        length = len(one.model_dump_json())
+        if parts[-1] and size + length > MAX_CONTROL_BYTES:
+            parts.append([])
+            size = 0
+        parts[-1].append(one)
+        size += length
+    return parts
 
 
 @dataclass(frozen=True)
@@ -202,9 +218,9 @@ class TriggerRouterActor(SupervisedActor):
         return trigger_id
 
     def _send(self, agent_id: str, fired: Fired) -> None:
-        control = Control(command=TRIGGER_COMMAND, parameters=trigger_parameters(list(fired.values())),
-                          sent_at=datetime.now(UTC))
-        self._bus.publish(subjects.agent_control(agent_id), encode(control))
+        for part in message_sized(list(fired.values())):
+            control = Control(command=TRIGGER_COMMAND, parameters=trigger_parameters(part), sent_at=datetime.now(UTC))
+            self._bus.publish(subjects.agent_control(agent_id), encode(control))
 
     # -- rules --------------------------------------------------------------------------
 

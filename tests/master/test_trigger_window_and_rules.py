@@ -137,3 +137,14 @@ def test_the_matcher_finds_the_rules_an_event_of_a_batch_matches_once_each() -> 
     coarse = batch(("user", "bob", Status.CHANGED), ("package", "openssl", Status.CHANGED), level=Level.MODULE)
     assert matcher.hits(coarse) == [RuleHit("any-user", AGENT)]
     assert not RuleMatcher(()) and RuleMatcher(()).hits(coarse) == []
+
+
+def test_many_large_triggers_of_one_window_are_split_to_fit_messages() -> None:
+    from partout.master.triggers import MAX_CONTROL_BYTES, message_sized
+    from partout.wire.triggers import FiredTrigger
+
+    fired = [FiredTrigger(name=f"t{n}", trigger_id=str(n), data={"x": "y" * 60_000}) for n in range(20)]
+    parts = message_sized(fired)
+    assert [one for part in parts for one in part] == fired and len(parts) > 1
+    assert all(sum(len(one.model_dump_json()) for one in part) <= MAX_CONTROL_BYTES for part in parts)
+    assert message_sized(fired[:2]) == [fired[:2]]
