@@ -44,17 +44,14 @@ from __future__ import annotations
 import argparse
 import json
 import queue
-import signal
 import sqlite3
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from fleet import proc_stats
+from fleetkit import (Master, WorkerPool, backbone_and_master, mb, run_in_temporary_directory, say, slices,
+                      worker_count, write_environment)
 
 BENCH_CONFIG = """\
 [master]
@@ -83,14 +80,6 @@ period_min = 5
 period_max = {period_max}
 thresholds = [500, 2000, 5000, 10000]
 """
-
-
-def _reader(stream: IO[str], lines: queue.SimpleQueue[dict[str, Any]], worker: int) -> None:
-    for line in stream:
-        try:
-            lines.put({**json.loads(line), "worker": worker})
-        except json.JSONDecodeError:
-            continue
 
 
 def stored_since(database: Path, since: str) -> int:
@@ -159,99 +148,50 @@ def main() -> None:
     arguments = parser.parse_args()
     if arguments.identity == "auto":
         arguments.identity = "enrolled" if arguments.agents <= 200 else "shared"
-    with tempfile.TemporaryDirectory(prefix="partout-bench-events-", dir=arguments.tmp) as temporary:
-        run(arguments, Path(temporary))
-
-
-def start_master(arguments: argparse.Namespace, directory: Path, url: str) -> subprocess.Popen[bytes]:
-    environment = directory / "environments" / "production"
-    environment.mkdir(parents=True)
-    (environment / "site.p2").write_text('p2.file("/tmp/partout-bench-events-motd", content="bench\\n")\n')
-    (directory / "sample-facts.json").write_text(json.dumps({"hostname": "sample"}))
-    config = directory / "master.toml"
-    config.write_text(BENCH_CONFIG.format(nats_state=json.dumps(str(directory / "nats")), alive=arguments.alive, window=arguments.window,
-                                          period_max=arguments.period_max))
-    log = (directory / "master.log").open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "partout", "master", "--config", str(config), "--nats", url,
-         "--nats-state", str(directory / "nats"), "--state-dir", str(directory / "master"),
-         "--environments", str(directory / "environments"), "--sample-facts", str(directory / "sample-facts.json"),
-         "--auto-approve", "bench-*=production"],
-        stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-
-
-def wait_for_master(urls: list[str], directory: Path, master: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            store_total(urls, directory / "nats")
-            return
-        except Exception:
-            if master.poll() is not None or time.monotonic() > deadline:
-                tail = (directory / "master.log").read_text(errors="replace")[-3000:]
-                raise SystemExit(f"the master did not start:\n{tail}") from None
-            time.sleep(0.5)
+    run_in_temporary_directory("events", arguments.tmp, lambda directory: run(arguments, directory))
 
 
 def run(arguments: argparse.Namespace, directory: Path) -> None:
     from partout.events.backoff import ThrottleSettings
     from partout.master.config import load_config
-    from partout.nats.launcher import start_backbone
 
-    directory.chmod(0o700)
-    total, procs = arguments.agents, max(1, min(arguments.procs, arguments.agents))
-    backbone = start_backbone(directory / "nats", port=0, log_to_files=True)
-    master = start_master(arguments, directory, backbone.urls[0])
-    settings: ThrottleSettings = load_config(directory / "master.toml").events.throttle
-    workers: list[subprocess.Popen[str]] = []
-    lines: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
-    try:
-        wait_for_master(backbone.urls, directory, master)
-        cpu_idle, rss_idle, _ = proc_stats(master.pid)
-        print(f"events bench: {total} simulated agents in {procs} processes, identity {arguments.identity} "
-              f"({'one enrolled nkey and connection per agent' if arguments.identity == 'enrolled' else f'{arguments.connections} master-key connections per process, one subject and control subscription per agent'}); "
-              f"storm {arguments.calm:.0f} -> {arguments.peak:.0f} -> {arguments.calm:.0f} events/min over "
-              f"{arguments.duration:.0f} s", flush=True)
-        print(f"throttle (compressed time): fleet D={settings.fleet.divisor:g} P in [{settings.fleet.period_min}, "
-              f"{settings.fleet.period_max}] s, agent D={settings.agent.divisor:g} P in [{settings.agent.period_min}, "
-              f"{settings.agent.period_max}] s, thresholds {list(settings.fleet.thresholds)}/min, window "
-              f"{settings.window:g} s, alive {settings.alive_period} s, splay {settings.splay}; master pid {master.pid} "
-              f"idle {cpu_idle:.2f} s CPU, {rss_idle / 2**20:.0f} MB RSS", flush=True)
-        start_at = time.time() + 10 + total / 2000 + (total * 0.05 if arguments.identity == "enrolled" else 0)
-        per_worker = [total // procs + (1 if index < total % procs else 0) for index in range(procs)]
-        first = 0
-        for number, count in enumerate(per_worker):
-            process = subprocess.Popen(
-                [sys.executable, str(Path(__file__).with_name("events_agents.py")), "--directory",
-                 str(directory / f"worker-{number}"), "--nats", backbone.urls[0], "--identity", arguments.identity,
-                 "--master-seed", str(backbone.keys.master.path), "--connections", str(arguments.connections),
-                 "--first", str(first), "--count", str(count), "--agents", str(total), "--start-at", str(start_at),
-                 "--duration", str(arguments.duration), "--calm", str(arguments.calm), "--peak", str(arguments.peak),
-                 "--initial-advice", settings.initial.model_dump_json()],
-                stdout=subprocess.PIPE, stderr=(directory / f"worker-{number}.log").open("ab"), text=True)
-            threading.Thread(target=_reader, args=(process.stdout, lines, number), daemon=True).start()
-            workers.append(process)
-            first += count
-        observe(arguments, directory, master, workers, lines, start_at, backbone.urls)
-    finally:
-        for process in workers:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in workers:
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        master.terminate()
+    total, procs = arguments.agents, worker_count(arguments.agents, arguments.procs)
+    write_environment(directory, 'p2.file("/tmp/partout-bench-events-motd", content="bench\\n")\n')
+    config = directory / "master.toml"
+    config.write_text(BENCH_CONFIG.format(nats_state=json.dumps(str(directory / "nats")), alive=arguments.alive,
+                                          window=arguments.window, period_max=arguments.period_max))
+    settings: ThrottleSettings = load_config(config).events.throttle
+    with backbone_and_master(directory, auto_approve="bench-*=production", config=config) as (backbone, master):
+        pool = WorkerPool(directory, stop_timeout=60)
         try:
-            master.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            master.kill()
-        backbone.stop()
+            master.wait_until_up(lambda: store_total(backbone.urls, directory / "nats"), time.monotonic() + 90,
+                                 pause=0.5)
+            cpu_idle, rss_idle, _ = master.stats()
+            say(f"events bench: {total} simulated agents in {procs} processes, identity {arguments.identity} "
+                f"({'one enrolled nkey and connection per agent' if arguments.identity == 'enrolled' else f'{arguments.connections} master-key connections per process, one subject and control subscription per agent'}); "
+                f"storm {arguments.calm:.0f} -> {arguments.peak:.0f} -> {arguments.calm:.0f} events/min over "
+                f"{arguments.duration:.0f} s")
+            say(f"throttle (compressed time): fleet D={settings.fleet.divisor:g} P in [{settings.fleet.period_min}, "
+                f"{settings.fleet.period_max}] s, agent D={settings.agent.divisor:g} P in [{settings.agent.period_min}, "
+                f"{settings.agent.period_max}] s, thresholds {list(settings.fleet.thresholds)}/min, window "
+                f"{settings.window:g} s, alive {settings.alive_period} s, splay {settings.splay}; master pid {master.pid} "
+                f"idle {cpu_idle:.2f} s CPU, {mb(rss_idle)} RSS")
+            start_at = time.time() + 10 + total / 2000 + (total * 0.05 if arguments.identity == "enrolled" else 0)
+            for number, (first, count) in enumerate(slices(total, procs)):
+                pool.spawn([sys.executable, str(Path(__file__).with_name("events_agents.py")), "--directory",
+                            str(directory / f"worker-{number}"), "--nats", backbone.urls[0], "--identity",
+                            arguments.identity, "--master-seed", str(backbone.keys.master.path), "--connections",
+                            str(arguments.connections), "--first", str(first), "--count", str(count), "--agents",
+                            str(total), "--start-at", str(start_at), "--duration", str(arguments.duration), "--calm",
+                            str(arguments.calm), "--peak", str(arguments.peak), "--initial-advice",
+                            settings.initial.model_dump_json()],
+                           f"worker-{number}.log", worker=number)
+            observe(arguments, directory, master, pool, start_at, backbone.urls)
+        finally:
+            pool.stop()
 
 
-def observe(arguments: argparse.Namespace, directory: Path, master: subprocess.Popen[bytes],
-            workers: list[subprocess.Popen[str]], lines: queue.SimpleQueue[dict[str, Any]], start_at: float,
+def observe(arguments: argparse.Namespace, directory: Path, master: Master, pool: WorkerPool, start_at: float,
             urls: list[str]) -> None:
     from partout.master.store.event_records import event_time
     from datetime import UTC, datetime
@@ -261,19 +201,19 @@ def observe(arguments: argparse.Namespace, directory: Path, master: subprocess.P
     finals: dict[int, dict[str, Any]] = {}
     deadline = start_at + arguments.duration + 300
     next_line = start_at + arguments.every
-    cpu_before, _, _ = proc_stats(master.pid)
+    cpu_before, _, _ = master.stats()
     mark, mark_at = event_time(datetime.now(UTC)), time.monotonic()
     steady: list[float] = []
     print(f"{'t':>5} {'phase':<6} {'target/min':>10} {'ingested/min':>12} {'pending':>8} {'spooled':>7} "
           f"{'master CPU':>10} {'RSS MB':>6}  advised", flush=True)
-    while len(finals) < len(workers):
+    while len(finals) < len(pool.processes):
         if time.time() > deadline:
             print("gave up waiting for the workers' final counts", flush=True)
             break
-        if master.poll() is not None:
-            raise SystemExit(f"the master exited ({master.returncode}); see {directory}/master.log")
+        if master.process.poll() is not None:
+            raise SystemExit(f"the master exited ({master.process.returncode}); see {directory}/master.log")
         try:
-            line = lines.get(timeout=0.5)
+            line = pool.events.get(timeout=0.5)
             (finals if "final" in line else statuses)[line["worker"]] = line
             if "final" in line:
                 statuses[line["worker"]] = line
@@ -284,7 +224,7 @@ def observe(arguments: argparse.Namespace, directory: Path, master: subprocess.P
             now_mark, now_at = event_time(datetime.now(UTC)), time.monotonic()
             ingested = stored_since(database, mark) * 60.0 / (now_at - mark_at)
             mark, mark_at = now_mark, now_at
-            cpu, rss, _ = proc_stats(master.pid)
+            cpu, rss, _ = master.stats()
             share = (cpu - cpu_before) / arguments.every
             cpu_before = cpu
             status = next(iter(statuses.values()))
@@ -304,7 +244,7 @@ def observe(arguments: argparse.Namespace, directory: Path, master: subprocess.P
         if stored >= expected:
             break
         time.sleep(2)
-    cpu, rss, peak = proc_stats(master.pid)
+    cpu, rss, peak = master.stats()
     lost_source = totals.get("generated", 0) - expected - totals.get("spooled", 0) - totals.get("pending", 0)
     print(f"source: {totals.get('generated', 0)} events generated, {expected} acked by the stream, "
           f"{totals.get('spooled', 0)} still spooled, {totals.get('pending', 0)} unsent "

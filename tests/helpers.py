@@ -14,10 +14,11 @@ from pathlib import Path
 
 
 def eventually(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.01) -> bool:
-    """Poll `predicate` until it is truthy or the deadline passes; never a bare sleep."""
+    """Poll `predicate` until it is truthy or the deadline passes; never a bare sleep. A file
+    the predicate reads that is not there yet (FileNotFoundError) counts as "not yet"."""
     deadline = time.monotonic() + timeout
     while True:
-        if predicate():
+        if _holds(predicate):
             return True
         if time.monotonic() > deadline:
             return False
@@ -30,11 +31,18 @@ async def eventually_async(predicate: Callable[[], object], timeout: float = 10.
 
     deadline = time.monotonic() + timeout
     while True:
-        if predicate():
+        if _holds(predicate):
             return True
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(interval)
+
+
+def _holds(predicate: Callable[[], object]) -> bool:
+    try:
+        return bool(predicate())
+    except FileNotFoundError:
+        return False
 
 
 def free_port() -> int:

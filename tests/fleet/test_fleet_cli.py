@@ -46,7 +46,7 @@ def test_up_applies_the_example_policy_and_stops_cleanly_on_sigint(tmp_path: Pat
         site = directory / "environments" / "production" / "site.p2"
         site.write_text(site.read_text().replace("Hello from Partout.", "Hello again."))
         hello = directory / "managed" / "hello.txt"
-        assert eventually(lambda: hello.read_text() == "Hello again.\n", timeout=30)
+        assert eventually(lambda: hello.exists() and hello.read_text() == "Hello again.\n", timeout=30)
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=60)
     finally:
