@@ -94,6 +94,8 @@ class TriggerRouterActor(SupervisedActor):
         self._rules = {rule.name: rule for rule in rules}
         self.counters = counters or SecurityCounters()
         self._limits = limits or RequestLimits(PER_SENDER, OVERALL)
+        # operators have a budget of their own: integrations flooding together cannot spend it
+        self._operator_limits = RequestLimits(PER_SENDER, OVERALL)
         self._refusals = RequestLimits(REFUSALS, REFUSALS)
         self._nonces = SharedNonces(bus, NonceCache(SIGNATURE_MAX_AGE))
         self._agents: KeyedWindow[Fired] = KeyedWindow(
@@ -145,7 +147,8 @@ class TriggerRouterActor(SupervisedActor):
         if refusal:
             self._refuse(request, sender, refusal, "not-allowed", message.reply)
             return
-        limited = self._limits.admit(sender.key)
+        limits = self._operator_limits if sender.key in self._operator_keys else self._limits
+        limited = limits.admit(sender.key)
         if limited is not None:
             self.counters.count(f"trigger.rate-{limited}", public_key=sender.key, sender=sender.name)
             self._reply(message.reply, sender.key, TriggerReply(
