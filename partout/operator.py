@@ -153,6 +153,36 @@ class OperatorClient:
                                            until=until, limit=limit)
         return result
 
+    def trigger(self, name: str, where: str = "true", data: dict[str, Any] | None = None, *,
+                wait: bool = True) -> Any:
+        """Fire trigger `name` on the approved agents `where` selects, signed by this client's
+        key (an operator's, or an integration's with the trigger role): the master's
+        TriggerReply (OperatorError when it refused), or None without `wait`."""
+        import secrets
+
+        from partout.wire import decode, encode
+        from partout.wire.triggers import TriggerReply, TriggerRequest
+
+        request = TriggerRequest(public_key=self.public_key, name=name, where=where, data=data or {},
+                                 nonce=secrets.token_hex(16)).signed_by(self._key_pair)
+        subject = subjects.trigger(name)
+        if not wait:
+            self._bus.publish(subject, encode(request))
+            self._bus.flush().get(timeout=self.timeout)
+            return None
+        try:
+            message = self._bus.request(subject, encode(request), timeout=self.timeout).get(timeout=self.timeout + 5)
+        except Exception as error:
+            raise OperatorError(f"no answer to trigger {name!r} ({error}); is `partout master` running, and may "
+                                f"this key publish partout.trigger.> (an operator, or an integration with the "
+                                f"trigger role)?") from error
+        reply = decode(TriggerReply, message.data)
+        if reply is None:
+            raise OperatorError("the master sent an unreadable reply")
+        if not reply.ok:
+            raise OperatorError(reply.error or "the master refused the trigger")
+        return reply
+
     def follow(self, subject: str, target: Callable[[Any], None]) -> None:
         """Have every message on `subject` (node events: `partout.node.>` or narrower) passed to
         `target` (a BusMessage, on the bus thread) until the client closes."""

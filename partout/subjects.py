@@ -76,6 +76,12 @@ def trigger(name: str) -> str:
     return f"{PREFIX}.trigger.{token(name, 'trigger name')}"
 
 
+def trigger_name(subject: str) -> str | None:
+    """The trigger name a trigger subject names (`partout.trigger.<name>`), or None."""
+    prefix, _, name = subject.rpartition(".")
+    return name if prefix == f"{PREFIX}.trigger" and _TOKEN.match(name) else None
+
+
 def node_event(agent_id: str, module: str, status: str) -> str:
     """Events republished for integrations: `partout.node.<id>.<module>.<status>`."""
     return f"{PREFIX}.node.{token(agent_id, 'agent id')}.{token(module, 'module')}.{token(status, 'status')}"

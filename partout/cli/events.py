@@ -43,6 +43,16 @@ def event_row(event: dict[str, Any]) -> tuple[object, ...]:
 
 
 HEADERS = ("RECEIVED", "AGENT", "MODULE", "STATUS", "COUNT", "TITLE", "MESSAGE")
+TRIGGER_HEADERS = ("TIME", "TRIGGER", "SENDER", "STATUS", "WHERE", "REACHED", "REASON")
+REACHED_SHOWN = 3  # agent ids shown per trigger; --json has them all
+
+
+def trigger_row(trigger: dict[str, Any]) -> tuple[object, ...]:
+    reached = list(trigger.get("reached") or [])
+    listed = ", ".join(reached[:REACHED_SHOWN]) + (", ..." if len(reached) > REACHED_SHOWN else "")
+    return (short_time(trigger.get("received_at")), trigger.get("name", ""), trigger.get("sender") or "-",
+            trigger.get("status", ""), trigger.get("where") or "-",
+            f"{len(reached)}: {listed}" if reached else "-", trigger.get("reason") or "")
 
 
 def event_line(event: dict[str, Any]) -> str:
@@ -65,7 +75,8 @@ def event_line(event: dict[str, Any]) -> str:
 def command(agent: str | None, module: str | None, status: str | None, since: str | None, limit: int, follow: bool,
             as_json: bool, nats_urls: tuple[str, ...], nats_state: Path | None, operator_key: Path | None) -> None:
     """Show stored events, newest first, and the totals of every count kept (raw events for a
-    day, then hourly, daily and weekly sums). With --follow, print each new event as the
+    day, then hourly, daily and weekly sums); then the triggers received (fired or refused:
+    who sent them, the query, the agents they reached; with --agent, those that reached it). With --follow, print each new event as the
     master republishes it on partout.node.<agent>.<module>.<status>."""
     with operator_client(nats_urls, nats_state, operator_key) as client:
         found = client.events(agent=agent, module=module, status=status, since=since_time(since), limit=limit)
@@ -108,3 +119,7 @@ def _print_stored(found: dict[str, Any]) -> None:
     by_status = ", ".join(f"{name} {count}" for name, count in sorted((totals.get("by_status") or {}).items()))
     by_tier = ", ".join(f"{name} {count}" for name, count in (totals.get("by_tier") or {}).items())
     click.echo(f"total {totals.get('count', 0)} events" + (f" ({by_status}; kept as {by_tier})" if by_status else ""))
+    triggers = found.get("triggers") or []
+    if triggers:
+        click.echo("")
+        click.echo(table([trigger_row(trigger) for trigger in triggers], TRIGGER_HEADERS))

@@ -27,6 +27,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "reports": ("partout.cli.reports", "Show an agent's run reports from a running master."),
     "integrations": ("partout.cli.integrations", "Add, list and remove third-party integrations on a running master."),
     "events": ("partout.cli.events", "Show agents' events from a running master, or follow them."),
+    "trigger": ("partout.cli.trigger", "Have the agents a query selects apply now, with the trigger's data."),
 }
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from partout.errors import StateError
 from partout.master.events_config import EventsConfig
+from partout.master.trigger_rules import TriggerRule
 from partout.state import default_state_dir
 
 
@@ -137,6 +138,28 @@ class MasterConfig(BaseModel):
         1.0, ge=0, description="Seconds: an agent whose `p2.nodes` answers changed gets at most one "
         "data-changed (recompile and apply) per window; a burst of changes is one re-apply."
     )
+
+    trigger_window: float | None = Field(
+        None, ge=0, description="Seconds: an agent gets at most one Control 'trigger' per window, carrying every "
+        "trigger that arrived meanwhile (a storm is one re-apply); a rule fires at most once per window. "
+        "Default: data_changed_window."
+    )
+    trigger_rules: tuple[TriggerRule, ...] = Field(
+        (), description="Agents' events that fire triggers (see partout.master.trigger_rules)."
+    )
+
+    @field_validator("trigger_rules")
+    @classmethod
+    def _rule_names_unique(cls, rules: tuple[TriggerRule, ...]) -> tuple[TriggerRule, ...]:
+        names = [rule.name for rule in rules]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"trigger rule names must be unique: {', '.join(repeated)}")
+        return rules
+
+    @property
+    def trigger_coalesce_window(self) -> float:
+        return self.data_changed_window if self.trigger_window is None else self.trigger_window
 
     @field_validator("fact_sections")
     @classmethod

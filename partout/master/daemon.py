@@ -16,6 +16,7 @@
     ├── operator-api  OperatorApiActor: partout.master.api
     ├── inventory     InventoryActor: agents' p2.nodes requests (partout.inventory.<id>), read-only
     ├── dependencies  DependencyTrackerActor: data-changed to the agents whose p2.nodes answers changed
+    ├── triggers      TriggerRouterActor: partout.trigger.<name> and event rules -> Control "trigger"
     ├── environments  EnvironmentWatcherActor: tells the publisher what changed on disk
     └── replicas      ReplicaKeeperActor: stream replicas follow the cluster's size
 
@@ -61,6 +62,8 @@ from partout.master.policy import PolicyPublisherActor, PublishResults, Rebuild
 from partout.master.replicas import ReplicaKeeper, ReplicaKeeperActor, automatic_replicas
 from partout.master.store_actor import StoreActor, StoreHandle
 from partout.master.throttle import ThrottleActor
+from partout.master.trigger_rules import RuleMatcher
+from partout.master.triggers import TriggerRouterActor
 from partout.master.supervisor import (
     Child, ChildSpec, Crash, CurrentRef, Restarts, StartChildren, Supervisor,
 )
@@ -77,7 +80,7 @@ EVENTS_CONSUMER = "partout-master-events"
 
 # the tree, in start order (stopped in reverse); Master._start_<name> starts each
 CHILDREN = ("store", "callout", "kicker", "ingest", "throttle", "event-ingest", "enrolment", "publisher",
-            "operator-api", "inventory", "dependencies", "environments", "replicas")
+            "operator-api", "inventory", "dependencies", "triggers", "environments", "replicas")
 
 
 def started(bus: Bus, timeout: float = 10.0) -> Bus:
@@ -127,7 +130,8 @@ class Master:
                                                           instance=self.instance, child=child),
             "event-ingest": lambda child: EventIngestActor.start(
                 self.store, bus=self._buses()[0], throttle=self.addresses["throttle"], settings=self.config.events,
-                counters=self.security, child=child),
+                counters=self.security, rules=RuleMatcher(self.config.trigger_rules), triggers=self.addresses["triggers"],
+                child=child),
             "enrolment": self._start_enrolment,
             "publisher": self._start_publisher,
             "operator-api": self._start_operator_api,
@@ -135,6 +139,10 @@ class Master:
                 self._buses()[0], self.store, scope=self.config.inventory_scope, counters=self.security, child=child),
             "dependencies": lambda child: DependencyTrackerActor.start(
                 self._buses()[0], self.store, window=self.config.data_changed_window, child=child),
+            "triggers": lambda child: TriggerRouterActor.start(
+                self._buses()[0], self.store, operator_keys=self.operator_keys,
+                window=self.config.trigger_coalesce_window, rules=self.config.trigger_rules, counters=self.security,
+                child=child),
             "environments": lambda child: EnvironmentWatcherActor.start(
                 self.config.environments_dir, self.addresses["publisher"], debounce=self.config.debounce,
                 child=child),
@@ -194,7 +202,7 @@ class Master:
             self._system_bus = started(Bus.start(self._bus_options(SYSTEM_CONNECTION)))
             self._ensure_streams(timeout)
             self._start_children(("kicker", "ingest", "throttle", "event-ingest", "enrolment", "publisher",
-                                  "operator-api", "inventory", "dependencies"), timeout)
+                                  "operator-api", "inventory", "dependencies", "triggers"), timeout)
             self._subscribe(timeout)
             self.publish_environments(timeout=timeout)
             self._start_children(("environments", "replicas") if config.stream_replicas is None
@@ -228,6 +236,7 @@ class Master:
             bus.subscribe(subjects.master_api(), addresses["operator-api"], queue=QUEUE),
             bus.subscribe(subjects.INVENTORY_REQUESTS_ALL, addresses["inventory"], queue=QUEUE),
             bus.subscribe(subjects.EVENTS_COUNTED, addresses["throttle"]),  # every master counts every batch
+            bus.subscribe(subjects.TRIGGERS_ALL, addresses["triggers"], queue=QUEUE),
             # every change of the policy bucket: one that does not verify is replaced
             bus.subscribe(subjects.POLICY_UPDATES_ALL, addresses["publisher"], queue=QUEUE),
         ]

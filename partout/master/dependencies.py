@@ -15,13 +15,13 @@ an agent recompiles on its interval anyway. Changes of `last_seen` alone trigger
 from __future__ import annotations
 
 import logging
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from partout import subjects
+from partout.master.coalesce import KeyedWindow
 from partout.master.inventory import answer_digest, nodes_answer
 from partout.master.store.base import AgentStatus, DependencyRecord, InventoryScope, Store
 from partout.master.store_actor import StoreHandle
@@ -86,11 +86,16 @@ class DependencyTrackerActor(SupervisedActor):
         self._store = store
         self._window = window
         self._check_scheduled = False
-        self._last_sent: dict[str, float] = {}  # agent id -> monotonic time of its last data-changed
-        self._waiting: dict[str, list[str]] = {}  # agent id -> queries, until its window is over
-        self._due_scheduled = False
-        self.sent = 0  # data-changed messages sent
+        # agent id -> the queries whose answers changed, at most one send per window
+        self._notices: KeyedWindow[list[str]] = KeyedWindow(
+            window, send=self._send, merge=lambda old, new: sorted(set(old) | set(new)),
+            schedule=lambda delay: tell_later(delay, self.actor_ref, _Due()))
         self.checks = 0  # checks of the recorded answers done
+
+    @property
+    def sent(self) -> int:
+        """data-changed messages sent."""
+        return self._notices.sent
 
     def handle(self, message: object) -> None:
         match message:
@@ -102,38 +107,18 @@ class DependencyTrackerActor(SupervisedActor):
                 self._check_scheduled = False
                 self._check()
             case _Due():
-                self._due_scheduled = False
-                self._send_due()
+                self._notices.due()
             case _:
                 super().handle(message)
 
     def _check(self) -> None:
         self.checks += 1
         for agent_id, queries in self._store.run(changed_agents).items():
-            self._waiting.setdefault(agent_id, [])
-            self._waiting[agent_id] = sorted(set(self._waiting[agent_id]) | set(queries))
-        self._send_due()
+            self._notices.add(agent_id, sorted(set(queries)))
 
-    def _send_due(self) -> None:
-        now = time.monotonic()
-        # forget windows that are over: the table stays the size of the recent notifications
-        self._last_sent = {agent_id: at for agent_id, at in self._last_sent.items() if now - at < self._window}
-        later: list[float] = []
-        for agent_id in sorted(self._waiting):
-            last = self._last_sent.get(agent_id)
-            if last is not None and now - last < self._window:
-                later.append(last + self._window)
-                continue
-            self._send(agent_id, self._waiting.pop(agent_id), now)
-        if later and not self._due_scheduled:
-            self._due_scheduled = True
-            tell_later(max(0.0, min(later) - now), self.actor_ref, _Due())
-
-    def _send(self, agent_id: str, queries: list[str], now: float) -> None:
+    def _send(self, agent_id: str, queries: list[str]) -> None:
         control = Control(command="data-changed", parameters={"queries": queries}, sent_at=datetime.now(UTC))
         self._bus.publish(subjects.agent_control(agent_id), encode(control))
-        self._last_sent[agent_id] = now
-        self.sent += 1
         log.info("data changed for an agent's policy", extra={"agent_id": agent_id, "queries": queries})
 
 

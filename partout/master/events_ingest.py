@@ -8,8 +8,9 @@ reason. Dropped batches are acknowledged: they never get better.
 
 A batch is acknowledged once the store has it; the store is idempotent by batch id, so a
 redelivery (a master killed before its ack) is counted once, and only a newly stored batch
-is republished and measured by the throttle. (A master killed between storing and
-republishing loses those node events, never the stored counts.)
+is republished, measured by the throttle and matched against the trigger rules. (A master
+killed between storing and republishing loses those node events and rule hits, never the
+stored counts.)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from partout.master.events_config import EventsConfig
 from partout.master.guard import SecurityCounters
 from partout.master.store.base import Store
 from partout.master.supervisor import Child, SupervisedActor
+from partout.master.trigger_rules import RuleMatcher
 from partout.wire import encode
 from partout.wire.fleet import Control
 
@@ -55,6 +57,7 @@ class BatchStored:
 class EventIngestActor(SupervisedActor):
     def __init__(self, store: Store, *, bus: Bus | None, throttle: Address | None, settings: EventsConfig,
                  counters: SecurityCounters | None = None, clock: Callable[[], datetime] | None = None,
+                 rules: RuleMatcher | None = None, triggers: Address | None = None,
                  child: Child | None = None) -> None:
         super().__init__(child=child)
         self._store = store
@@ -63,6 +66,8 @@ class EventIngestActor(SupervisedActor):
         self._settings = settings
         self._counters = counters or SecurityCounters()
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._rules = rules if rules and triggers is not None else None  # no rules: nothing is looked at
+        self._triggers = triggers
         self._noticed: dict[str, float] = {}  # agent id -> when it was last told of a dropped batch
         self.batches_stored = 0
         self.batches_duplicate = 0
@@ -113,6 +118,9 @@ class EventIngestActor(SupervisedActor):
         delivery.ack()
         if self._throttle is not None:
             self._throttle.tell(BatchStored(batch, received_at.timestamp()))
+        if self._rules is not None and self._triggers is not None:
+            for hit in self._rules.hits(batch):  # the router checks `from` and coalesces
+                self._triggers.tell(hit)
 
     def _seen(self, agent_id: str) -> None:
         """An alive message (at least daily when nothing happens) keeps the agent's last_seen."""

@@ -1,12 +1,14 @@
 """The operator API's `events` verb: stored events and counts, filtered.
 
-    {agent?, module?, status?, since?, until?, limit?}  ->  {agent, matched, events, totals, subject}
+    {agent?, module?, status?, since?, until?, limit?}  ->  {agent, matched, events, totals, subject, triggers}
 
 `agent` is anything `match_agent` takes (id, key, unique prefix, hostname); times are ISO
 8601 (the CLI turns `--since 1h` into one). `events` are the raw events, newest first (as many as fit in one reply: `truncated`
 says when some did not);
 `totals` sums every tier (raw, hour, day, week) by status and by tier, so counts that were
-rolled up are still counted; `subject` is what `--follow` subscribes to for the same filter.
+rolled up are still counted; `subject` is what `--follow` subscribes to for the same filter;
+`triggers` are the triggers received since `since` (with `agent`: those that reached it), fired
+or refused, newest first, `limit` at most.
 """
 
 from __future__ import annotations
@@ -21,11 +23,26 @@ from partout.errors import BusError, PartoutError
 from partout.events.wire import NodeEvent
 from partout.master.store.base import Store, match_agent
 from partout.master.store.event_records import EventCount, EventQuery
+from partout.master.store.trigger_records import MAX_TRIGGER_ROWS, TriggerQuery
 from partout.master.store_actor import StoreHandle
 
 
 # One reply is one NATS message (1 MiB at most by default): the events it lists stop here.
 MAX_REPLY_EVENT_BYTES = 512 * 1024
+MAX_REPLY_TRIGGER_BYTES = 256 * 1024  # and the triggers (whose data may be large) here
+
+
+def _fitting(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """The first `items` whose JSON fits in `limit` bytes together."""
+    import json
+
+    kept, size = [], 0
+    for item in items:
+        size += len(json.dumps(item, default=str))
+        if size > limit:
+            break
+        kept.append(item)
+    return kept
 
 
 def _time(value: object, name: str) -> datetime | None:
@@ -65,6 +82,8 @@ def events_reply(store: StoreHandle, arguments: dict[str, Any]) -> dict[str, Any
         agent_id = record.agent_id or record.public_key
     query = _query(arguments, agent_id)
     events, counts = store.run(_read, query)
+    triggers = store.triggers(TriggerQuery(agent_id=agent_id if agent is not None else None, since=query.since,
+                                           limit=min(query.limit, MAX_TRIGGER_ROWS)))
     by_status: dict[str, int] = {}
     by_tier: dict[str, int] = {}
     for count in counts:
@@ -82,6 +101,7 @@ def events_reply(store: StoreHandle, arguments: dict[str, Any]) -> dict[str, Any
         "events": shown, "truncated": len(shown) < len(events),
         "totals": {"count": sum(by_status.values()), "by_status": by_status, "by_tier": by_tier},
         "subject": follow_subject(agent_id, query.module, query.status.value if query.status else None),
+        "triggers": _fitting([trigger.model_dump(mode="json") for trigger in triggers], MAX_REPLY_TRIGGER_BYTES),
     }
 
 

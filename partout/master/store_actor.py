@@ -33,6 +33,7 @@ from partout.master.store.base import (
 )
 from partout.master.store.integrations import IntegrationRecord, IntegrationRole
 from partout.master.store.event_records import EventCount, EventQuery, RollupSummary
+from partout.master.store.trigger_records import TriggerQuery, TriggerRecord
 from partout.master.supervisor import Child, SupervisedActor
 from partout.report import Report
 
@@ -220,6 +221,12 @@ class StoreHandle:
 
     def forget_dependencies(self, agent_id: str) -> int:
         return self._wait(lambda store: store.forget_dependencies(agent_id))
+
+    def record_trigger(self, trigger: TriggerRecord) -> bool:
+        return self._wait(lambda store: store.record_trigger(trigger))
+
+    def triggers(self, query: TriggerQuery) -> list[TriggerRecord]:
+        return self._wait(lambda store: store.triggers(query))
 
     def close(self) -> None:
         """The store closes with its actor (the supervisor stops it); nothing to do here."""

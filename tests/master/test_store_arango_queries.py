@@ -44,7 +44,7 @@ QUERIES = all_queries()
 
 def test_the_package_has_the_queries_of_every_record_kind() -> None:
     assert {name.split(".")[0] for name in QUERIES} == {"agents", "reports", "enrolments", "policies", "integrations",
-                                                         "events", "inventory"}
+                                                         "events", "inventory", "triggers"}
 
 
 def test_every_query_is_built_from_one_constant_string() -> None:

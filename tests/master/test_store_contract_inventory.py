@@ -10,6 +10,7 @@ import pytest
 
 from partout.inventory import Query, QueryError
 from partout.master.store import DependencyRecord, Store
+from partout.master.store.trigger_records import TriggerQuery, TriggerRecord
 
 KEYS = [f"U{letter * 55}" for letter in "ABCDEFGH"]
 
@@ -117,3 +118,29 @@ def test_forgetting_an_agents_dependencies_leaves_the_others(store: Store) -> No
     assert store.forget_dependencies("lb1") == 2
     assert store.forget_dependencies("lb1") == 0
     assert [record.agent_id for record in store.dependencies()] == ["lb2"]
+
+
+def trigger_record(trigger_id: str, name: str, at: datetime, reached: tuple[str, ...] = (),
+                   status: str = "fired") -> TriggerRecord:
+    return TriggerRecord(trigger_id=trigger_id, name=name, sender="operator UABCDEFG", sender_key="U" + "K" * 55,
+                         where='role == "app"', data={"reason": "openssl", "n": 1}, received_at=at, reached=reached,
+                         status=status, reason="" if status == "fired" else "not a trigger key")  # type: ignore[arg-type]
+
+
+def test_triggers_are_kept_once_and_listed_newest_first_by_name_agent_and_time(store: Store) -> None:
+    now = datetime.now(UTC)
+    first = trigger_record("t1", "restart-app", now - timedelta(hours=2), ("a1", "a2"))
+    assert store.record_trigger(first) is True
+    assert store.record_trigger(first.model_copy(update={"name": "other"})) is False  # idempotent by id
+    store.record_trigger(trigger_record("t2", "deploy", now - timedelta(minutes=5), ("a2",)))
+    store.record_trigger(trigger_record("t3", "restart-app", now, status="refused"))
+    assert [found.trigger_id for found in store.triggers(TriggerQuery())] == ["t3", "t2", "t1"]
+    [kept] = store.triggers(TriggerQuery(name="deploy"))
+    assert kept.reached == ("a2",) and kept.data == {"reason": "openssl", "n": 1} and kept.sender_key.startswith("UK")
+    assert kept.received_at == now - timedelta(minutes=5)
+    assert [found.trigger_id for found in store.triggers(TriggerQuery(agent_id="a2"))] == ["t2", "t1"]
+    assert [found.trigger_id for found in store.triggers(TriggerQuery(agent_id="a1"))] == ["t1"]
+    assert [found.trigger_id for found in store.triggers(TriggerQuery(since=now - timedelta(hours=1)))] == ["t3", "t2"]
+    assert [found.trigger_id for found in store.triggers(TriggerQuery(limit=1))] == ["t3"]
+    assert store.triggers(TriggerQuery(name="restart-app", agent_id="a2"))[0].status == "fired"
+    assert store.triggers(TriggerQuery(name="restart-app"))[0].reason == "not a trigger key"

@@ -23,6 +23,7 @@ from partout.report import Report
 
 if TYPE_CHECKING:  # integrations.py builds on this module's StoreError
     from partout.master.store.integrations import IntegrationRecord, IntegrationRole
+    from partout.master.store.trigger_records import TriggerQuery, TriggerRecord
     from partout.inventory import Answer, Query
 
 
@@ -239,6 +240,15 @@ class Store(Protocol):
 
     def remove_integration(self, name: str) -> IntegrationRecord:
         """Mark the integration named `name` removed; IntegrationNotFound when there is none."""
+        ...
+
+    # triggers (see trigger_records.py)
+    def record_trigger(self, trigger: TriggerRecord) -> bool:
+        """Keep a trigger routed or refused; idempotent by trigger_id (False: already kept)."""
+        ...
+
+    def triggers(self, query: TriggerQuery) -> list[TriggerRecord]:
+        """Newest received first."""
         ...
 
     # events (see event_records.py)

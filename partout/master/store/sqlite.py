@@ -41,6 +41,7 @@ from partout.master.store.base import (
 from partout.master.store.sqlite_inventory import SqliteInventoryMethods
 from partout.master.store.sqlite_integrations import SqliteIntegrationMethods
 from partout.master.store.sqlite_events import SqliteEventMethods
+from partout.master.store.sqlite_triggers import SqliteTriggerMethods
 from partout.master.store.sqlite_schema import (
     AGENT_COLUMNS,
     MIGRATIONS,
@@ -66,7 +67,7 @@ def _is_busy(error: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-class SqliteStore(SqliteEventMethods, SqliteIntegrationMethods, SqliteInventoryMethods):
+class SqliteStore(SqliteEventMethods, SqliteIntegrationMethods, SqliteInventoryMethods, SqliteTriggerMethods):
     """`Store` on one SQLite file; safe to call from several threads."""
 
     def __init__(self, path: Path) -> None:

@@ -142,6 +142,25 @@ CREATE TABLE inventory_dependencies (
 )
 """
 
+# Triggers (issue 13): every trigger routed or refused, for `partout events`. `reached` is a
+# JSON list of agent ids; times are fixed-width UTC text (event_time).
+_SCHEMA_V5_TRIGGERS = """
+CREATE TABLE triggers (
+    trigger_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    sender_key TEXT NOT NULL,
+    "where" TEXT NOT NULL,
+    data TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    reached TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX triggers_received ON triggers (received_at)
+"""
+
+
 def _run_script(connection: sqlite3.Connection, script: str) -> None:
     # Not executescript(): it commits first, and a migration must be one transaction.
     for statement in script.split(";"):
@@ -155,6 +174,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     lambda connection: _run_script(connection, _SCHEMA_V2),
     lambda connection: _run_script(connection, _SCHEMA_V3_EVENTS),
     lambda connection: _run_script(connection, _SCHEMA_V4_INVENTORY),
+    lambda connection: _run_script(connection, _SCHEMA_V5_TRIGGERS),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -87,10 +87,11 @@ META = CollectionSpec("partout_meta")
 # `_key` = document_key(public key): a key is registered once, ever; names are unique among
 # those not removed (store/arango/integrations.py checks that under an exclusive lock)
 INTEGRATIONS = CollectionSpec("integrations", indexes=(IndexSpec("integrations_name", ("name", "removed_at")),))
+TRIGGERS = CollectionSpec("triggers", indexes=(IndexSpec("triggers_received", ("received_at",)),))
 
 COLLECTIONS: tuple[CollectionSpec, ...] = (AGENTS, REPORTS, ENROLMENTS, POLICY_ERRORS, POLICY_VERSIONS, EVENTS,
                                            EVENT_ROLLUPS, EVENT_BATCHES, EVENT_STATE, META, INTEGRATIONS,
-                                           INVENTORY_DEPENDENCIES)
+                                           INVENTORY_DEPENDENCIES, TRIGGERS)
 COLLECTION_NAMES = frozenset(spec.name for spec in COLLECTIONS)
 
 

@@ -1,7 +1,7 @@
 """`ArangoStore`: the `Store` on ArangoDB, for several masters sharing one database.
 
-The methods live by concern in agents.py, reports.py, enrolments.py, policies.py, events.py
-and integrations.py; this class only opens the database, makes sure of the schema, and closes."""
+The methods live by concern in agents.py, reports.py, enrolments.py, policies.py, events.py,
+integrations.py, inventory.py and triggers.py; this class only opens the database, makes sure of the schema, and closes."""
 
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ from partout.master.store.arango.location import ArangoLocation, parse_arango_ur
 from partout.master.store.arango.policies import PolicyMethods
 from partout.master.store.arango.reports import ReportMethods
 from partout.master.store.arango.schema import ensure_schema
+from partout.master.store.arango.triggers import TriggerMethods
 from partout.master.store.base import Store
 
 log = logging.getLogger(__name__)
 
 
 class ArangoStore(AgentMethods, ReportMethods, EnrolmentMethods, PolicyMethods, EventMethods, IntegrationMethods,
-                  InventoryMethods):
+                  InventoryMethods, TriggerMethods):
     """`Store` on an ArangoDB database; safe to call from several threads."""
 
     def __init__(self, location: ArangoLocation) -> None:

@@ -1,0 +1,76 @@
+"""A master rule turns a real agent's event into a trigger for other real agents: the db
+node's policy changes its openssl.conf, the event reaches the master in the agent's event
+batch, and the app nodes apply their `p2.on_trigger("restart-app")` block with the rule's
+data; the same event from a node that is not a db fires nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from agent_events_support import STEADY
+from fleetenv import Fleet, FleetAgent, approved, running_fleet
+from helpers import eventually
+from inventory_support import start_agent
+
+from partout.master.daemon import Master
+from partout.master.trigger_rules import TriggerRule
+
+SITE = '''
+root = facts.custom.get("root", "/tmp/partout-fleet")
+p2.file(root + "/motd", content="hello\\n")
+if facts.custom.get("role") in ("db", "web"):
+    p2.file(root + "/openssl.conf", content="openssl 3\\n")
+with p2.on_trigger("restart-app") as restart:
+    p2.file(root + "/restarted", content=f"{restart.data.get('reason')} from {restart.sender}\\n")
+'''
+RULE = TriggerRule.model_validate({"name": "openssl-restarts-app", "event": "file:*/openssl.conf:changed",
+                                   "from": "role == 'db'", "trigger": "restart-app", "where": "role == 'app'",
+                                   "data": {"reason": "openssl updated"}})
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
+    with running_fleet(tmp_path, master=False) as running:
+        (running.environments / "production" / "site.p2").write_text(SITE)
+        config = running.master_config().model_copy(update={"events": STEADY, "trigger_rules": (RULE,),
+                                                            "trigger_window": 0.3})
+        running.master = Master(config).start()
+        yield running
+
+
+def started(fleet: Fleet, hostname: str, role: str) -> FleetAgent:
+    agent = start_agent(fleet, hostname, role=role)
+    assert approved(agent, timeout=30)
+    assert eventually(lambda: agent.content() == "hello\n" and len(agent.runs()) >= 1, timeout=30)
+    return agent
+
+
+def restarted(agent: FleetAgent) -> str | None:
+    try:
+        return (agent.root / "restarted").read_text()
+    except FileNotFoundError:
+        return None
+
+
+def test_a_db_nodes_event_fires_the_rule_on_the_app_nodes_and_a_web_nodes_does_not(fleet: Fleet) -> None:
+    app = started(fleet, "prod-app1", "app")
+    web = started(fleet, "prod-web1", "web")
+    web_id = web.agent.agent_id or ""
+
+    def stored_change(agent_id: str) -> bool:
+        events = fleet.operator.events(agent=agent_id, module="file", status="changed")["events"]
+        return any(str(event.get("title", "")).endswith("/openssl.conf") for event in events)
+
+    assert eventually(lambda: stored_change(web_id), timeout=30)
+    fleet.operator.trigger("fence", f"id == '{app.agent.agent_id}'")  # handled after the web node's hit
+    assert eventually(lambda: any(run.report.trigger == "trigger:fence" for run in app.runs()), timeout=30)
+    assert restarted(app) is None
+
+    db = started(fleet, "prod-db1", "db")
+    assert eventually(lambda: restarted(app) == "openssl updated from rule:openssl-restarts-app\n", timeout=30)
+    assert any(run.report.trigger == "trigger:restart-app" for run in app.runs())
+    assert restarted(db) is None and restarted(web) is None
+    [listed] = [entry for entry in fleet.operator.events()["triggers"] if entry["name"] == "restart-app"]
+    assert listed["sender"] == "rule:openssl-restarts-app" and listed["reached"] == [app.agent.agent_id]
