@@ -18,6 +18,7 @@ recorded and logged, up to REFUSALS_RECORDED per second, beyond which it is only
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Collection
@@ -234,7 +235,10 @@ class TriggerRouterActor(SupervisedActor):
         if rule is None:
             return
         if rule.from_ is not None:
-            senders, _ = self._store.run(approved_matching, Query.parse(rule.from_))
+            # asked of the one agent (an id is a subject token: safe inside a query string),
+            # not of the fleet and then searched: a storm of hits stays cheap
+            sender = Query.parse(f"id == {json.dumps(hit.agent_id)} and ({rule.from_})", max_length=None)
+            senders, _ = self._store.run(approved_matching, sender)
             if hit.agent_id not in senders:
                 return
         self._rule_window.add(rule.name, frozenset({hit.agent_id}))
