@@ -190,10 +190,11 @@ def render_text(document: dict[str, Any]) -> str:
 
 
 def wire_documents() -> dict[str, Any]:
-    """The schema of every event message, by kind, with the subject it travels on."""
+    """The schema of every event and trigger message, by kind, with the subject it travels on."""
     from partout.events.notices import Rejection
     from partout.events.wire import wire_schemas
     from partout.wire.fleet import Control
+    from partout.wire.triggers import FiredTrigger, TriggerReply, TriggerRequest
 
     where = {
         "event": "inside agents (an event before aggregation)",
@@ -205,6 +206,13 @@ def wire_documents() -> dict[str, Any]:
     documents: dict[str, Any] = {kind: {"subject": where.get(kind, ""), "schema": schema}
                                  for kind, schema in wire_schemas().items()}
     documents["control"] = {"subject": "partout.agent.<id>.control", "schema": Control.model_json_schema()}
+    documents["trigger"] = {"subject": "partout.trigger.<name> (operators and trigger integrations; signed)",
+                            "schema": TriggerRequest.model_json_schema()}
+    documents["trigger-reply"] = {"subject": "_INBOX_<the signer's public key>.…",
+                                  "schema": TriggerReply.model_json_schema()}
+    documents["fired-trigger"] = {
+        "subject": "partout.agent.<id>.control, as Control {command: trigger, parameters: {triggers: [...]}}",
+        "schema": FiredTrigger.model_json_schema()}
     documents["event-rejection"] = {
         "subject": "partout.agent.<id>.control, as Control {command: events, parameters: {rejected: ...}}",
         "schema": Rejection.model_json_schema()}
