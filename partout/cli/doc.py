@@ -222,8 +222,9 @@ def wire_documents() -> dict[str, Any]:
 @click.command(name="doc", short_help="Show the options of every directive and built-in role, from their schemas.")
 @click.argument("module", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON schemas instead of text.")
-@click.option("--wire", is_flag=True, help="Print the JSON schemas of the event messages on the bus instead "
-                                           "(what integrations read on partout.node.>).")
+@click.option("--wire", is_flag=True, help="Print the JSON schemas of the event and trigger messages on the bus "
+                                           "instead (what integrations read on partout.node.> and send on "
+                                           "partout.trigger.<name>).")
 @reports_errors
 def command(module: str | None, as_json: bool, wire: bool) -> None:
     """Show every directive and built-in role (or MODULE, a module or role name) with each
