@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import pykka
 
@@ -96,7 +96,13 @@ class InjectedCrash(PartoutError):
     """What a child raises on `Crash`."""
 
 
-def tell_quietly(ref: pykka.ActorRef[Any], message: object) -> None:
+class Tellable(Protocol):
+    """An actor ref, or anything that forwards to one (the master's `Address`)."""
+
+    def tell(self, message: Any) -> None: ...
+
+
+def tell_quietly(ref: Tellable, message: object) -> None:
     """Tell `ref` unless it is dead (a timer or a bus callback outliving its actor)."""
     try:
         ref.tell(message)
@@ -104,7 +110,7 @@ def tell_quietly(ref: pykka.ActorRef[Any], message: object) -> None:
         pass
 
 
-def tell_later(delay: float, ref: pykka.ActorRef[Any], message: object) -> None:
+def tell_later(delay: float, ref: Tellable, message: object) -> None:
     """Tell `ref` `message` in `delay` seconds, from the shared pool's timer: actors never sleep."""
     shared_pool().call_later(delay, lambda: tell_quietly(ref, message))
 
@@ -266,4 +272,4 @@ class Supervisor(PooledActor):
 
 
 __all__ = ["Bounced", "Child", "ChildFactory", "ChildFailed", "Crash", "InjectedCrash", "PooledChild", "Restart",
-           "Send", "Supervisor", "ThreadedChild", "Wake", "tell_later", "tell_quietly"]
+           "STABLE_AFTER", "Send", "Supervisor", "Tellable", "ThreadedChild", "Wake", "tell_later", "tell_quietly"]

@@ -24,7 +24,10 @@ from typing import Any
 
 import pykka
 
-from partout.actors.pool import shared_pool
+# the pieces both actor trees share; the trees differ in how a child is reached: the agent's
+# by name through its parent (Send), the master's through an Address that its bus
+# subscriptions deliver to directly, whichever incarnation runs
+from partout.actors.supervisor import STABLE_AFTER, Crash, InjectedCrash, Restart, tell_later
 from partout.master.address import Address
 from partout.retry import Backoff
 
@@ -32,21 +35,8 @@ log = logging.getLogger(__name__)
 
 FIRST_RESTART = 0.5  # seconds
 MAX_RESTART = 30.0
-STABLE_AFTER = 60.0  # seconds a child must run before its restart delay starts over
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 3.0  # seconds a child gets to stop; `partout master` exits within 5 s of SIGTERM
-
-
-class SimulatedCrash(RuntimeError):
-    """Raised inside a child by `Crash`: the supervision tests' way to kill one."""
-
-
-@dataclass(frozen=True)
-class Crash:
-    """Make the receiving child raise SimulatedCrash in its own thread (tests; harmless: it
-    is restarted like after any crash, and only in-process code can send it)."""
-
-    reason: str = "crash requested"
 
 
 @dataclass(frozen=True)
@@ -59,11 +49,6 @@ class ChildFailed:
     name: str
     incarnation: int
     error: BaseException = field(compare=False)
-
-
-@dataclass(frozen=True)
-class Restart:
-    name: str
 
 
 @dataclass(frozen=True)
@@ -93,18 +78,6 @@ class Child:
     name: str
     incarnation: int = 0
     address: Address | None = None  # where messages to this child go, whichever incarnation
-
-
-def tell_later(delay: float, address: Address | pykka.ActorRef[Any], message: object) -> None:
-    """Tell `message` after `delay` seconds, from the shared timer (an actor never sleeps)."""
-
-    def deliver() -> None:
-        try:
-            address.tell(message)
-        except pykka.ActorDeadError:
-            pass  # stopped meanwhile: nothing is waiting for it
-
-    shared_pool().call_later(delay, deliver)
 
 
 def fail_future(message: object, error: BaseException) -> None:
@@ -153,7 +126,7 @@ class SupervisedActor(pykka.ThreadingActor):
             return None
         try:
             if isinstance(message, Crash):
-                raise SimulatedCrash(message.reason)
+                raise InjectedCrash(message.reason)
             self.handle(message)
         except Exception as error:
             self.crashed(error, message)
@@ -263,6 +236,6 @@ class Supervisor(pykka.ThreadingActor):
 
 
 __all__ = [
-    "Child", "ChildFailed", "ChildSpec", "Crash", "CurrentRef", "Ready", "Restart", "Restarts",
-    "SimulatedCrash", "StartChildren", "SupervisedActor", "Supervisor", "tell_later",
+    "Child", "ChildFailed", "ChildSpec", "Crash", "CurrentRef", "InjectedCrash", "Ready", "Restart", "Restarts",
+    "StartChildren", "SupervisedActor", "Supervisor", "tell_later",
 ]

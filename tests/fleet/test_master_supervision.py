@@ -57,7 +57,7 @@ def test_each_master_child_crashed_in_turn_is_restarted_and_the_fleet_keeps_work
             assert eventually(lambda: _restarted(fleet, name, 1), timeout=30), f"{name} was not restarted"
             crashes = [record for record in caplog.records if record.getMessage().startswith(f"master actor {name} ")]
             assert len(crashes) == 1, f"{name}: {[record.getMessage() for record in crashes]}"
-            assert f"SimulatedCrash: test crash of {name}" in crashes[0].getMessage()
+            assert f"InjectedCrash: test crash of {name}" in crashes[0].getMessage()
             assert crashes[0].exc_info is not None  # the traceback of the cause
             if name == "kicker":  # the restarted kicker still disconnects a revoked agent
                 doomed = fleet.agent(f"stage-{number}")
