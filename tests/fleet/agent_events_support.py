@@ -45,7 +45,7 @@ class Stored:
 
 
 def _master_seed(fleet: Fleet) -> str:
-    return str(fleet.backbone.keys.master.path)
+    return str(fleet.nats_state / "keys" / "master.nk")  # also for a backbone run by partout-nats
 
 
 def stream(fleet: Fleet, name: str) -> list[Stored]:
