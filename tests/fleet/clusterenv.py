@@ -103,6 +103,11 @@ class Cluster:
     def port_of(self, node: str) -> int:
         return int(self.urls[int(node.rsplit("-", 1)[1])].rsplit(":", 1)[1])
 
+    def node_at(self, server: str) -> str:
+        """The node name (partout-N) of a server's host:port, as a bus reports it."""
+        port = int(server.rsplit(":", 1)[1])
+        return next(node for node in self.nodes() if self.port_of(node) == port)
+
     def kill_and_hold(self, node: str) -> socket.socket:
         """SIGKILL `node`'s nats-server and hold its port: it stays down until the holder closes."""
         for _ in range(3):  # should the launcher restart it before the port is held: again

@@ -1,5 +1,6 @@
 """Events through a 3-node `partout-nats --cluster 3`: real agents repair a storm of drifts
-while the leader of the events stream is killed (and kept down); every event counted at the
+while one node is killed (and kept down): the leader of the events stream, or the node an
+agent is connected to (its publishes in flight are cut off). Every event counted at the
 source (each resource result of each run an agent made) is in the master's store, as
 `partout events` totals it, and no batch is stored twice."""
 
@@ -83,8 +84,23 @@ class Storm:
             thread.join(timeout=10)
 
 
+def connected_node(cluster: Cluster, agent: FleetAgent) -> str:
+    """The node the agent's connection is on now."""
+    found: list[str] = []
+
+    def connected() -> bool:
+        bus = agent.agent.bus
+        server = bus.stats().get(timeout=10).server if bus is not None else ""
+        found[:] = [server]
+        return bool(server)
+
+    assert eventually(connected, timeout=30, interval=0.2)
+    return cluster.node_at(found[0])
+
+
 @pytest.mark.slow
-def test_events_sent_while_the_events_stream_leader_is_killed_are_all_stored(cluster: Cluster) -> None:
+@pytest.mark.parametrize("lost", ["events-leader", "agent-node"])
+def test_events_sent_while_a_node_is_killed_are_all_stored(cluster: Cluster, lost: str) -> None:
     fleet = cluster.fleet
     streams = cluster.streams()
     assert streams[subjects.EVENTS_STREAM][0] == 3
@@ -99,7 +115,8 @@ def test_events_sent_while_the_events_stream_leader_is_killed_are_all_stored(clu
     def repairs() -> list[int]:
         return [len(agent.runs()) for agent in agents]
 
-    victim = streams[subjects.EVENTS_STREAM][1]  # the worst node to lose: the stream's leader
+    # the stream's leader (elections, publishes unanswered), or the first agent's own server
+    victim = streams[subjects.EVENTS_STREAM][1] if lost == "events-leader" else connected_node(cluster, agents[0])
     holder: socket.socket | None = None
     try:
         with Storm(agents):
@@ -135,3 +152,5 @@ def test_events_sent_while_the_events_stream_leader_is_killed_are_all_stored(clu
         assert len({batch.batch_id for batch in in_stream}) == len(in_stream)
         assert sum(batch.count for batch in in_stream) == results(agent.runs())
     assert "nats-server " + victim + " exited with code -9" in cluster.log("partout-nats.log")
+    if lost == "agent-node":
+        assert agents[0].agent.bus is not None and agents[0].agent.bus.stats().get(timeout=10).reconnects >= 1
