@@ -7,7 +7,8 @@
 
 A period opens with the first event after a batch and closes P seconds later, P varied by
 the splay so that a fleet started together does not send together (the original's
-timer). A batch covers everything since the previous one, quiet time included, so the
+timer); so does the alive period, or a fleet started together would send its daily alive
+messages together for ever. A batch covers everything since the previous one, quiet time included, so the
 master reads true rates from count / period. At level 0 events are only counted and go
 out with the alive message; whatever the level, a batch (an alive one, with a count of 0,
 when nothing happened) goes out at least once per alive period.
@@ -49,7 +50,7 @@ class Aggregator:
         self._detail = Level.MESSAGE
         self._first_event: datetime | None = None
         self._deadline: datetime | None = None
-        self._alive_due = now + timedelta(seconds=self._advice.alive_period)
+        self._alive_due = now + self._jittered(self._advice.alive_period)
         self._sequence = 0
         self._sent = 0
 
@@ -105,11 +106,15 @@ class Aggregator:
         if self._first_event is not None:
             self._deadline = self._first_event + self._jittered_period()
         last_batch = self._since
-        self._alive_due = last_batch + timedelta(seconds=advice.alive_period)
+        self._alive_due = last_batch + self._jittered(advice.alive_period)
 
     def _jittered_period(self) -> timedelta:
+        return self._jittered(self._advice.period)
+
+    def _jittered(self, seconds: float) -> timedelta:
+        """`seconds` varied by the splay: within +-splay/2 of it."""
         spread = self._advice.splay * (self._uniform() - 0.5)
-        return timedelta(seconds=self._advice.period * (1.0 + spread))
+        return timedelta(seconds=seconds * (1.0 + spread))
 
     def _coarsen_pending(self) -> None:
         while len(self._leaves) > self._max_keys and self._detail > Level.AGENT:
@@ -126,7 +131,7 @@ class Aggregator:
         self._detail = Level.MESSAGE
         self._first_event = None
         self._deadline = None
-        self._alive_due = self._since + timedelta(seconds=self._advice.alive_period)
+        self._alive_due = self._since + self._jittered(self._advice.alive_period)
         return batch
 
 
