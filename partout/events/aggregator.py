@@ -50,6 +50,7 @@ class Aggregator:
         self._detail = Level.MESSAGE
         self._first_event: datetime | None = None
         self._deadline: datetime | None = None
+        self._open_id: str | None = None  # the id of the batch being collected, once asked for
         self._alive_due = now + self._jittered(self._advice.alive_period)
         self._sequence = 0
         self._sent = 0
@@ -62,6 +63,19 @@ class Aggregator:
     def pending(self) -> int:
         """Events counted and not yet in a batch."""
         return sum(self._leaves.values())
+
+    @property
+    def since(self) -> datetime:
+        """Where the batch being collected starts (the end of the previous one)."""
+        return self._since
+
+    @property
+    def open_batch_id(self) -> str:
+        """The id the batch being collected will go out under (drawn when first asked):
+        counts kept on disk before it is sent are kept under it (partout.events.pending)."""
+        if self._open_id is None:
+            self._open_id = self._new_id()
+        return self._open_id
 
     @property
     def sent(self) -> int:
@@ -122,7 +136,8 @@ class Aggregator:
             self._leaves = coarsen(self._leaves, self._detail)
 
     def _emit(self, now: datetime, level: Level) -> EventBatch:
-        batch = build_batch(self._leaves, Level(min(level, self._detail)), batch_id=self._new_id(),
+        batch_id = self._open_id if self._open_id is not None and self._leaves else self._new_id()
+        batch = build_batch(self._leaves, Level(min(level, self._detail)), batch_id=batch_id,
                             agent_id=self.agent_id, period_start=self._since, period_end=max(now, self._since),
                             sent_at=now, sequence=self._sequence)
         self._sent += batch.count
@@ -131,6 +146,7 @@ class Aggregator:
         self._detail = Level.MESSAGE
         self._first_event = None
         self._deadline = None
+        self._open_id = None
         self._alive_due = self._since + self._jittered(self._advice.alive_period)
         return batch
 

@@ -124,6 +124,16 @@ def spooled(state_dir: Path) -> tuple[int, int]:
     return report_count, event_count
 
 
+def pending_counts(state_dir: Path) -> int:
+    """Events counted on disk and not yet in a batch (events-pending.db), read beside the running agent."""
+    path = state_dir / "events-pending.db"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as connection:
+        rows = connection.execute("SELECT payload FROM pending").fetchall()
+    return sum(json.loads(payload)["count"] for (payload,) in rows)
+
+
 def results(reports: list[RunReport]) -> int:
     """Events at the source: every resource result of every report is one event."""
     return sum(len(report.report.results) for report in reports)
