@@ -7,11 +7,12 @@
 
 A period opens with the first event after a batch and closes P seconds later, P varied by
 the splay so that a fleet started together does not send together (the original's
-timer); so does the alive period, or a fleet started together would send its daily alive
-messages together for ever. A batch covers everything since the previous one, quiet time included, so the
-master reads true rates from count / period. At level 0 events are only counted and go
-out with the alive message; whatever the level, a batch (an alive one, with a count of 0,
-when nothing happened) goes out at least once per alive period.
+timer); the alive period is varied too, or such a fleet would send its daily alive
+messages in the same second for ever. A batch covers everything since the previous one,
+quiet time included, so the master reads true rates from count / period. At level 0
+events are only counted and go out with the alive message; whatever the level, a batch
+(an alive one, with a count of 0, when nothing happened) goes out at least once per alive
+period.
 
 Plain object, no thread and no clock: the owning actor calls it with the time.
 """
