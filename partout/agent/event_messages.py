@@ -3,7 +3,9 @@ name (a key of `partout.agent.supervisor.CHILDREN`, beside those in partout.agen
 
     runner  --Outcomes(report)-->       events   every run report and drift repair report
     bus     --EventsNotice(params)-->   events   the master's Control "events" (advice, rejection)
+    events  --PendingEvents(delta)-->   outbox   each report's counts, on disk until their batch is spooled
     events  --SpoolBatch(batch)-->      outbox   one batch per period, through the spool
+    events  --RecoverPending()-->       outbox   at start: counts a killed agent left, spooled
 """
 
 from __future__ import annotations
@@ -42,4 +44,18 @@ class SpoolBatch:
     batch: EventBatch
 
 
-__all__ = ["EVENTS", "EventsNotice", "Outcomes", "SpoolBatch"]
+@dataclass(frozen=True)
+class PendingEvents:
+    """The counts of one report, under the id of the batch that will carry them (kept on
+    disk so that a kill -9 before that batch is made loses none)."""
+
+    delta: EventBatch
+
+
+@dataclass(frozen=True)
+class RecoverPending:
+    """Told by a starting events child: counts on disk are from before it (a killed agent,
+    or a predecessor that could not hand them over), and none is of a period it has opened."""
+
+
+__all__ = ["EVENTS", "EventsNotice", "Outcomes", "PendingEvents", "RecoverPending", "SpoolBatch"]

@@ -9,13 +9,17 @@ arrives on the control subject (Control "events", told by the bus child; its par
 read by partout.events.notices) and applies at once; a malformed one is logged and ignored.
 
 Counts are never dropped by a crash or a stop: what is pending goes out as one batch
-from `on_stop`, before the outbox stops (the supervisor's STOP_ORDER).
+from `on_stop`, before the outbox stops (the supervisor's STOP_ORDER). Nor by a kill -9:
+each report's counts are told to the outbox (`PendingEvents`, under the id of the batch
+that will carry them), which keeps them on disk until that batch is spooled; a starting
+events child has the outbox spool whatever was left (`RecoverPending`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,9 +28,10 @@ from typing import Any
 import pykka
 
 from partout.actors.supervisor import PooledChild, Send, tell_later
-from partout.agent.event_messages import EVENTS, EventsNotice, Outcomes, SpoolBatch
+from partout.agent.event_messages import EVENTS, EventsNotice, Outcomes, PendingEvents, RecoverPending, SpoolBatch
 from partout.agent.messages import OUTBOX, AgentContext
 from partout.events.aggregator import Aggregator
+from partout.events.counts import Leaves, build_batch
 from partout.events.notices import advice_in, rejection_in
 from partout.events.wire import MAX_MESSAGE_CHARS, MAX_TITLE_CHARS, MODULE_PATTERN, Advice, Event, EventBatch, Level
 from partout.report import ResourceResult
@@ -99,14 +104,18 @@ class EventsActor(PooledChild):
         return self._aggregator
 
     def begin(self) -> None:
+        self.parent.tell(Send(OUTBOX, RecoverPending()))
         self._schedule()
 
     def handle(self, message: object) -> object:
         match message:
             case Outcomes(report):
                 now = self._clock()
-                for event in events_of(report, now):
+                events = events_of(report, now)
+                for event in events:
                     self._aggregator.add(event, now)
+                if events:
+                    self.parent.tell(Send(OUTBOX, PendingEvents(self._delta(events, report.sequence, now))))
                 self._poll()
             case EventsNotice(parameters):
                 self._on_notice(parameters)
@@ -130,6 +139,14 @@ class EventsActor(PooledChild):
             log.error("event counts not handed to the outbox at stop", extra={"events": batch.count})
 
     # -- inside ------------------------------------------------------------------------
+
+    def _delta(self, events: list[Event], sequence: int, now: datetime) -> EventBatch:
+        """The counts of one report as a batch under the id of the batch collecting them."""
+        leaves: Leaves = Counter((event.module, event.title, event.message, event.status) for event in events)
+        aggregator = self._aggregator
+        return build_batch(leaves, Level.MESSAGE, batch_id=aggregator.open_batch_id, agent_id=aggregator.agent_id,
+                           period_start=aggregator.since, period_end=max(now, aggregator.since), sent_at=now,
+                           sequence=sequence)
 
     def _poll(self) -> None:
         batch = self._aggregator.poll(self._clock())

@@ -12,6 +12,10 @@ up in the spool and are folded into coarser ones at its bound (counts are never 
 A report that does not fit (SpoolFull) stays in memory, is published after the spool's
 contents, and the first such report is logged (once until the spool takes reports again).
 
+Event counts not yet in a batch are kept beside it (partout.events.pending,
+`<state_dir>/events-pending.db`): each report's counts until the batch carrying them is
+spooled, and spooled at the next start of the events child if the agent was killed first.
+
 The answers of the bus arrive as `PublishAck` messages (`reply_to`), so nothing here
 blocks but the spool's own disk writes; that is why this child has a thread of its own.
 """
@@ -27,7 +31,7 @@ import pykka
 
 from partout import subjects
 from partout.actors.supervisor import ThreadedChild, tell_later
-from partout.agent.event_messages import SpoolBatch
+from partout.agent.event_messages import PendingEvents, RecoverPending, SpoolBatch
 from partout.agent.messages import OUTBOX, AgentContext, BusReady, SendReport
 from partout.bus.messages import JetStreamPublish, PublishAck
 from partout.retry import Backoff
@@ -36,11 +40,13 @@ from partout.wire.fleet import RunReport
 
 if TYPE_CHECKING:
     from partout.bus.facade import Bus
+    from partout.events.pending import PendingLog
     from partout.events.spool import Spool
 
 log = logging.getLogger(__name__)
 
 SPOOL_FILE = "spool.db"
+PENDING_FILE = "events-pending.db"
 ACK_TIMEOUT = 30.0
 # a publish not answered this long after its own timeout is given up (the bus it went to stopped)
 OVERDUE_MARGIN = 5.0
@@ -80,6 +86,7 @@ class SpoolActor(ThreadedChild):
         super().__init__(parent)
         self._context = context
         self._spool: Spool | None = None
+        self._pending: PendingLog | None = None
         self._bus: Bus | None = None
         self._head: _InFlight | None = None
         self._unspooled: list[_InFlight] = []  # reports the spool had no room for, oldest first
@@ -94,11 +101,18 @@ class SpoolActor(ThreadedChild):
         assert self._spool is not None, "the spool opens in begin()"
         return self._spool
 
+    @property
+    def pending(self) -> PendingLog:
+        assert self._pending is not None, "the pending counts open in begin()"
+        return self._pending
+
     def begin(self) -> None:
+        from partout.events.pending import PendingLog
         from partout.events.spool import Spool
 
         config = self._context.config
         self._spool = Spool(config.state_dir / SPOOL_FILE, max_bytes=config.events.spool_max_bytes)
+        self._pending = PendingLog(config.state_dir / PENDING_FILE)
         if len(self._spool):
             log.info("spooled messages from before are sent once connected",
                      extra={"messages": len(self._spool), "bytes": self._spool.used_bytes})
@@ -110,7 +124,12 @@ class SpoolActor(ThreadedChild):
                 self._drain()
             case SpoolBatch(batch):
                 self.spool.put_batch(subjects.agent_events(batch.agent_id), batch)
+                self.pending.forget(batch.batch_id)
                 self._drain()
+            case PendingEvents(delta):
+                self.pending.put(delta)
+            case RecoverPending():
+                self._recover()
             case BusReady(bus):
                 replaced, self._bus = bus is not self._bus, bus
                 # a new connection: what went on the old one may never be answered, try again
@@ -148,8 +167,21 @@ class SpoolActor(ThreadedChild):
                 self._flush(FLUSH_AT_STOP)
         finally:
             self._spool.close()
+            if self._pending is not None:
+                self._pending.close()
 
     # -- putting -------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Spool the counts of periods a killed agent cut short, each under its batch's own id."""
+        recovered = self.pending.recover()
+        for batch in recovered:
+            self.spool.put_batch(subjects.agent_events(batch.agent_id), batch)
+            self.pending.forget(batch.batch_id)
+        if recovered:
+            log.info("event counts not sent before the agent stopped are spooled",
+                     extra={"batches": len(recovered), "events": sum(batch.count for batch in recovered)})
+            self._drain()
 
     def _put_report(self, report: RunReport) -> None:
         from partout.events.spool import SpoolFull

@@ -146,7 +146,7 @@ class BusActor(pykka.ThreadingActor):
         future.set(BusStats(
             self._connection.state.state, self._pubsub.published, self._pubsub.refused + self._outbox.refused,
             self._pubsub.delivered + self._jetstream.delivered, self._connection.reconnects,
-            self._jetstream.retries, dict(errors)))
+            self._jetstream.retries, dict(errors), self._connection.state.server))
 
     async def _close(self) -> None:
         self._connection.closing = True

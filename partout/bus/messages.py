@@ -240,3 +240,4 @@ class BusStats:
     reconnects: int
     jetstream_retries: int
     errors: Mapping[str, int] = field(default_factory=dict)
+    server: str = ""  # host:port of the server connected to ("" while not connected)

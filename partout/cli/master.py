@@ -100,7 +100,9 @@ def command(config_file: Path | None, nats_urls: tuple[str, ...], nats_state: Pa
     config = load_config(config_file, **overrides)
     if config_file is not None and auto_approve:
         # CLI rules come first, the file's follow
-        file_rules = load_config(config_file).auto_approve
+        # (the file with the other options: it need not name what they give, e.g. nats_state)
+        others = {key: value for key, value in overrides.items() if key != "auto_approve"}
+        file_rules = load_config(config_file, **others).auto_approve
         config = config.model_copy(update={"auto_approve": (*config.auto_approve, *file_rules)})
 
     context = click.get_current_context(silent=True)

@@ -173,6 +173,7 @@ def command(state_dir: Path | None, port: int, interval: float, example: str, ro
     from partout.state import default_state_dir
 
     from partout.cli.up_agents import checked_example, extra_agents
+    from partout.cli.up_events import agent_events, master_events
 
     if example != ENVIRONMENT:
         checked_example(example)
@@ -206,10 +207,11 @@ def command(state_dir: Path | None, port: int, interval: float, example: str, ro
         master = Master(MasterConfig(
             nats_urls=tuple(backbone.urls), nats_state=directory / "nats", state_dir=directory / "master",
             environments=environments, auto_approve=(AutoApproveRule(environment=ENVIRONMENT, token=token),),
+            events=master_events(),
         )).start()
         agent = Agent(AgentConfig(servers=tuple(backbone.urls), state_dir=directory / "agent",
                                   master_key=master.public_key, token=token, interval=interval,
-                                  facts_d=directory / "facts.d"), on_report=console.report)
+                                  facts_d=directory / "facts.d", events=agent_events()), on_report=console.report)
         agent.start()
         extras = extra_agents(directory, extra_roles, servers=backbone.urls, master_key=master.public_key,
                               token=token, interval=interval, on_report=console.report)
@@ -236,6 +238,7 @@ def command(state_dir: Path | None, port: int, interval: float, example: str, ro
 
 
 def banner(directory: Path, url: str, environments: Path, agent_id: str | None, port_note: str = "") -> str:
+    from partout.cli.up_events import EVENT_PERIOD
     from partout.nats.discovery import candidate_state_dirs
 
     nats_state = directory / "nats"
@@ -254,6 +257,8 @@ def banner(directory: Path, url: str, environments: Path, agent_id: str | None, 
         f"Edit {site} and save: the agent applies it at once; each run is printed below.",
         f"  partout agents list{flags}",
         f"  partout reports{flags} {agent_id or '<agent id>'} --results",
+        f"  partout events --follow{flags}   # a repair shows within {EVENT_PERIOD} s (the event period, "
+        "longer under a storm)",
         "Ctrl-C stops everything.",
         "",
     ])

@@ -57,6 +57,7 @@ def extra_agents(directory: Path, roles: Sequence[str], *, servers: Sequence[str
     """Start one agent per role (see the module docstring); the caller stops them."""
     from partout.agent.config import AgentConfig
     from partout.agent.daemon import Agent
+    from partout.cli.up_events import agent_events
     from partout.state import ensure_state_dir
 
     started: list[Agent] = []
@@ -72,7 +73,8 @@ def extra_agents(directory: Path, roles: Sequence[str], *, servers: Sequence[str
         write_role(facts_d, role)
         agent = Agent(AgentConfig(servers=tuple(servers), state_dir=home / "agent", master_key=master_key,
                                   token=token, interval=interval, facts_d=facts_d,
-                                  hostname=f"{socket.gethostname()}-{name}"), on_report=on_report)
+                                  hostname=f"{socket.gethostname()}-{name}", events=agent_events()),
+                      on_report=on_report)
         agent.start()
         started.append(agent)
     return started

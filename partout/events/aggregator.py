@@ -7,10 +7,12 @@
 
 A period opens with the first event after a batch and closes P seconds later, P varied by
 the splay so that a fleet started together does not send together (the original's
-timer). A batch covers everything since the previous one, quiet time included, so the
-master reads true rates from count / period. At level 0 events are only counted and go
-out with the alive message; whatever the level, a batch (an alive one, with a count of 0,
-when nothing happened) goes out at least once per alive period.
+timer); the alive period is varied too, or such a fleet would send its daily alive
+messages in the same second for ever. A batch covers everything since the previous one,
+quiet time included, so the master reads true rates from count / period. At level 0
+events are only counted and go out with the alive message; whatever the level, a batch
+(an alive one, with a count of 0, when nothing happened) goes out at least once per alive
+period.
 
 Plain object, no thread and no clock: the owning actor calls it with the time.
 """
@@ -49,7 +51,8 @@ class Aggregator:
         self._detail = Level.MESSAGE
         self._first_event: datetime | None = None
         self._deadline: datetime | None = None
-        self._alive_due = now + timedelta(seconds=self._advice.alive_period)
+        self._open_id: str | None = None  # the id of the batch being collected, once asked for
+        self._alive_due = now + self._jittered(self._advice.alive_period)
         self._sequence = 0
         self._sent = 0
 
@@ -61,6 +64,19 @@ class Aggregator:
     def pending(self) -> int:
         """Events counted and not yet in a batch."""
         return sum(self._leaves.values())
+
+    @property
+    def since(self) -> datetime:
+        """Where the batch being collected starts (the end of the previous one)."""
+        return self._since
+
+    @property
+    def open_batch_id(self) -> str:
+        """The id the batch being collected will go out under (drawn when first asked):
+        counts kept on disk before it is sent are kept under it (partout.events.pending)."""
+        if self._open_id is None:
+            self._open_id = self._new_id()
+        return self._open_id
 
     @property
     def sent(self) -> int:
@@ -105,11 +121,15 @@ class Aggregator:
         if self._first_event is not None:
             self._deadline = self._first_event + self._jittered_period()
         last_batch = self._since
-        self._alive_due = last_batch + timedelta(seconds=advice.alive_period)
+        self._alive_due = last_batch + self._jittered(advice.alive_period)
 
     def _jittered_period(self) -> timedelta:
+        return self._jittered(self._advice.period)
+
+    def _jittered(self, seconds: float) -> timedelta:
+        """`seconds` varied by the splay: within +-splay/2 of it."""
         spread = self._advice.splay * (self._uniform() - 0.5)
-        return timedelta(seconds=self._advice.period * (1.0 + spread))
+        return timedelta(seconds=seconds * (1.0 + spread))
 
     def _coarsen_pending(self) -> None:
         while len(self._leaves) > self._max_keys and self._detail > Level.AGENT:
@@ -117,7 +137,8 @@ class Aggregator:
             self._leaves = coarsen(self._leaves, self._detail)
 
     def _emit(self, now: datetime, level: Level) -> EventBatch:
-        batch = build_batch(self._leaves, Level(min(level, self._detail)), batch_id=self._new_id(),
+        batch_id = self._open_id if self._open_id is not None and self._leaves else self._new_id()
+        batch = build_batch(self._leaves, Level(min(level, self._detail)), batch_id=batch_id,
                             agent_id=self.agent_id, period_start=self._since, period_end=max(now, self._since),
                             sent_at=now, sequence=self._sequence)
         self._sent += batch.count
@@ -126,7 +147,8 @@ class Aggregator:
         self._detail = Level.MESSAGE
         self._first_event = None
         self._deadline = None
-        self._alive_due = self._since + timedelta(seconds=self._advice.alive_period)
+        self._open_id = None
+        self._alive_due = self._since + self._jittered(self._advice.alive_period)
         return batch
 
 

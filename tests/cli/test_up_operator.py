@@ -9,62 +9,17 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from helpers import eventually, run_partout
-
-BANNER = "partout up: NATS, master and a local agent are running"
-
-
-@dataclass
-class RunningUp:
-    process: subprocess.Popen[str]
-    state: Path  # PARTOUT_STATE_DIR: up lives in <state>/up, where operator commands look
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def directory(self) -> Path:
-        return self.state / "up"
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {"PARTOUT_STATE_DIR": str(self.state)}
-
-    def output(self) -> str:
-        return "\n".join(list(self.lines))
-
-
-def _read(process: subprocess.Popen[str], lines: list[str]) -> None:
-    assert process.stdout is not None
-    for line in process.stdout:
-        lines.append(line.rstrip("\n"))
+from upenv import BANNER, RunningUp, read_lines, running_up
 
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUp]:
-    state = tmp_path_factory.mktemp("up-state")
-    # stdout and stderr in one pipe: the order the user sees on a terminal
-    process = subprocess.Popen([sys.executable, "-m", "partout", "up", "--port", "0"],
-                               env={**os.environ, "PARTOUT_STATE_DIR": str(state)},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    running = RunningUp(process, state)
-    reader = threading.Thread(target=_read, args=(process, running.lines), daemon=True)
-    reader.start()
-    try:
-        assert eventually(lambda: any(" run " in line and "policy 1" in line for line in running.lines),
-                          timeout=90), running.output()
+    with running_up(tmp_path_factory.mktemp("up-state")) as running:
         yield running
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        reader.join(timeout=10)
 
 
 def test_the_banner_comes_before_the_first_run_line(up: RunningUp) -> None:
@@ -154,7 +109,7 @@ def test_up_says_which_port_it_used_when_the_default_is_taken(tmp_path: Path) ->
                                    env={**os.environ, "PARTOUT_STATE_DIR": str(tmp_path)},
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         lines: list[str] = []
-        reader = threading.Thread(target=_read, args=(process, lines), daemon=True)
+        reader = threading.Thread(target=read_lines, args=(process, lines), daemon=True)
         reader.start()
         try:
             assert eventually(lambda: BANNER in lines, timeout=90), "\n".join(lines)
@@ -194,7 +149,7 @@ def test_an_integration_added_with_no_flags_reads_node_events_until_removed(up: 
     subscriber = subprocess.Popen([sys.executable, str(example), url, str(seed_file)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
-    reader = threading.Thread(target=_read, args=(subscriber, lines), daemon=True)
+    reader = threading.Thread(target=read_lines, args=(subscriber, lines), daemon=True)
     reader.start()
 
     async def publish_as_master() -> None:

@@ -113,6 +113,30 @@ def test_an_alive_message_goes_out_once_per_alive_period_when_nothing_happens() 
     assert agg.next_due() == T0 + seconds(2 * 86400)
 
 
+@pytest.mark.parametrize(("uniform", "alive"), [(0.0, 86400 * 0.975), (0.5, 86400.0), (0.999999, 86400 * 1.025)])
+def test_the_alive_period_varies_by_the_splay(uniform: float, alive: float) -> None:
+    agg = aggregator(Advice(period=10, splay=0.05, alive_period=86400), uniform=uniform)
+    assert abs((agg.next_due() - T0).total_seconds() - alive) < 0.01  # (0.999999: not quite +splay/2)
+    assert agg.poll(T0 + seconds(alive - 1)) is None
+    first = agg.poll(T0 + seconds(alive))
+    assert first is not None and first.alive
+    assert abs((agg.next_due() - first.period_end).total_seconds() - alive) < 0.01  # each one again
+
+
+def test_a_fleet_started_together_spreads_its_alive_messages_over_the_splay() -> None:
+    chance = random.Random(12)
+    advice = Advice(period=10, splay=0.05, alive_period=86400)
+    fleet = [Aggregator(f"web{number}", now=T0, advice=advice, uniform=chance.random) for number in range(200)]
+    dues = sorted((agg.next_due() - T0).total_seconds() for agg in fleet)
+    assert 86400 * 0.975 <= dues[0] and dues[-1] <= 86400 * 1.025
+    assert dues[-1] - dues[0] > 86400 * 0.05 * 0.9  # spread over (nearly) the whole splay
+    assert len({round(due) for due in dues}) > 190  # not in step: barely two in the same second
+    # and they stay spread after the first round (each next one is drawn again)
+    seconds_after = sorted((agg.next_due() - agg.poll(T0 + seconds(dues[-1]))  # type: ignore[operator,union-attr]
+                            .period_end).total_seconds() for agg in fleet)
+    assert seconds_after[-1] - seconds_after[0] > 86400 * 0.05 * 0.9
+
+
 def test_a_batch_resets_the_alive_period() -> None:
     agg = aggregator(Advice(period=10, alive_period=3600))
     agg.add(event(), T0 + seconds(3000))

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fleetenv import Fleet, running_fleet
+from fleetenv import Fleet, FleetAgent, approved, running_fleet
+from helpers import eventually
 
 from partout import subjects
+from partout.agent.config import EventSettings
 from partout.events.backoff import BackoffLimits, ThrottleSettings
 from partout.events.wire import EventBatch, parse_batch
 from partout.master.daemon import Master
@@ -45,7 +47,7 @@ class Stored:
 
 
 def _master_seed(fleet: Fleet) -> str:
-    return str(fleet.backbone.keys.master.path)
+    return str(fleet.nats_state / "keys" / "master.nk")  # also for a backbone run by partout-nats
 
 
 def stream(fleet: Fleet, name: str) -> list[Stored]:
@@ -122,6 +124,43 @@ def spooled(state_dir: Path) -> tuple[int, int]:
     return report_count, event_count
 
 
+def pending_counts(state_dir: Path) -> int:
+    """Events counted on disk and not yet in a batch (events-pending.db), read beside the running agent."""
+    path = state_dir / "events-pending.db"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as connection:
+        rows = connection.execute("SELECT payload FROM pending").fetchall()
+    return sum(json.loads(payload)["count"] for (payload,) in rows)
+
+
 def results(reports: list[RunReport]) -> int:
     """Events at the source: every resource result of every report is one event."""
     return sum(len(report.report.results) for report in reports)
+
+
+def started(fleet: Fleet, hostname: str, period: float = 1.0) -> FleetAgent:
+    """An agent of the fleet with event period `period`, approved, its first run made."""
+    agent = fleet.agent(hostname, events=EventSettings(period=period, splay=0.0))
+    assert approved(agent, timeout=30)
+    assert eventually(lambda: agent.content() == "production 1\n" and len(agent.runs()) == 1, timeout=30)
+    return agent
+
+
+def drift(agent: FleetAgent, text: str) -> None:
+    """Change the agent's watched file; return once it was repaired (and the repair reported)."""
+    repairs = len(agent.runs())
+    agent.motd.write_text(text)
+    assert eventually(lambda: agent.content() == "production 1\n" and len(agent.runs()) > repairs, timeout=30)
+
+
+def new_batches(fleet: Fleet, agent: FleetAgent, seen: int, count: int) -> list[EventBatch]:
+    """The agent's batches in the stream after the first `seen`, once they hold `count` events."""
+    found: list[EventBatch] = []
+
+    def arrived() -> bool:
+        found[:] = batches(fleet, agent.agent.agent_id or "")[seen:]
+        return sum(batch.count for batch in found) >= count
+
+    assert eventually(arrived, timeout=30, interval=0.2), found
+    return found

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import nats
 import pytest
-from agent_events_support import advice_control, batches, events_fleet, reports, results, send_control
-from fleetenv import Fleet, FleetAgent, approved
+from agent_events_support import (
+    advice_control, batches, drift, events_fleet, new_batches, reports, results, send_control, started,
+)
+from fleetenv import Fleet
 from helpers import eventually, eventually_async
 
 from partout import subjects
-from partout.agent.config import EventSettings
-from partout.events.wire import EventBatch, Level, key_of
+from partout.events.wire import Level, key_of
 from partout.report import Status
 from partout.state import read_secret
 from partout.wire import encode
@@ -29,30 +30,6 @@ from partout.wire.fleet import Control
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
     with events_fleet(tmp_path) as running:
         yield running
-
-
-def started(fleet: Fleet, hostname: str, period: float = 1.0) -> FleetAgent:
-    agent = fleet.agent(hostname, events=EventSettings(period=period, splay=0.0))
-    assert approved(agent, timeout=30)
-    assert eventually(lambda: agent.content() == "production 1\n" and len(agent.runs()) == 1, timeout=30)
-    return agent
-
-
-def drift(agent: FleetAgent, text: str) -> None:
-    repairs = len(agent.runs())
-    agent.motd.write_text(text)
-    assert eventually(lambda: agent.content() == "production 1\n" and len(agent.runs()) > repairs, timeout=30)
-
-
-def new_batches(fleet: Fleet, agent: FleetAgent, seen: int, count: int) -> list[EventBatch]:
-    found: list[EventBatch] = []
-
-    def arrived() -> bool:
-        found[:] = batches(fleet, agent.agent.agent_id or "")[seen:]
-        return sum(batch.count for batch in found) >= count
-
-    assert eventually(arrived, timeout=30, interval=0.2), found
-    return found
 
 
 def test_a_drift_repair_is_counted_in_a_batch_on_the_events_subject(fleet: Fleet) -> None:

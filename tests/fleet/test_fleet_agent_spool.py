@@ -1,7 +1,8 @@
 """The agent's offline spool against a real partout-nats: with the bus down, reports and
 event batches go to `<state_dir>/spool.db`; when it is back they arrive in order, each
 once, and the event count received is the count made at the source. Also across a
-kill -9 of the agent while the bus is down."""
+kill -9 of the agent while the bus is down, and across a kill -9 before the period ends
+(the counts not yet in a batch wait in `<state_dir>/events-pending.db`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from agent_events_support import batches, events_fleet, message_ids, reports, results, spooled
+from agent_events_support import batches, events_fleet, message_ids, pending_counts, reports, results, spooled
 from fleetenv import TOKEN, Fleet, approved
 from helpers import eventually
 
@@ -121,3 +122,65 @@ def test_a_killed_agent_sends_what_it_spooled_while_the_bus_was_down(tmp_path: P
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.slow
+def test_counts_not_yet_in_a_batch_survive_a_kill_9_of_the_agent(tmp_path: Path) -> None:
+    with events_fleet(tmp_path) as fleet:
+        hostname = "anyhost-pending"
+        config = tmp_path / "agent.toml"
+        # a period far longer than the test: nothing is batched before the kill
+        config.write_text("[agent]\ninterval = 3600\n[agent.events]\nperiod = 3600\nsplay = 0.0\n")
+        state_dir = fleet.agent_config(hostname).state_dir
+        motd = tmp_path / "roots" / hostname / "motd"
+        log_path = tmp_path / "agent.log"
+        with log_path.open("a") as log:
+            process = subprocess.Popen(agent_command(fleet, hostname, config), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            assert eventually(lambda: motd.exists() and motd.read_text() == "production 1\n", timeout=60), \
+                log_path.read_text()
+            agent_id = Credentials.load(state_dir).agent_id or ""
+            assert eventually(lambda: len(reports(fleet, agent_id)) == 1, timeout=30)  # the first run's: watching
+            for number in range(3):
+                motd.write_text(f"drift {number}\n")
+                assert eventually(lambda n=number: motd.read_text() == "production 1\n"  # type: ignore[misc]
+                                  and len(reports(fleet, agent_id)) >= n + 2, timeout=30), (
+                    motd.read_text(), len(reports(fleet, agent_id)), log_path.read_text()[-2000:])
+            made = reports(fleet, agent_id)
+            # every count made is on disk, and none in a batch yet
+            assert eventually(lambda: pending_counts(state_dir) == results(made), timeout=30), log_path.read_text()
+            assert batches(fleet, agent_id) == []
+            assert (state_dir / "events-pending.db").stat().st_mode & 0o777 == 0o600
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+
+            with log_path.open("a") as log:
+                process = subprocess.Popen(agent_command(fleet, hostname, config), stdout=log,
+                                           stderr=subprocess.STDOUT)
+            # the cut-short period goes out at once, as one batch, and is stored
+            assert eventually(lambda: sum(b.count for b in batches(fleet, agent_id)) == results(made), timeout=60,
+                              interval=0.2), log_path.read_text()
+            assert eventually(lambda: fleet.operator.events(agent=agent_id)["totals"]["count"] == results(made),
+                              timeout=30)
+            assert len(batches(fleet, agent_id)) == 1
+
+            # and the new process's own counts at its stop: the stream holds each count made, once
+            assert eventually(lambda: len(reports(fleet, agent_id)) > len(made), timeout=60)
+            stop(process)
+            assert eventually(lambda: sum(b.count for b in batches(fleet, agent_id)) ==
+                              results(reports(fleet, agent_id)), timeout=30)
+            event_ids = message_ids(fleet, subjects.EVENTS_STREAM, subjects.agent_events(agent_id))
+            assert len(event_ids) == len(set(event_ids))
+            assert pending_counts(state_dir) == 0
+        finally:
+            stop(process)

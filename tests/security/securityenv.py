@@ -126,6 +126,26 @@ def run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
 
+def add_integration(fleet: Fleet, name: str, role: str) -> tuple[Path, str]:
+    """`partout integrations add` as an operator runs it: the seed file and the public key."""
+    from helpers import run_partout
+
+    out = fleet.directory / f"{name}.nk"
+    result = run_partout("integrations", "add", name, "--role", role, "--out", str(out), *fleet.operator_args(),
+                         timeout=60)
+    assert result.returncode == 0, result.stderr
+    public_key = result.stdout.split("public key: ")[1].split()[0]
+    return out, public_key
+
+
+async def as_integration(fleet: Fleet, seed_file: Path, public_key: str) -> Hostile:
+    """A connection with the integration's real seed file, authenticated by the auth callout."""
+    from partout.nats.keys import USER, load_seed
+
+    seed = load_seed(seed_file, USER).decode()
+    return await connect(fleet.urls, seed, subjects.inbox_prefix(public_key))
+
+
 def legitimate_traffic_works(fleet: Fleet, hostname: str, content: str = "production 1\n") -> FleetAgent:
     """A real agent enrols (auto-approved), gets its policy, and its report reaches the master."""
     agent = fleet.agent(hostname)
@@ -136,6 +156,6 @@ def legitimate_traffic_works(fleet: Fleet, hostname: str, content: str = "produc
     return agent
 
 
-__all__ = ["Fleet", "FleetAgent", "running_fleet", "Hostile", "agent_seed", "approved", "connect", "drain", "eventually",
+__all__ = ["Fleet", "FleetAgent", "running_fleet", "Hostile", "add_integration", "agent_seed", "as_integration", "approved", "connect", "drain", "eventually",
            "kv_value", "kv_verifies", "legitimate_traffic_works", "master_seed", "new_key", "new_key_from_seed", "operator_seed",
            "public", "run", "seed_of"]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import run_partout
 from securityenv import (
-    Fleet, Hostile, connect, drain, eventually, legitimate_traffic_works, master_seed, new_key, public, run, seed_of,
+    Fleet, Hostile, add_integration, as_integration, connect, drain, eventually, legitimate_traffic_works, master_seed,
+    new_key, public, run, seed_of,
 )
 
 from partout import subjects
@@ -25,21 +25,6 @@ from partout.nats.permissions import Role
 
 VICTIM = "0b1c7e4e-0000-4000-8000-000000000001"  # an agent id, as an attacker would aim at one
 KV_TARGET = subjects.policy_kv_subject("production")
-
-
-def add_integration(fleet: Fleet, name: str, role: str) -> tuple[Path, str]:
-    """`partout integrations add` as an operator runs it: the seed file and the public key."""
-    out = fleet.directory / f"{name}.nk"
-    result = run_partout("integrations", "add", name, "--role", role, "--out", str(out), *fleet.operator_args(),
-                         timeout=60)
-    assert result.returncode == 0, result.stderr
-    public_key = result.stdout.split("public key: ")[1].split()[0]
-    return out, public_key
-
-
-async def as_integration(fleet: Fleet, seed_file: Path, public_key: str) -> Hostile:
-    seed = load_seed(seed_file, USER).decode()
-    return await connect(fleet.urls, seed, subjects.inbox_prefix(public_key))
 
 
 async def observer(fleet: Fleet) -> tuple[Hostile, Any]:
