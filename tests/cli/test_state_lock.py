@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from helpers import eventually, run_partout
+from helpers import eventually, run_partout, stop_process
 
 from partout.nats.discovery import is_running, read_backbone_file
 from partout.statelock import StateDirInUse, lock_state_dir, read_holder
@@ -26,13 +26,7 @@ def background(arguments: list[str], log: Path) -> Iterator[subprocess.Popen[byt
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
 
 def agent_arguments(state: Path) -> list[str]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import eventually, run_partout
+from helpers import eventually, run_partout, stop_process
 from upenv import BANNER, RunningUp, read_lines, running_up
 
 
@@ -115,12 +115,7 @@ def test_up_says_which_port_it_used_when_the_default_is_taken(tmp_path: Path) ->
             assert eventually(lambda: BANNER in lines, timeout=90), "\n".join(lines)
             assert eventually(lambda: any("NATS  " in line for line in lines), timeout=10)
         finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process, signal.SIGINT, timeout=60)
             reader.join(timeout=10)
     finally:
         holder.close()

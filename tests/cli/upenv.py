@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers import eventually
+from helpers import eventually, stop_process
 
 BANNER = "partout up: NATS, master and a local agent are running"
 
@@ -63,11 +63,5 @@ def running_up(state: Path) -> Iterator[RunningUp]:
                           timeout=90), running.output()
         yield running
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, signal.SIGINT, timeout=60)
         reader.join(timeout=10)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fleetenv import Fleet
-from helpers import eventually
+from helpers import eventually, stop_process
 from natsenv import stream_replicas
 
 
@@ -122,13 +122,8 @@ class Cluster:
 
 
 def _stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is not None and process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    if process is not None:
+        stop_process(process)
 
 
 @contextmanager

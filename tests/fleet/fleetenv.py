@@ -218,5 +218,15 @@ def running_fleet(directory: Path, *, master: bool = True) -> Iterator[Fleet]:
             backbone.stop()
 
 
+@contextmanager
+def fleet_with_site(directory: Path, site_text: str, **config: Any) -> Iterator[Fleet]:
+    """A running fleet whose production policy is `site_text` from the master's first publish
+    (so agents apply no other one first), its master configured with `config` on top."""
+    with running_fleet(directory, master=False) as fleet:
+        (fleet.environments / "production" / "site.p2").write_text(site_text)
+        fleet.master = Master(fleet.master_config().model_copy(update=config)).start()
+        yield fleet
+
+
 def approved(agent: FleetAgent, timeout: float = 15.0) -> bool:
     return eventually(lambda: agent.agent.agent_id is not None and agent.agent.state == "running", timeout=timeout)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fleetenv import Fleet, FleetAgent
+from fleetenv import Fleet, FleetAgent, approved
+from helpers import eventually
 
 from partout.agent.daemon import Agent
 
@@ -33,6 +34,22 @@ def start_agent(fleet: Fleet, hostname: str, **custom: Any) -> FleetAgent:
     agent.agent.start()
     fleet.agents.append(agent)
     return agent
+
+
+def started_with_role(fleet: Fleet, hostname: str, role: str) -> FleetAgent:
+    """An agent with custom fact `role`, approved, that applied its first policy ("hello")."""
+    agent = start_agent(fleet, hostname, role=role)
+    assert approved(agent, timeout=30)
+    assert eventually(lambda: agent.content() == "hello\n" and len(agent.runs()) >= 1, timeout=30)
+    return agent
+
+
+def written(agent: FleetAgent, name: str) -> str | None:
+    """The file `name` under the agent's root, None while it does not exist."""
+    try:
+        return (agent.root / name).read_text()
+    except FileNotFoundError:
+        return None
 
 
 def backends(agent: FleetAgent) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from agent_events_support import batches, events_fleet, message_ids, pending_counts, reports, results, spooled
 from fleetenv import TOKEN, Fleet, approved
-from helpers import eventually
+from helpers import eventually, stop_process
 
 from partout import subjects
 from partout.agent.config import EventSettings
@@ -60,29 +60,57 @@ def test_with_the_bus_down_reports_and_events_are_spooled_then_drained_in_order(
         assert_chained(stored)
 
 
-def agent_command(fleet: Fleet, hostname: str, config: Path) -> list[str]:
-    settings = fleet.agent_config(hostname)
-    return [sys.executable, "-m", "partout", "agent", "--config", str(config), "--nats", fleet.urls[0],
-            "--state-dir", str(settings.state_dir), "--hostname", hostname, "--facts", str(settings.facts_file),
-            "--token", TOKEN, "--master-key", str(settings.master_key), "--enrol-interval", "0.1"]
+class AgentProcess:
+    """A `partout agent` process with an agent.toml, logging to agent.log; `start` again after a kill."""
+
+    def __init__(self, fleet: Fleet, directory: Path, hostname: str, config_text: str) -> None:
+        self.fleet = fleet
+        self.hostname = hostname
+        self.config = directory / "agent.toml"
+        self.config.write_text(config_text)
+        self.state_dir = fleet.agent_config(hostname).state_dir
+        self.motd = directory / "roots" / hostname / "motd"
+        self.log_path = directory / "agent.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        settings = self.fleet.agent_config(self.hostname)
+        command = [sys.executable, "-m", "partout", "agent", "--config", str(self.config), "--nats",
+                   self.fleet.urls[0], "--state-dir", str(settings.state_dir), "--hostname", self.hostname,
+                   "--facts", str(settings.facts_file), "--token", TOKEN, "--master-key", str(settings.master_key),
+                   "--enrol-interval", "0.1"]
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+
+    def first_run(self) -> str:
+        """Start, wait for the first run's report (then it watches); the agent id."""
+        self.start()
+        assert eventually(lambda: self.motd.read_text() == "production 1\n", timeout=60), self.log()
+        agent_id = Credentials.load(self.state_dir).agent_id or ""
+        assert eventually(lambda: len(reports(self.fleet, agent_id)) == 1, timeout=30)
+        return agent_id
+
+    def kill_9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, timeout=20)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
 
 
 @pytest.mark.slow
 def test_a_killed_agent_sends_what_it_spooled_while_the_bus_was_down(tmp_path: Path) -> None:
     with events_fleet(tmp_path) as fleet:
-        hostname = "anyhost-killed"
-        config = tmp_path / "agent.toml"
-        config.write_text("[agent]\ninterval = 3600\n[agent.events]\nperiod = 1\nsplay = 0.0\n")
-        state_dir = fleet.agent_config(hostname).state_dir
-        motd = tmp_path / "roots" / hostname / "motd"
-        log_path = tmp_path / "agent.log"
-        with log_path.open("a") as log:
-            process = subprocess.Popen(agent_command(fleet, hostname, config), stdout=log, stderr=subprocess.STDOUT)
+        agent = AgentProcess(fleet, tmp_path, "anyhost-killed",
+                             "[agent]\ninterval = 3600\n[agent.events]\nperiod = 1\nsplay = 0.0\n")
+        state_dir, motd = agent.state_dir, agent.motd
         try:
-            assert eventually(lambda: motd.exists() and motd.read_text() == "production 1\n", timeout=60), \
-                log_path.read_text()
-            agent_id = Credentials.load(state_dir).agent_id or ""
-            assert eventually(lambda: len(reports(fleet, agent_id)) == 1, timeout=30)
+            agent_id = agent.first_run()
 
             node = fleet.backbone.nodes[0]
             node.stop()
@@ -92,22 +120,19 @@ def test_a_killed_agent_sends_what_it_spooled_while_the_bus_was_down(tmp_path: P
                 assert eventually(lambda n=number: spooled(state_dir)[0] == n + 1, timeout=30)
             assert eventually(lambda: spooled(state_dir)[1] >= 3, timeout=30)  # their events, batched
             assert (state_dir / "spool.db").stat().st_mode & 0o777 == 0o600
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=10)
+            agent.kill_9()
             killed_at = datetime.now(UTC)
 
             node.start()
-            with log_path.open("a") as log:
-                process = subprocess.Popen(agent_command(fleet, hostname, config), stdout=log,
-                                           stderr=subprocess.STDOUT)
-            assert eventually(lambda: spooled(state_dir) == (0, 0), timeout=60), log_path.read_text()
+            agent.start()
+            assert eventually(lambda: spooled(state_dir) == (0, 0), timeout=60), agent.log()
 
             def arrived() -> bool:
                 stored = reports(fleet, agent_id)
                 repairs = [r for r in stored if r.report.trigger == "watch"]
                 return len(repairs) == 3 and sum(b.count for b in batches(fleet, agent_id)) == results(stored)
 
-            assert eventually(arrived, timeout=60, interval=0.2), log_path.read_text()
+            assert eventually(arrived, timeout=60, interval=0.2), agent.log()
             ids = message_ids(fleet, subjects.REPORTS_STREAM, subjects.agent_report(agent_id))
             assert len(ids) == len(set(ids))  # none twice
             event_ids = message_ids(fleet, subjects.EVENTS_STREAM, subjects.agent_events(agent_id))
@@ -115,72 +140,44 @@ def test_a_killed_agent_sends_what_it_spooled_while_the_bus_was_down(tmp_path: P
             # the first process's batches (the first run's, then the spooled ones) one after the other
             assert_chained([batch for batch in batches(fleet, agent_id) if batch.sent_at < killed_at])
         finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            agent.stop()
 
 
 @pytest.mark.slow
 def test_counts_not_yet_in_a_batch_survive_a_kill_9_of_the_agent(tmp_path: Path) -> None:
     with events_fleet(tmp_path) as fleet:
-        hostname = "anyhost-pending"
-        config = tmp_path / "agent.toml"
         # a period far longer than the test: nothing is batched before the kill
-        config.write_text("[agent]\ninterval = 3600\n[agent.events]\nperiod = 3600\nsplay = 0.0\n")
-        state_dir = fleet.agent_config(hostname).state_dir
-        motd = tmp_path / "roots" / hostname / "motd"
-        log_path = tmp_path / "agent.log"
-        with log_path.open("a") as log:
-            process = subprocess.Popen(agent_command(fleet, hostname, config), stdout=log, stderr=subprocess.STDOUT)
+        agent = AgentProcess(fleet, tmp_path, "anyhost-pending",
+                             "[agent]\ninterval = 3600\n[agent.events]\nperiod = 3600\nsplay = 0.0\n")
+        state_dir, motd = agent.state_dir, agent.motd
         try:
-            assert eventually(lambda: motd.exists() and motd.read_text() == "production 1\n", timeout=60), \
-                log_path.read_text()
-            agent_id = Credentials.load(state_dir).agent_id or ""
-            assert eventually(lambda: len(reports(fleet, agent_id)) == 1, timeout=30)  # the first run's: watching
+            agent_id = agent.first_run()
             for number in range(3):
                 motd.write_text(f"drift {number}\n")
                 assert eventually(lambda n=number: motd.read_text() == "production 1\n"  # type: ignore[misc]
                                   and len(reports(fleet, agent_id)) >= n + 2, timeout=30), (
-                    motd.read_text(), len(reports(fleet, agent_id)), log_path.read_text()[-2000:])
+                    motd.read_text(), len(reports(fleet, agent_id)), agent.log()[-2000:])
             made = reports(fleet, agent_id)
             # every count made is on disk, and none in a batch yet
-            assert eventually(lambda: pending_counts(state_dir) == results(made), timeout=30), log_path.read_text()
+            assert eventually(lambda: pending_counts(state_dir) == results(made), timeout=30), agent.log()
             assert batches(fleet, agent_id) == []
             assert (state_dir / "events-pending.db").stat().st_mode & 0o777 == 0o600
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=10)
-
-            with log_path.open("a") as log:
-                process = subprocess.Popen(agent_command(fleet, hostname, config), stdout=log,
-                                           stderr=subprocess.STDOUT)
+            agent.kill_9()
+            agent.start()
             # the cut-short period goes out at once, as one batch, and is stored
             assert eventually(lambda: sum(b.count for b in batches(fleet, agent_id)) == results(made), timeout=60,
-                              interval=0.2), log_path.read_text()
+                              interval=0.2), agent.log()
             assert eventually(lambda: fleet.operator.events(agent=agent_id)["totals"]["count"] == results(made),
                               timeout=30)
             assert len(batches(fleet, agent_id)) == 1
 
             # and the new process's own counts at its stop: the stream holds each count made, once
             assert eventually(lambda: len(reports(fleet, agent_id)) > len(made), timeout=60)
-            stop(process)
+            agent.stop()
             assert eventually(lambda: sum(b.count for b in batches(fleet, agent_id)) ==
                               results(reports(fleet, agent_id)), timeout=30)
             event_ids = message_ids(fleet, subjects.EVENTS_STREAM, subjects.agent_events(agent_id))
             assert len(event_ids) == len(set(event_ids))
             assert pending_counts(state_dir) == 0
         finally:
-            stop(process)
+            agent.stop()

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 from agent_events_support import send_control
-from fleetenv import Fleet, FleetAgent, approved, running_fleet
+from fleetenv import Fleet, FleetAgent, approved, fleet_with_site
 from helpers import eventually
 
-from partout.master.daemon import Master
 from partout.wire.fleet import Control
 from partout.wire.triggers import FiredTrigger, trigger_parameters
 
@@ -29,9 +28,7 @@ p2.on_trigger("restart-app", lambda t: p2.file(root + "/restarted", content=t.da
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    with running_fleet(tmp_path, master=False) as running:
-        (running.environments / "production" / "site.p2").write_text(SITE)
-        running.master = Master(running.master_config()).start()
+    with fleet_with_site(tmp_path, SITE) as running:
         yield running
 
 

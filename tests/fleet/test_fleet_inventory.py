@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fleetenv import Fleet, FleetAgent, approved, running_fleet
-from inventory_support import SITE, WINDOW, backends, start_agent, write_facts
+from fleetenv import Fleet, FleetAgent, approved, fleet_with_site
 from helpers import eventually, run_partout
+from inventory_support import SITE, WINDOW, backends, start_agent, write_facts
 
 from partout.master.daemon import Master
+
 
 def counts(agents: list[FleetAgent]) -> dict[str, int]:
     return {agent.root.name: len(agent.runs()) for agent in agents}
@@ -41,10 +42,7 @@ def tracker_sent(master: Master) -> int:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Any:
-    with running_fleet(tmp_path, master=False) as fleet:
-        (fleet.environments / "production" / "site.p2").write_text(SITE)
-        config = fleet.master_config().model_copy(update={"data_changed_window": WINDOW})
-        fleet.master = Master(config).start()
+    with fleet_with_site(tmp_path, SITE, data_changed_window=WINDOW) as fleet:
         yield fleet
 
 

@@ -11,21 +11,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fleetenv import Fleet, FleetAgent, approved, running_fleet
+from fleetenv import Fleet, FleetAgent, approved, fleet_with_site
 from helpers import eventually
 from inventory_support import SITE, WINDOW, backends, start_agent
 
 from partout.agent.daemon import Agent
 from partout.agent.nodes_cache import ANSWERS_FILE
-from partout.master.daemon import Master
 from partout.report import Status
 
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    with running_fleet(tmp_path, master=False) as fleet:
-        (fleet.environments / "production" / "site.p2").write_text(SITE)
-        fleet.master = Master(fleet.master_config().model_copy(update={"data_changed_window": WINDOW})).start()
+    with fleet_with_site(tmp_path, SITE, data_changed_window=WINDOW) as fleet:
         yield fleet
 
 

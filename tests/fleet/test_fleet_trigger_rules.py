@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from agent_events_support import STEADY
-from fleetenv import Fleet, FleetAgent, approved, running_fleet
+from fleetenv import Fleet, FleetAgent, fleet_with_site
 from helpers import eventually
-from inventory_support import start_agent
+from inventory_support import started_with_role, written
 
-from partout.master.daemon import Master
 from partout.master.trigger_rules import TriggerRule
 
 SITE = '''
@@ -32,31 +31,17 @@ RULE = TriggerRule.model_validate({"name": "openssl-restarts-app", "event": "fil
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    with running_fleet(tmp_path, master=False) as running:
-        (running.environments / "production" / "site.p2").write_text(SITE)
-        config = running.master_config().model_copy(update={"events": STEADY, "trigger_rules": (RULE,),
-                                                            "trigger_window": 0.3})
-        running.master = Master(config).start()
+    with fleet_with_site(tmp_path, SITE, events=STEADY, trigger_rules=(RULE,), trigger_window=0.3) as running:
         yield running
 
 
-def started(fleet: Fleet, hostname: str, role: str) -> FleetAgent:
-    agent = start_agent(fleet, hostname, role=role)
-    assert approved(agent, timeout=30)
-    assert eventually(lambda: agent.content() == "hello\n" and len(agent.runs()) >= 1, timeout=30)
-    return agent
-
-
 def restarted(agent: FleetAgent) -> str | None:
-    try:
-        return (agent.root / "restarted").read_text()
-    except FileNotFoundError:
-        return None
+    return written(agent, "restarted")
 
 
 def test_a_db_nodes_event_fires_the_rule_on_the_app_nodes_and_a_web_nodes_does_not(fleet: Fleet) -> None:
-    app = started(fleet, "prod-app1", "app")
-    web = started(fleet, "prod-web1", "web")
+    app = started_with_role(fleet, "prod-app1", "app")
+    web = started_with_role(fleet, "prod-web1", "web")
     web_id = web.agent.agent_id or ""
 
     def stored_change(agent_id: str) -> bool:
@@ -68,7 +53,7 @@ def test_a_db_nodes_event_fires_the_rule_on_the_app_nodes_and_a_web_nodes_does_n
     assert eventually(lambda: any(run.report.trigger == "trigger:fence" for run in app.runs()), timeout=30)
     assert restarted(app) is None
 
-    db = started(fleet, "prod-db1", "db")
+    db = started_with_role(fleet, "prod-db1", "db")
     assert eventually(lambda: restarted(app) == "openssl updated from rule:openssl-restarts-app\n", timeout=30)
     assert any(run.report.trigger == "trigger:restart-app" for run in app.runs())
     assert restarted(db) is None and restarted(web) is None

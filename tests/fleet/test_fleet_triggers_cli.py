@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fleetenv import Fleet, FleetAgent, approved, running_fleet
+from fleetenv import Fleet, FleetAgent, fleet_with_site
 from helpers import eventually, run_partout
-from inventory_support import start_agent
+from inventory_support import started_with_role, written
 from triggerenv import add_integration
 
-from partout.master.daemon import Master
 
 SITE = '''
 root = facts.custom.get("root", "/tmp/partout-fleet")
@@ -28,28 +27,16 @@ with p2.on_trigger("deploy") as deploy:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[Fleet]:
-    with running_fleet(tmp_path, master=False) as running:
-        (running.environments / "production" / "site.p2").write_text(SITE)
-        running.master = Master(running.master_config()).start()
+    with fleet_with_site(tmp_path, SITE) as running:
         yield running
 
 
-def started(fleet: Fleet, hostname: str, role: str) -> FleetAgent:
-    agent = start_agent(fleet, hostname, role=role)
-    assert approved(agent, timeout=30)
-    assert eventually(lambda: agent.content() == "hello\n" and len(agent.runs()) == 1, timeout=30)
-    return agent
-
-
 def deployed(agent: FleetAgent) -> str | None:
-    try:
-        return (agent.root / "deployed").read_text()
-    except FileNotFoundError:
-        return None
+    return written(agent, "deployed")
 
 
 def test_partout_trigger_reaches_the_matching_agents_and_partout_events_lists_it(fleet: Fleet) -> None:
-    app1, app2, db1 = started(fleet, "prod-app1", "app"), started(fleet, "prod-app2", "app"), started(fleet, "prod-db1", "db")
+    app1, app2, db1 = started_with_role(fleet, "prod-app1", "app"), started_with_role(fleet, "prod-app2", "app"), started_with_role(fleet, "prod-db1", "db")
     apps = sorted(agent.agent.agent_id or "" for agent in (app1, app2))
     result = run_partout("trigger", "deploy", "--where", "role == 'app'", "--data", '{"version": "3.1"}',
                          *fleet.operator_args(), timeout=60)
@@ -81,7 +68,7 @@ def test_partout_trigger_reaches_the_matching_agents_and_partout_events_lists_it
 
 
 def test_an_integration_key_fires_with_the_trigger_role_and_not_with_the_reader_role(fleet: Fleet) -> None:
-    app1 = started(fleet, "prod-app1", "app")
+    app1 = started_with_role(fleet, "prod-app1", "app")
     trigger_seed, _ = add_integration(fleet.operator, fleet.directory, "ci", "trigger")
     reader_seed, _ = add_integration(fleet.operator, fleet.directory, "dashboard", "reader")
     fired = run_partout("trigger", "deploy", "--key", str(trigger_seed), "--data", '{"version": "4"}',
