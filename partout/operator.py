@@ -13,10 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from partout import subjects
 from partout.errors import PartoutError, StateError
+
+if TYPE_CHECKING:
+    from partout.wire import WireMessage
+
+Answer = TypeVar("Answer", bound="WireMessage")
 
 
 class OperatorError(PartoutError):
@@ -66,24 +71,31 @@ class OperatorClient:
 
     def call(self, verb: str, **arguments: Any) -> Any:
         """Send one signed request; the reply's data, or OperatorError with the master's reason."""
-        from partout.wire import decode, encode
+        from partout.wire import encode
         from partout.wire.fleet import OperatorReply, OperatorRequest
 
         request = OperatorRequest(public_key=self.public_key, verb=verb,
                                   arguments={k: v for k, v in arguments.items() if v is not None})
-        signed = request.signed_by(self._key_pair)
-        try:
-            message = self._bus.request(subjects.master_api(), encode(signed), timeout=self.timeout).get(
-                timeout=self.timeout + 5)
-        except Exception as error:  # BusError, or pykka's Timeout while never connected
-            raise OperatorError(f"no answer from a master ({error}); is `partout master` running and "
-                                f"connected to the same NATS?") from error
-        reply = decode(OperatorReply, message.data)
-        if reply is None:
-            raise OperatorError("the master sent an unreadable reply")
+        reply = self._ask(subjects.master_api(), encode(request.signed_by(self._key_pair)), OperatorReply,
+                          silence="no answer from a master ({error}); is `partout master` running and connected "
+                                  "to the same NATS?")
         if not reply.ok:
             raise OperatorError(reply.error or "the master refused the request")
         return reply.data
+
+    def _ask(self, subject: str, data: bytes, kind: type[Answer], *, silence: str) -> Answer:
+        """Request and decode the master's answer; OperatorError with `silence` (its `{error}`
+        filled in) when none comes, or when the answer is unreadable."""
+        from partout.wire import decode
+
+        try:
+            message = self._bus.request(subject, data, timeout=self.timeout).get(timeout=self.timeout + 5)
+        except Exception as error:  # BusError, or pykka's Timeout while never connected
+            raise OperatorError(silence.format(error=error)) from error
+        reply = decode(kind, message.data)
+        if reply is None:
+            raise OperatorError("the master sent an unreadable reply")
+        return reply
 
     def agents(self, status: str | None = None, environment: str | None = None) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.call("agents.list", status=status, environment=environment)
@@ -160,7 +172,7 @@ class OperatorClient:
         TriggerReply (OperatorError when it refused), or None without `wait`."""
         import secrets
 
-        from partout.wire import decode, encode
+        from partout.wire import encode
         from partout.wire.triggers import TriggerReply, TriggerRequest
 
         request = TriggerRequest(public_key=self.public_key, name=name, where=where, data=data or {},
@@ -170,15 +182,10 @@ class OperatorClient:
             self._bus.publish(subject, encode(request))
             self._bus.flush().get(timeout=self.timeout)
             return None
-        try:
-            message = self._bus.request(subject, encode(request), timeout=self.timeout).get(timeout=self.timeout + 5)
-        except Exception as error:
-            raise OperatorError(f"no answer to trigger {name!r} ({error}); is `partout master` running, and may "
-                                f"this key publish partout.trigger.> (an operator, or an integration with the "
-                                f"trigger role)?") from error
-        reply = decode(TriggerReply, message.data)
-        if reply is None:
-            raise OperatorError("the master sent an unreadable reply")
+        reply = self._ask(subject, encode(request), TriggerReply,
+                          silence=f"no answer to trigger {name!r} ({{error}}); is `partout master` running, and may "
+                                  "this key publish partout.trigger.> (an operator, or an integration with the "
+                                  "trigger role)?")
         if not reply.ok:
             raise OperatorError(reply.error or "the master refused the trigger")
         return reply

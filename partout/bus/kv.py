@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from partout.bus.connection import Connection, deliver
+from partout.bus.connection import Connection, deliver, round_trip
 from partout.bus.messages import KeyValueChange, KeyValueGet, KeyValuePut, KeyValueWatch, Target
 from partout.bus.subscriptions import Subscriptions
 from partout.errors import BusError, KeyValueConflict
@@ -105,7 +105,7 @@ class KeyValue:
         client = await self._connection.client()
         assert message.updates is not None
         identifier = self._subscriptions.add("watch", await client.subscribe(message.updates, cb=on_update))
-        await client.flush()
+        await round_trip(client)
         try:
             entry = await bucket.get(message.key)
             forward(KeyValueChange(message.bucket, entry.key, entry.value, entry.revision or 0))

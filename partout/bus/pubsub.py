@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from partout.bus.connection import Connection, deliver
+from partout.bus.connection import Connection, deliver, round_trip
 from partout.bus.messages import BusMessage, Flush, Publish, Request, RequestReply, Subscribe
 from partout.bus.subscriptions import Subscriptions
 from partout.errors import BusError
@@ -153,7 +153,7 @@ class PubSub:
             client = await self._connection.client()
             self._subscriptions.keep(identifier, await client.subscribe(
                 message.subject, queue=message.queue, cb=on_message, pending_msgs_limit=1_000_000))
-            await client.flush()
+            await round_trip(client)  # live once this returns (a caller may now have it published to)
         except Exception as error:
             raise BusError(f"cannot subscribe to {message.subject}: {error}") from error
         return identifier

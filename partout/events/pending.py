@@ -21,13 +21,13 @@ the rows of one period are merged into one every COMPACT_EVERY puts, so a long p
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 from partout.errors import StateError
 from partout.events.counts import merge_batches
+from partout.events.spool import open_private_database
 from partout.events.wire import BatchRejected, EventBatch, Level, parse_batch
 from partout.wire import encode
 
@@ -50,11 +50,7 @@ class PendingLog:
         self.path = path
         self._failing = False
         try:
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # titles may name secrets' paths
-            os.close(descriptor)
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=DELETE")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db = open_private_database(path)
             self._db.execute(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"{path}: cannot open the pending event counts: {exc}") from exc

@@ -85,6 +85,19 @@ def _is_full(error: sqlite3.Error) -> bool:
     return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
+def open_private_database(path: Path) -> sqlite3.Connection:
+    """An agent's own SQLite file, 0600 from its creation (reports and event titles may name
+    secrets' paths), every commit on disk before it returns; raises OSError or sqlite3.Error."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(descriptor)
+    database = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # A rollback journal, not WAL: on a full disk a WAL holds the data and its checkpoint
+    # needs as much room again, so nothing could ever be deleted.
+    database.execute("PRAGMA journal_mode=DELETE")
+    database.execute("PRAGMA synchronous=FULL")
+    return database
+
+
 class Spool:
     """Owned by one actor at a time (SQLite connections are not for concurrent use)."""
 
@@ -97,13 +110,7 @@ class Spool:
         self._reserve = path.with_name(path.name + ".reserve")
         self._reserve_bytes = reserve_bytes
         try:
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # reports may name secrets' paths
-            os.close(descriptor)
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            # A rollback journal, not WAL: on a full disk a WAL holds the data and its
-            # checkpoint needs as much room again, so nothing could ever be deleted.
-            self._db.execute("PRAGMA journal_mode=DELETE")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db = open_private_database(path)
             if max_file_bytes is not None:
                 page_size = int(self._db.execute("PRAGMA page_size").fetchone()[0])
                 self._db.execute(f"PRAGMA max_page_count={max(2, max_file_bytes // page_size)}")
@@ -338,4 +345,5 @@ def _merge(batches: list[EventBatch], level: Level, *, keep_id: bool = False) ->
     return merge_batches(batches, batch_id=batch_id, level=level, sent_at=batches[-1].sent_at)
 
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_RESERVE_BYTES", "MessageKind", "Spool", "SpoolFull", "SpooledMessage"]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_RESERVE_BYTES", "MessageKind", "Spool", "SpoolFull", "SpooledMessage",
+           "open_private_database"]

@@ -15,6 +15,8 @@ import pytest
 from helpers import eventually, run_partout, stop_process
 from upenv import BANNER, RunningUp, read_lines, running_up
 
+from partout.bus.connection import round_trip
+
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUp]:
@@ -150,7 +152,7 @@ def test_an_integration_added_with_no_flags_reads_node_events_until_removed(up: 
     async def publish_as_master() -> None:
         connection = await nats.connect(url, nkeys_seed=str(nats_state / "keys" / "master.nk"))
         await connection.publish(subjects.node_event("web1", "file", "changed"), b'{"title": "/etc/motd"}')
-        await connection.flush()
+        await round_trip(connection)
         await connection.close()
 
     try:  # the subscriber takes a moment to connect: publish until it has printed one

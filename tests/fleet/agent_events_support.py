@@ -19,6 +19,7 @@ from helpers import eventually
 
 from partout import subjects
 from partout.agent.config import EventSettings
+from partout.bus.connection import round_trip
 from partout.events.backoff import BackoffLimits, ThrottleSettings
 from partout.events.wire import EventBatch, parse_batch
 from partout.master.daemon import Master
@@ -101,7 +102,7 @@ def send_control(fleet: Fleet, agent_id: str, control: Control | bytes) -> None:
                                         max_reconnect_attempts=0)
         try:
             await connection.publish(subjects.agent_control(agent_id), payload)
-            await connection.flush()
+            await round_trip(connection)
         finally:
             await connection.close()
 

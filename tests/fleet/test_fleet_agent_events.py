@@ -19,6 +19,7 @@ from fleetenv import Fleet
 from helpers import eventually, eventually_async
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.events.wire import Level, key_of
 from partout.report import Status
 from partout.state import read_secret
@@ -114,7 +115,7 @@ def test_an_agent_cannot_forge_advice_for_another_agent_or_itself(fleet: Fleet) 
             await connection.publish(subjects.agent_control(rogue_id), forged)
             # the reply-subject trick: ask the victim's events subject to "answer" on a control subject
             await connection.publish(subjects.agent_events(rogue_id), b"{}", reply=subjects.agent_control(victim_id))
-            await connection.flush()
+            await round_trip(connection)
             await eventually_async(lambda: len(errors) >= 2, timeout=10)
         finally:
             await connection.close()

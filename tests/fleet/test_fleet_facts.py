@@ -16,6 +16,7 @@ from fleetenv import Fleet, FleetAgent, approved, running_fleet
 from helpers import eventually, eventually_async
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.facts import PUBLISHED_SECTIONS, gather
 from partout.master.daemon import Master
 from partout.state import read_secret
@@ -90,14 +91,14 @@ def test_sections_the_master_did_not_ask_for_are_not_stored_and_it_says_so_once(
         seed = read_secret(fleet.nats_state / "keys" / "master.nk").decode().strip()
         watcher = await nats.connect(fleet.urls, nkeys_seed_str=seed)
         told = await watcher.subscribe(subjects.agent_control(agent_id))
-        await watcher.flush()
+        await round_trip(watcher)
         agent_seed = read_secret(agent.agent.config.state_dir / "agent.nk").decode().strip()
         connection = await nats.connect(fleet.urls, nkeys_seed_str=agent_seed, allow_reconnect=False,
                                         inbox_prefix=subjects.inbox_prefix(agent_id))
         for _ in range(20):
             update = FactsUpdate(agent_id=agent_id, facts=unasked, facts_hash="x")
             await connection.publish(subjects.agent_facts(agent_id), encode(update))
-        await connection.flush()
+        await round_trip(connection)
         await eventually_async(lambda: stored_facts(fleet, agent).get("marker") == 1)
         controls: list[Control] = []
         while True:
@@ -133,7 +134,7 @@ def test_an_agent_cannot_change_what_another_agent_publishes(fleet: Fleet) -> No
                                         inbox_prefix=subjects.inbox_prefix(mine.agent.agent_id or ""))
         forged = Control(command="facts", parameters={"sections": ["hostname", "packages"]})
         await connection.publish(subjects.agent_control(other.agent.agent_id or ""), encode(forged))
-        await connection.flush()
+        await round_trip(connection)
         await eventually_async(lambda: any("permissions violation" in error.lower() for error in errors))
         await connection.close()
 

@@ -17,6 +17,7 @@ from agent_events_support import drift, events_fleet, new_batches, started
 from fleetenv import Fleet, FleetAgent
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.events.wire import MAX_MESSAGE_CHARS, NodeEvent
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "security"))
@@ -70,7 +71,7 @@ def test_a_reader_sees_a_drift_repair_as_a_node_event_and_can_publish_nothing(fl
         watching = await connect(fleet.urls, master_seed(fleet))
         try:
             subscription = await reader.connection.subscribe(subjects.NODE_EVENTS_ALL)
-            await reader.connection.flush()
+            await round_trip(reader.connection)
 
             await asyncio.to_thread(drift, agent, "drift 1\n")
             found = await node_event_of_repair(subscription, agent, last_repair_message(agent))
@@ -81,10 +82,10 @@ def test_a_reader_sees_a_drift_repair_as_a_node_event_and_can_publish_nothing(fl
 
             # every publish is refused by the server, and nothing of it reaches anyone
             everything = await watching.connection.subscribe(">")
-            await watching.connection.flush()
+            await round_trip(watching.connection)
             for target in forbidden:
                 await reader.connection.publish(target, b"forged by a reader")
-            await reader.connection.flush()
+            await round_trip(reader.connection)
             await reader.wait_for_errors(len(forbidden))
             for target in forbidden:
                 assert f'permissions violation for publish to "{target.lower()}"' in reader.violations(), target

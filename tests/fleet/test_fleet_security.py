@@ -13,6 +13,7 @@ from fleetenv import Fleet, FleetAgent, running_fleet
 from helpers import eventually, eventually_async, run_partout
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.state import read_secret
 
 
@@ -41,7 +42,7 @@ def test_an_agent_can_publish_to_its_own_subjects_only(fleet: Fleet) -> None:
         watcher = await nats.connect(fleet.urls, nkeys_seed_str=read_secret(
             fleet.nats_state / "keys" / "master.nk").decode().strip())
         seen = await watcher.subscribe("partout.>")
-        await watcher.flush()
+        await round_trip(watcher)
         connection = await _connect_as(fleet, mine, errors)
         await connection.publish(subjects.agent_facts(other.agent.agent_id or ""), b"forged")
         await connection.publish(subjects.trigger("anything"), b"forged")
@@ -50,7 +51,7 @@ def test_an_agent_can_publish_to_its_own_subjects_only(fleet: Fleet) -> None:
         # last, on a subject it may use: NATS keeps one publisher's order, so once this
         # arrives every forged message that got through would have arrived before it
         await connection.publish(subjects.agent_events(mine.agent.agent_id or ""), b"mine")
-        await connection.flush()
+        await round_trip(connection)
         received: list[str] = []
         while subjects.agent_events(mine.agent.agent_id or "") not in received:
             try:

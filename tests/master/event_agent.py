@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.events.counts import Leaves, build_batch
 from partout.events.notices import EVENTS_COMMAND, Rejection, advice_in, rejection_in
 from partout.events.wire import Advice, EventBatch, Level
@@ -80,7 +81,7 @@ class SimulatedAgent:
                     self.controls.append(control)
 
         await self._connection.subscribe(subjects.agent_control(self.agent_id), cb=heard)
-        await self._connection.flush()
+        await round_trip(self._connection)
 
     def batch(self, count: int = 1, *, leaves: Leaves | None = None, level: Level = Level.MESSAGE,
               seconds: float | None = None, agent_id: str | None = None) -> EventBatch:

@@ -19,6 +19,7 @@ from test_master_ingest import approved_agent
 from test_master_support import MasterEnv, master_env  # noqa: F401
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.bus.messages import BusMessage
 from partout.events.backoff import ThrottleSettings
 from partout.events.wire import MAX_BATCH_BYTES, Level
@@ -248,7 +249,7 @@ def test_an_agent_identity_cannot_read_the_node_events(events_master: tuple[Mast
                                         inbox_prefix=subjects.inbox_prefix(agent.agent_id), allow_reconnect=False)
         try:
             await connection.subscribe(subjects.NODE_EVENTS_ALL, cb=listen)
-            await connection.flush()
+            await round_trip(connection)
             await asyncio.to_thread(agent.send, agent.batch(1))
             for _ in range(100):
                 if errors:

@@ -17,6 +17,7 @@ from test_master_ingest import approved_agent
 from test_master_support import MasterEnv, master_env  # noqa: F401
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.events.wire import BatchCounted
 from partout.master.daemon import Master
 from partout.wire import encode
@@ -87,7 +88,7 @@ def test_an_agent_cannot_publish_counts_for_the_masters(master_env: MasterEnv,  
                                         inbox_prefix=subjects.inbox_prefix(agent_id), connect_timeout=5)
         try:
             await connection.publish(subjects.EVENTS_COUNTED, encode(forged))
-            await connection.flush()
+            await round_trip(connection)
             await asyncio.sleep(0.3)  # the server's -ERR comes back asynchronously
         finally:
             await connection.close()

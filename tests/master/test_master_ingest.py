@@ -14,6 +14,7 @@ from helpers import eventually
 from test_master_support import connect_as, enrol, master_env, new_agent_key, running_master  # noqa: F401
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.master.daemon import Master
 from partout.report import Report, ResourceResult, Status
 from partout.wire import encode
@@ -61,7 +62,7 @@ def test_facts_are_stored_and_mark_the_agent_seen(running_master, tmp_path: Path
         update = FactsUpdate(agent_id=agent_id, facts={"hostname": "auto-1", "os": {"family": "debian"}},
                              facts_hash="x")
         await connection.publish(subjects.agent_facts(agent_id), encode(update))
-        await connection.flush()
+        await round_trip(connection)
         await connection.close()
 
     asyncio.run(run())
@@ -148,7 +149,7 @@ def test_oversized_or_malformed_facts_are_dropped(running_master, tmp_path: Path
         connection = await connect_as(env.urls, agent, agent_id)
         for data in (encode(huge), b"{not json", encode(good)):
             await connection.publish(subjects.agent_facts(agent_id), data)
-        await connection.flush()
+        await round_trip(connection)
         await connection.close()
 
     asyncio.run(run())

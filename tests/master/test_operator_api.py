@@ -12,6 +12,7 @@ from helpers import eventually, eventually_async
 from test_master_support import connect_as, enrol, master_env, new_agent_key, running_master  # noqa: F401
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.operator import OperatorClient, OperatorError, default_key_file
 
 __all__ = ["master_env", "running_master"]
@@ -54,10 +55,10 @@ def test_an_approved_agent_may_publish_its_own_subjects_only(running_master, ope
         connection = await connect_as(env.urls, agent, agent_id, error_cb=on_error)
         try:
             await connection.publish(subjects.agent_facts(agent_id), b"{}")
-            await connection.flush()
+            await round_trip(connection)
             assert errors == []
             await connection.publish(subjects.agent_facts("someone-else"), b"{}")
-            await connection.flush()
+            await round_trip(connection)
             # the server's -ERR reaches error_cb on a task of its own: wait for it, not a fixed time
             await eventually_async(lambda: any("permissions violation" in str(error).lower() for error in errors))
         finally:
@@ -153,7 +154,7 @@ def test_a_waiting_agent_hears_of_its_approval_on_its_pending_inbox(running_mast
         connection = await connect_as(env.urls, agent)  # still the pending identity
         try:
             subscription = await connection.subscribe(approval_subject(agent.public))
-            await connection.flush()
+            await round_trip(connection)
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, operator.approve, agent.public)
             return decode(EnrolReply, (await subscription.next_msg(timeout=5)).data)
@@ -177,7 +178,7 @@ def test_apply_now_sends_the_agent_a_control_message(running_master, operator, t
         connection = await connect_as(env.urls, agent, agent_id)
         try:
             subscription = await connection.subscribe(subjects.agent_control(agent_id))
-            await connection.flush()
+            await round_trip(connection)
             await asyncio.get_running_loop().run_in_executor(None, operator.apply_now, agent_id)
             return decode(Control, (await subscription.next_msg(timeout=5)).data)
         finally:

@@ -11,6 +11,7 @@ from helpers import eventually
 from natsenv import NatsEnv
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.bus.facade import Bus
 from partout.bus.messages import BusMessage, ConnectionState
 from partout.errors import BusError
@@ -25,12 +26,12 @@ async def test_a_flush_returns_once_the_server_has_every_message_published_befor
     watcher = await nats.connect(env.urls, nkeys_seed_str=read_secret(env.master.seed_file).decode().strip())
     try:
         subscription = await watcher.subscribe(subjects.agent_facts("web1"))
-        await watcher.flush()
+        await round_trip(watcher)
         bus.flush().get(timeout=10)  # connected
         for number in range(5000):
             bus.publish(subjects.agent_facts("web1"), str(number).encode())
         bus.flush(timeout=10).get(timeout=30)
-        await watcher.flush()
+        await round_trip(watcher)
         assert subscription.pending_msgs == 5000
         assert bus.stats().get(timeout=5).published == 5000
     finally:

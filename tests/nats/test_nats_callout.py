@@ -10,6 +10,7 @@ import pytest
 from natsenv import NatsEnv, secured_backbone
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.master.supervisor import Ready
 from partout.nats import permissions
 from partout.nats.permissions import Role
@@ -49,7 +50,7 @@ async def test_an_agent_cannot_publish_to_another_agents_subjects(env: NatsEnv) 
     agent = env.identity(Role.AGENT, permissions.agent("web1", "prod"), inbox="web1")
     master = await _connect(env, env.master.seed_file)
     watched = await master.subscribe("partout.>")
-    await master.flush()
+    await round_trip(master)
     errors: list[Exception] = []
 
     async def collect(error: Exception) -> None:
@@ -58,7 +59,7 @@ async def test_an_agent_cannot_publish_to_another_agents_subjects(env: NatsEnv) 
     connection = await _connect(env, agent.seed_file, inbox_prefix=agent.inbox_prefix, error_cb=collect)
     await connection.publish(subjects.agent_events("web2"), b"forged")
     await connection.publish(subjects.agent_events("web1"), b"mine")
-    await connection.flush()
+    await round_trip(connection)
     received = await watched.next_msg(timeout=2)
     assert received.subject == subjects.agent_events("web1")
     assert any('permissions violation for publish to "partout.agent.web2.events"' in str(e) for e in errors)
@@ -78,8 +79,8 @@ async def test_an_agent_cannot_subscribe_to_all_partout_subjects(env: NatsEnv) -
     connection = await _connect(env, agent.seed_file, inbox_prefix=agent.inbox_prefix, error_cb=collect)
     await connection.subscribe("partout.>")
     await connection.subscribe(subjects.agent_control("web2"))
-    await connection.flush()
-    await connection.flush()
+    await round_trip(connection)
+    await round_trip(connection)
     texts = [str(error) for error in errors]
     assert 'nats: permissions violation for subscription to "partout.>"' in texts
     assert 'nats: permissions violation for subscription to "partout.agent.web2.control"' in texts
@@ -94,7 +95,7 @@ async def test_an_agent_can_request_enrolment_and_read_the_reply_in_its_own_inbo
         await message.respond(b"pending")
 
     await master.subscribe(subjects.ENROL_ALL, cb=answer)
-    await master.flush()
+    await round_trip(master)
     connection = await _connect(env, pending.seed_file, inbox_prefix=pending.inbox_prefix)
     reply = await connection.request(subjects.enrol("new1"), b"hello", timeout=2)
     assert reply.data == b"pending"

@@ -20,6 +20,7 @@ from securityenv import (
 )
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.nats import permissions
 from partout.nats.permissions import Permissions, Role
 
@@ -79,17 +80,17 @@ def test_the_reply_subject_trick_fails_for_every_identity(role: str, tmp_path: P
             readable = [concrete(pattern) for pattern in rights.subscribe_allow]
             for subject in readable:
                 await hostile.connection.subscribe(subject, cb=keep)
-            await hostile.connection.flush()
+            await round_trip(hostile.connection)
             for subject in readable:  # bounce a message off each subject it reads
                 await hostile.connection.publish(subject, b"bounce", reply=target)
-            await hostile.connection.flush()
+            await round_trip(hostile.connection)
             # a request it legitimately receives, with a hostile reply subject: answering it fails
             await master.connection.publish(readable[0], b"request", reply=target)
-            await master.connection.flush()
+            await round_trip(master.connection)
             await asyncio.wait_for(arrived.wait(), timeout=5)
             for message in bounced:
                 await message.respond(b"forged answer")  # type: ignore[attr-defined]
-            await hostile.connection.flush()
+            await round_trip(hostile.connection)
             await hostile.wait_for_errors(len(readable) + len(bounced))
             seen = [message for message in await drain(watcher) if message.subject == target
                     or message.data in (b"bounce", b"forged answer")]
@@ -132,17 +133,17 @@ def test_a_taken_over_agent_reaches_nothing_but_its_own_subjects(fleet: Fleet) -
         control = await hostile.connection.subscribe(subjects.agent_control(mine))
         for subject in ["partout.>", subjects.agent_control(other), subjects.policy_updates("staging"), "_INBOX.>"]:
             await hostile.connection.subscribe(subject)
-        await hostile.connection.flush()
+        await round_trip(hostile.connection)
         for subject in forbidden:
             await hostile.connection.publish(subject, b"forged", reply=subjects.policy_kv_subject("staging"))
-        await hostile.connection.flush()
+        await round_trip(hostile.connection)
         # the master's own control message, with a reply subject the attacker would love to answer
         await master.connection.publish(subjects.agent_control(mine), b'{"command": "noop"}',
                                         reply=subjects.policy_kv_subject("staging"))
-        await master.connection.flush()
+        await round_trip(master.connection)
         received = await control.next_msg(timeout=5)
         await received.respond(b"forged answer")
-        await hostile.connection.flush()
+        await round_trip(hostile.connection)
         await hostile.wait_for_errors(len(forbidden) + 5)
         leaked = [message.subject for message in await drain(watcher) if message.data in (b"forged", b"forged answer")]
         await hostile.connection.close()
@@ -183,7 +184,7 @@ def test_jetstream_answers_redirected_by_an_agent_are_dropped_or_repaired(fleet:
         await hostile.connection.publish(get, b"", reply=subjects.policy_kv_subject("staging"))
         await hostile.connection.publish(get, b"", reply=subjects.policy_updates("staging"))
         await hostile.connection.publish(get, b"", reply=subjects.agent_control(stage.agent.agent_id or ""))
-        await hostile.connection.flush()
+        await round_trip(hostile.connection)
         await hostile.connection.close()
 
     run(attack())

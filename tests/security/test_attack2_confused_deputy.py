@@ -13,6 +13,7 @@ from securityenv import (
 )
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.wire import decode, encode
 from partout.wire.fleet import EnrolReply, EnrolRequest, OperatorReply, OperatorRequest
 
@@ -38,14 +39,14 @@ def test_enrolment_is_answered_only_in_the_inbox_of_the_key_that_connected(fleet
     async def attack() -> tuple[list[str], str, EnrolReply | None]:
         master = await connect(fleet.urls, master_seed(fleet))
         watcher = await master.connection.subscribe(">")
-        await master.connection.flush()
+        await round_trip(master.connection)
         hostile = await connect(fleet.urls, seed_of(key), subjects.inbox_prefix(me))
         await hostile.connection.publish(subjects.ENROL, b"{}", reply=subjects.policy_kv_subject("staging"))  # the original
         for reply in targets:
             for payload in payloads:
                 await hostile.connection.publish(subjects.enrol(me), payload, reply=reply)
         await hostile.connection.publish(subjects.enrol(me), signed)  # no reply at all
-        await hostile.connection.flush()
+        await round_trip(hostile.connection)
         await hostile.wait_for_errors(1)
         leaked = [message.subject for message in await drain(watcher, quiet=1.0)
                   if message.subject in targets and not message.reply]  # answers carry no reply
@@ -79,12 +80,12 @@ def test_operator_requests_are_answered_only_in_the_signing_operators_inbox(flee
     async def attack() -> tuple[list[str], OperatorReply | None]:
         master = await connect(fleet.urls, master_seed(fleet))
         watcher = await master.connection.subscribe(">")
-        await master.connection.flush()
+        await round_trip(master.connection)
         hostile = await connect(fleet.urls, operator_seed(fleet), subjects.inbox_prefix(me))
         for reply in targets:
             for payload in (b"{}", b"not json", signed):
                 await hostile.connection.publish(subjects.master_api(), payload, reply=reply)
-        await hostile.connection.flush()
+        await round_trip(hostile.connection)
         leaked = [message.subject for message in await drain(watcher, quiet=1.0)
                   if message.subject in targets and not message.reply]  # answers carry no reply
         fresh = encode(OperatorRequest(public_key=me, verb="agents.list").signed_by(operator_key))

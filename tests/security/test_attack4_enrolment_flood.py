@@ -16,6 +16,7 @@ from securityenv import (
 )
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.master.daemon import Master
 from partout.wire import encode
 from partout.wire.fleet import MAX_ENROL_BYTES, EnrolRequest
@@ -33,7 +34,7 @@ def test_one_connection_cannot_enrol_keys_it_did_not_connect_with(fleet: Fleet) 
             await hostile.connection.publish(subjects.enrol(me), request, reply=f"{subjects.inbox_prefix(me)}.x")
             await hostile.connection.publish(subjects.enrol(public(key)), request,
                                              reply=f"{subjects.inbox_prefix(public(key))}.x")
-        await hostile.connection.flush()
+        await round_trip(hostile.connection)
         await hostile.wait_for_errors(len(made))
         await hostile.connection.close()
         return hostile.violations()
@@ -68,7 +69,7 @@ def test_real_agents_enrol_while_a_key_floods_and_junk_fills_nothing(fleet: Flee
             for payload in junk:
                 await hostile.connection.publish(subjects.enrol(me), payload, reply=f"{subjects.inbox_prefix(me)}.x")
                 sent[0] += 1
-            await hostile.connection.flush()
+            await round_trip(hostile.connection)
         await hostile.connection.close()
 
     flooding = threading.Thread(target=run, args=(flood(),), daemon=True)

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "master"))
 from event_agent import SimulatedAgent, enrolled_agent  # noqa: E402
 
 from partout import subjects  # noqa: E402
+from partout.bus.connection import round_trip
 from partout.master.store.event_records import EventQuery  # noqa: E402
 from partout.wire import decode, encode  # noqa: E402
 from partout.wire.fleet import Control  # noqa: E402
@@ -52,7 +53,7 @@ def test_an_agent_cannot_publish_on_another_agents_events_subject(fleet: Fleet, 
             client = await connect(fleet.urls, hostile.seed, inbox=subjects.inbox_prefix(hostile.agent_id))
             batch = victim.batch(99)  # a well-formed batch in the victim's name
             await client.connection.publish(subjects.agent_events(victim.agent_id), encode(batch))
-            await client.connection.flush()
+            await round_trip(client.connection)
             await client.wait_for_errors(1)
             await client.connection.close()
             return client.errors
@@ -90,7 +91,7 @@ def test_a_flood_of_garbage_is_counted_and_answered_once(fleet: Fleet, hostile: 
         client = await connect(fleet.urls, hostile.seed, inbox=subjects.inbox_prefix(hostile.agent_id))
         for number in range(200):
             await client.connection.publish(subjects.agent_events(hostile.agent_id), b"\xff garbage %d" % number)
-        await client.connection.flush()
+        await round_trip(client.connection)
         await client.connection.close()
 
     run(flood())
@@ -109,12 +110,12 @@ def test_the_master_answers_no_reply_subject_a_batch_names(fleet: Fleet, hostile
         observer = await connect(fleet.urls, master_seed(fleet))
         probe = await observer.connection.subscribe("partout.probe")
         victim = await observer.connection.subscribe(subjects.agent_control("victim-agent"))
-        await observer.connection.flush()
+        await round_trip(observer.connection)
         client = await connect(fleet.urls, hostile.seed, inbox=subjects.inbox_prefix(hostile.agent_id))
         events = subjects.agent_events(hostile.agent_id)
         await client.connection.publish(events, b"{not json", reply="partout.probe")
         await client.connection.publish(events, encode(hostile.batch(1)), reply=subjects.agent_control("victim-agent"))
-        await client.connection.flush()
+        await round_trip(client.connection)
         heard = await drain(probe, quiet=1.0), await drain(victim, quiet=1.0)
         await client.connection.close()
         await observer.connection.close()

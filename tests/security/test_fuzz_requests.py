@@ -13,6 +13,7 @@ from securityenv import (
 )
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.wire import decode, encode
 from partout.wire.fleet import EnrolReply, EnrolRequest, OperatorReply, OperatorRequest
 
@@ -60,7 +61,7 @@ async def _ask_all(urls: list[str], seed: str, inbox: str, subject: str, payload
     await hostile.connection.subscribe(f"{inbox}.fuzz", cb=collect)
     for payload in payloads:
         await hostile.connection.publish(subject, payload, reply=f"{inbox}.fuzz")
-    await hostile.connection.flush()
+    await round_trip(hostile.connection)
     try:
         await asyncio.wait_for(done.wait(), timeout=60)
     except asyncio.TimeoutError:

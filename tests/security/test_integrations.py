@@ -20,6 +20,7 @@ from securityenv import (
 )
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.nats.keys import USER, load_seed
 from partout.nats.permissions import Role
 
@@ -49,7 +50,7 @@ def test_a_reader_can_publish_nothing(fleet: Fleet) -> None:
         reader = await as_integration(fleet, seed_file, key)
         for subject in forbidden:
             await reader.connection.publish(subject, b"forged")
-        await reader.connection.flush()
+        await round_trip(reader.connection)
         await reader.wait_for_errors(len(forbidden))
         leaked = [message.subject for message in await drain(everything) if message.data == b"forged"]
         await reader.connection.close()
@@ -73,13 +74,13 @@ def test_a_reader_cannot_subscribe_to_agents_other_inboxes_or_the_apis(fleet: Fl
     async def attack() -> tuple[str, list[Any]]:
         reader = await as_integration(fleet, seed_file, key)
         subscriptions = [await reader.connection.subscribe(subject) for subject in forbidden]
-        await reader.connection.flush()
+        await round_trip(reader.connection)
         await reader.wait_for_errors(len(forbidden))
         master = await connect(fleet.urls, master_seed(fleet))
         for subject in (subjects.agent_control(VICTIM), f"{subjects.inbox_prefix(other)}.reply", "_INBOX.x",
                         subjects.trigger("x"), subjects.master_api()):
             await master.connection.publish(subject, b"secret")
-        await master.connection.flush()
+        await round_trip(master.connection)
         received = [message for subscription in subscriptions for message in await drain(subscription, quiet=0.2)]
         await reader.connection.close()
         await master.connection.close()
@@ -98,12 +99,12 @@ def test_a_reader_receives_node_events_in_its_own_inbox_and_nothing_else_changes
         reader = await as_integration(fleet, seed_file, key)
         events = await reader.connection.subscribe(subjects.NODE_EVENTS_ALL)
         inbox = await reader.connection.subscribe(subjects.inbox_all(key))
-        await reader.connection.flush()
+        await round_trip(reader.connection)
         assert fleet.master is not None and fleet.master.bus is not None
         fleet.master.bus.publish(subjects.node_event(VICTIM, "file", "changed"), b'{"status": "changed"}')
         master = await connect(fleet.urls, master_seed(fleet))
         await master.connection.publish(f"{subjects.inbox_prefix(key)}.answer", b"for you")
-        await master.connection.flush()
+        await round_trip(master.connection)
         got = [(message.subject, message.data) for message in await drain(events, quiet=1.0)]
         got += [(message.subject, message.data) for message in await drain(inbox, quiet=0.3)]
         await reader.connection.close()
@@ -137,7 +138,7 @@ def test_the_reply_subject_trick_fails_for_integrations(fleet: Fleet, role: str)
 
         for subject in (subjects.NODE_EVENTS_ALL, subjects.inbox_all(key)):
             await hostile.connection.subscribe(subject, cb=keep)
-        await hostile.connection.flush()
+        await round_trip(hostile.connection)
         for subject in readable:  # bounce off what it reads
             for target in targets:
                 await hostile.connection.publish(subject, b"bounce", reply=target)
@@ -145,14 +146,14 @@ def test_the_reply_subject_trick_fails_for_integrations(fleet: Fleet, role: str)
         for subject in readable:
             for target in targets:
                 await watching.connection.publish(subject, b"request", reply=target)
-        await watching.connection.flush()
+        await round_trip(watching.connection)
         await asyncio.wait_for(arrived.wait(), timeout=10)
         for message in received:
             await message.respond(b"forged answer")
         if role == "trigger":  # what it may publish carries a reply subject: nothing answers it
             for target in targets:
                 await hostile.connection.publish(subjects.trigger("x"), b"bounce", reply=target)
-        await hostile.connection.flush()
+        await round_trip(hostile.connection)
         expected = 2 * len(readable) * len(targets)
         await hostile.wait_for_errors(expected)
         seen = [message.subject for message in await drain(everything, quiet=1.0)
@@ -182,7 +183,7 @@ def test_a_trigger_publishes_triggers_and_nothing_else(fleet: Fleet) -> None:
         for subject in forbidden:
             await trigger.connection.publish(subject, b"forged")
         await trigger.connection.subscribe(subjects.TRIGGERS_ALL)  # it may not read what it publishes
-        await trigger.connection.flush()
+        await round_trip(trigger.connection)
         await trigger.wait_for_errors(len(forbidden) + 1)
         seen = [(message.subject, message.data) for message in await drain(everything, quiet=1.0)
                 if message.data in (b"go", b"forged")]
@@ -211,7 +212,7 @@ def test_a_removed_integration_is_disconnected_and_refused(fleet: Fleet) -> None
         seed = load_seed(seed_file, USER).decode()
         reader = await connect(fleet.urls, seed, subjects.inbox_prefix(key), closed_cb=on_closed)
         await reader.connection.subscribe(subjects.NODE_EVENTS_ALL)
-        await reader.connection.flush()
+        await round_trip(reader.connection)
         return reader, closed
 
     async def scenario() -> tuple[str, str]:
@@ -244,7 +245,7 @@ def test_an_unknown_key_gets_no_integration_rights(fleet: Fleet) -> None:
         hostile = await connect(fleet.urls, seed_of(stranger), subjects.inbox_prefix(public(stranger)))
         await hostile.connection.subscribe(subjects.NODE_EVENTS_ALL)
         await hostile.connection.publish(subjects.trigger("x"), b"forged")
-        await hostile.connection.flush()
+        await round_trip(hostile.connection)
         await hostile.wait_for_errors(2)
         await hostile.connection.close()
         return hostile.violations()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from securityenv import Fleet, agent_seed, connect, drain, eventually, master_seed, public, new_key, run
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.wire import decode, encode
 from partout.wire.inventory import InventoryReply, InventoryRequest
 
@@ -22,12 +23,12 @@ def test_an_agent_cannot_ask_the_inventory_as_another_agent(fleet: Fleet) -> Non
     async def attack() -> tuple[str, list[str], InventoryReply | None]:
         hostile = await connect(fleet.urls, agent_seed(taken), subjects.inbox_prefix(mine))
         inbox = await hostile.connection.subscribe(f"{subjects.inbox_prefix(mine)}.>")
-        await hostile.connection.flush()
+        await round_trip(hostile.connection)
         await hostile.connection.publish(subjects.inventory_request(other), ASK,
                                          reply=f"{subjects.inbox_prefix(mine)}.stolen")
         await hostile.connection.publish(subjects.INVENTORY_REQUESTS_ALL.replace("*", "x"), ASK,
                                          reply=f"{subjects.inbox_prefix(mine)}.stolen")
-        await hostile.connection.flush()
+        await round_trip(hostile.connection)
         await hostile.wait_for_errors(2)
         # the real agent with this key uses the same inbox (JetStream acks of its reports and
         # event batches): only an answer to the stolen reply subject counts
@@ -58,12 +59,12 @@ def test_answers_go_only_to_the_asking_agents_own_inbox(fleet: Fleet) -> None:
     async def attack() -> list[str]:
         master = await connect(fleet.urls, master_seed(fleet))
         watcher = await master.connection.subscribe(">")
-        await master.connection.flush()
+        await round_trip(master.connection)
         hostile = await connect(fleet.urls, agent_seed(taken), subjects.inbox_prefix(mine))
         for reply in targets:
             await hostile.connection.publish(subjects.inventory_request(mine), ASK, reply=reply)
         await hostile.connection.publish(subjects.inventory_request(mine), ASK)  # no reply subject at all
-        await hostile.connection.flush()
+        await round_trip(hostile.connection)
         leaked = [message.subject for message in await drain(watcher, quiet=1.0) if message.subject in targets]
         await hostile.connection.close()
         await master.connection.close()
@@ -94,7 +95,7 @@ def test_bad_requests_are_answered_with_errors_and_a_flood_is_cut(fleet: Fleet) 
         inbox = await hostile.connection.subscribe(f"{prefix}.flood")
         for _ in range(400):
             await hostile.connection.publish(subject, own, reply=f"{prefix}.flood")
-        await hostile.connection.flush()
+        await round_trip(hostile.connection)
         answered = len(await drain(inbox, quiet=1.0))
         await hostile.connection.close()
         return replies, answered

@@ -21,6 +21,7 @@ from securityenv import (
 from triggerenv import ControlWatcher, add_integration, new_key, public, seed_agents, signed_request
 
 from partout import subjects
+from partout.bus.connection import round_trip
 from partout.master.daemon import Master
 from partout.operator import OperatorClient
 from partout.wire.triggers import MAX_TRIGGER_BYTES
@@ -77,7 +78,7 @@ def test_a_trigger_integration_fires_one_while_a_reader_and_an_agent_cannot_publ
             hostile = await connect(fleet.urls, seed, inbox)
             request = signed_request(key_pair or new_key(), "forbidden", "true")
             await hostile.connection.publish(subjects.trigger("forbidden"), request)
-            await hostile.connection.flush()
+            await round_trip(hostile.connection)
             await hostile.wait_for_errors(1)
             violations.append(hostile.violations())
             await hostile.connection.close()
@@ -144,11 +145,11 @@ def test_no_answer_goes_to_a_reply_subject_outside_the_signers_own_inbox(watched
     async def attack() -> list[Any]:
         watching = await connect(fleet.urls, master_seed(fleet))
         seen = [await watching.connection.subscribe(target) for target in targets]
-        await watching.connection.flush()
+        await round_trip(watching.connection)
         for number, target in enumerate(targets):
             request = signed_request(deployer_key, f"bounce{number}", f"id == '{agents['app1']}'")
             await watching.connection.publish(subjects.trigger(f"bounce{number}"), request, reply=target)
-        await watching.connection.flush()
+        await round_trip(watching.connection)
         assert await eventually_async_counter(master, "trigger.foreign-reply", 2)
         found = [message for subscription in seen for message in await drain(subscription, quiet=0.3)]
         await watching.connection.close()
