@@ -10,6 +10,7 @@ that the key is one of its operator keys); the same key authenticates the connec
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from partout.wire import WireMessage
 
 Answer = TypeVar("Answer", bound="WireMessage")
+
+REFUSAL_CHECK = 0.2  # seconds between looks for the server's refusal while waiting for an answer
 
 
 class OperatorError(PartoutError):
@@ -86,16 +89,35 @@ class OperatorClient:
     def _ask(self, subject: str, data: bytes, kind: type[Answer], *, silence: str) -> Answer:
         """Request and decode the master's answer; OperatorError with `silence` (its `{error}`
         filled in) when none comes, or when the answer is unreadable."""
+        import pykka
+
         from partout.wire import decode
 
-        try:
-            message = self._bus.request(subject, data, timeout=self.timeout).get(timeout=self.timeout + 5)
-        except Exception as error:  # BusError, or pykka's Timeout while never connected
-            raise OperatorError(silence.format(error=error)) from error
+        asked = self._bus.request(subject, data, timeout=self.timeout)
+        deadline = time.monotonic() + self.timeout + 5
+        while True:
+            try:
+                message = asked.get(timeout=REFUSAL_CHECK)
+                break
+            except pykka.Timeout as error:
+                if self._publish_refused(subject):  # no answer can come: say so now, not at the timeout
+                    raise OperatorError(f"NATS refused this key's publish to {subject}: it may not send there "
+                                        "(an operator key, or an integration with the trigger role for "
+                                        "partout.trigger.>)") from error
+                if time.monotonic() > deadline:
+                    raise OperatorError(silence.format(error=error)) from error
+            except Exception as error:  # BusError, or pykka's Timeout while never connected
+                raise OperatorError(silence.format(error=error)) from error
         reply = decode(kind, message.data)
         if reply is None:
             raise OperatorError("the master sent an unreadable reply")
         return reply
+
+    def _publish_refused(self, subject: str) -> bool:
+        """Whether the server told this connection it may not publish on `subject`."""
+        refused = f'permissions violation for publish to "{subject}"'.lower()
+        errors = self._bus.stats().get(timeout=5).errors
+        return any(refused in message.lower() for message in errors)
 
     def agents(self, status: str | None = None, environment: str | None = None) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.call("agents.list", status=status, environment=environment)

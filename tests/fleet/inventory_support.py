@@ -27,8 +27,11 @@ def write_facts(fleet: Fleet, hostname: str, **custom: Any) -> None:
     path.write_text(json.dumps({"hostname": hostname, "custom": {"root": str(root), **custom}}))
 
 
-def start_agent(fleet: Fleet, hostname: str, **custom: Any) -> FleetAgent:
-    config = fleet.agent_config(hostname)  # writes a facts file: ours replaces it before the start
+def start_agent(fleet: Fleet, hostname: str, agent_options: dict[str, Any] | None = None,
+                **custom: Any) -> FleetAgent:
+    """An agent whose custom facts are `custom`, its AgentConfig given `agent_options`."""
+    # agent_config writes a facts file: ours replaces it before the start
+    config = fleet.agent_config(hostname, **(agent_options or {}))
     write_facts(fleet, hostname, **custom)
     agent = FleetAgent(Agent(config), fleet.directory / "roots" / hostname)
     agent.agent.start()
@@ -36,9 +39,9 @@ def start_agent(fleet: Fleet, hostname: str, **custom: Any) -> FleetAgent:
     return agent
 
 
-def started_with_role(fleet: Fleet, hostname: str, role: str) -> FleetAgent:
+def started_with_role(fleet: Fleet, hostname: str, role: str, **agent_options: Any) -> FleetAgent:
     """An agent with custom fact `role`, approved, that applied its first policy ("hello")."""
-    agent = start_agent(fleet, hostname, role=role)
+    agent = start_agent(fleet, hostname, agent_options, role=role)
     assert approved(agent, timeout=30)
     assert eventually(lambda: agent.content() == "hello\n" and len(agent.runs()) >= 1, timeout=30)
     return agent

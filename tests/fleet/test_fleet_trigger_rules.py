@@ -14,6 +14,7 @@ from fleetenv import Fleet, FleetAgent, fleet_with_site
 from helpers import eventually
 from inventory_support import started_with_role, written
 
+from partout.agent.config import EventSettings
 from partout.master.trigger_rules import TriggerRule
 
 SITE = '''
@@ -24,6 +25,8 @@ if facts.custom.get("role") in ("db", "web"):
 with p2.on_trigger("restart-app") as restart:
     p2.file(root + "/restarted", content=f"{restart.data.get('reason')} from {restart.sender}\\n")
 '''
+# the agents batch each second from their start (the master's advice comes after a first batch)
+QUICK_EVENTS = EventSettings(period=1.0, splay=0.0)
 RULE = TriggerRule.model_validate({"name": "openssl-restarts-app", "event": "file:*/openssl.conf:changed",
                                    "from": "role == 'db'", "trigger": "restart-app", "where": "role == 'app'",
                                    "data": {"reason": "openssl updated"}})
@@ -40,8 +43,8 @@ def restarted(agent: FleetAgent) -> str | None:
 
 
 def test_a_db_nodes_event_fires_the_rule_on_the_app_nodes_and_a_web_nodes_does_not(fleet: Fleet) -> None:
-    app = started_with_role(fleet, "prod-app1", "app")
-    web = started_with_role(fleet, "prod-web1", "web")
+    app = started_with_role(fleet, "prod-app1", "app", events=QUICK_EVENTS)
+    web = started_with_role(fleet, "prod-web1", "web", events=QUICK_EVENTS)
     web_id = web.agent.agent_id or ""
 
     def stored_change(agent_id: str) -> bool:
@@ -53,7 +56,7 @@ def test_a_db_nodes_event_fires_the_rule_on_the_app_nodes_and_a_web_nodes_does_n
     assert eventually(lambda: any(run.report.trigger == "trigger:fence" for run in app.runs()), timeout=30)
     assert restarted(app) is None
 
-    db = started_with_role(fleet, "prod-db1", "db")
+    db = started_with_role(fleet, "prod-db1", "db", events=QUICK_EVENTS)
     assert eventually(lambda: restarted(app) == "openssl updated from rule:openssl-restarts-app\n", timeout=30)
     assert any(run.report.trigger == "trigger:restart-app" for run in app.runs())
     assert restarted(db) is None and restarted(web) is None
