@@ -14,12 +14,11 @@ collation, not code points, and REGEX_TEST's dialect is close to but not exactly
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from partout.inventory.names import METADATA_FIELDS
+from partout.inventory.names import METADATA_FIELDS, check_identifiers, check_metadata_targets
 from partout.inventory.query import Query
 from partout.inventory.syntax import (
     And,
@@ -35,9 +34,6 @@ from partout.inventory.syntax import (
     Truth,
 )
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
 @dataclass(frozen=True)
 class AqlNames:
     """The loop variable, the facts attribute and one attribute per metadata field."""
@@ -48,11 +44,8 @@ class AqlNames:
     prefix: str = "q"  # of the bind variables: keep it apart from the store's own
 
     def __post_init__(self) -> None:
-        for name in (self.variable, self.facts, self.prefix, *self.metadata.values()):
-            if not _IDENTIFIER.fullmatch(name):
-                raise ValueError(f"not a plain AQL name: {name!r}")
-        if missing := set(METADATA_FIELDS) - set(self.metadata):
-            raise ValueError(f"no attribute for metadata {', '.join(sorted(missing))}")
+        check_identifiers((self.variable, self.facts, self.prefix, *self.metadata.values()), "AQL name")
+        check_metadata_targets(self.metadata, "attribute")
 
 
 @dataclass(frozen=True)

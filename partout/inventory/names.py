@@ -18,7 +18,8 @@ over facts of the same name (`hostname` is the record's; `facts.hostname` the fa
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 
 from partout.facts.model import LAZY_SECTIONS, Facts
 from partout.inventory.syntax import KEYWORDS, PLAIN_NAME, Field
@@ -34,6 +35,23 @@ METADATA_NAMES: dict[str, str] = {
 }
 METADATA_FIELDS: tuple[str, ...] = tuple(dict.fromkeys(METADATA_NAMES.values()))
 BUILTIN_FACTS: frozenset[str] = frozenset(Facts.model_fields) | frozenset(LAZY_SECTIONS)
+
+
+# what a store's translation (SQL, AQL) may splice into query text: tables, columns, variables
+_QUERY_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_identifiers(names: Iterable[str], what: str) -> None:
+    """ValueError unless every name is a plain identifier (the translations splice them)."""
+    for name in names:
+        if not _QUERY_IDENTIFIER.fullmatch(name):
+            raise ValueError(f"not a plain {what}: {name!r}")
+
+
+def check_metadata_targets(metadata: Mapping[str, str], holder: str) -> None:
+    """ValueError unless every metadata field has somewhere to be read from."""
+    if missing := set(METADATA_FIELDS) - set(metadata):
+        raise ValueError(f"no {holder} for metadata {', '.join(sorted(missing))}")
 
 
 class NameResolutionError(ValueError):

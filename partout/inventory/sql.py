@@ -11,14 +11,13 @@ Every sub-expression is 0 or 1, never NULL, so that `not` keeps its two-valued m
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from partout.inventory.document import FACTS
-from partout.inventory.names import METADATA_FIELDS, unknown_field_warning
+from partout.inventory.names import METADATA_FIELDS, check_identifiers, check_metadata_targets, unknown_field_warning
 from partout.inventory.parser import parse_field
 from partout.inventory.patterns import compile_pattern
 from partout.inventory.query import Query
@@ -38,9 +37,6 @@ from partout.inventory.syntax import (
     Truth,
 )
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
 @dataclass(frozen=True)
 class SqlColumns:
     """Where the document's parts live in the table: the facts JSON column and one
@@ -50,11 +46,8 @@ class SqlColumns:
     metadata: Mapping[str, str] = field(default_factory=lambda: {name: name for name in METADATA_FIELDS})
 
     def __post_init__(self) -> None:
-        for name in (self.facts, *self.metadata.values()):
-            if not _IDENTIFIER.fullmatch(name):
-                raise ValueError(f"not a plain column name: {name!r}")
-        if missing := set(METADATA_FIELDS) - set(self.metadata):
-            raise ValueError(f"no column for metadata {', '.join(sorted(missing))}")
+        check_identifiers((self.facts, *self.metadata.values()), "column name")
+        check_metadata_targets(self.metadata, "column")
 
 
 @dataclass(frozen=True)
@@ -191,8 +184,7 @@ def missing_fields(
     """A warning for each fact the query names that no row in scope has (present, not
     null), with near names from the same level: one probe per fact, which stops at the
     first row that has it."""
-    if not _IDENTIFIER.fullmatch(table):
-        raise ValueError(f"not a plain table name: {table!r}")
+    check_identifiers((table,), "table name")
     columns = columns or SqlColumns()
     within = f" AND ({scope.where})" if scope else ""
     warnings = []
@@ -227,8 +219,7 @@ def answer_from_table(
 ) -> Answer:
     """The store's answer: SQLite filters the rows, Python orders them and picks the
     fields (the same helpers as the Python path, so both order alike)."""
-    if not _IDENTIFIER.fullmatch(table):
-        raise ValueError(f"not a plain table name: {table!r}")
+    check_identifiers((table,), "table name")
     columns = columns or SqlColumns()
     for name in (*(fields or ()), *order_by):
         parse_field(name)  # a bad field name fails before any work, as a QueryError
