@@ -190,6 +190,14 @@ class JetStreamDelivery:
     ack: Callable[[], None] = field(repr=False, compare=False)
     nak: Callable[[], None] = field(repr=False, compare=False)
 
+    def retry(self, deliveries: int) -> None:
+        """It could not be stored: have it redelivered, unless it has been `deliveries` times
+        already (poison: acknowledged, so that it stops blocking what comes after it)."""
+        if self.delivered >= deliveries:
+            self.ack()
+        else:
+            self.nak()
+
 
 @dataclass(frozen=True)
 class RequestReply:

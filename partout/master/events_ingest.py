@@ -101,10 +101,7 @@ class EventIngestActor(SupervisedActor):
         except Exception as error:
             log.warning("event batch not stored", extra={"agent_id": agent_id, "batch_id": batch.batch_id,
                                                          "error": str(error), "delivered": delivery.delivered})
-            if delivery.delivered >= MAX_BATCH_DELIVERIES:
-                delivery.ack()
-            else:
-                delivery.nak()
+            delivery.retry(MAX_BATCH_DELIVERIES)
             return
         if not stored:
             delivery.ack()

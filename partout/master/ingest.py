@@ -107,10 +107,7 @@ class IngestActor(SupervisedActor):
         except Exception as error:
             log.warning("report not stored", extra={"agent_id": agent_id, "report_id": report.report_id,
                                                     "error": str(error), "delivered": delivery.delivered})
-            if delivery.delivered >= MAX_REPORT_DELIVERIES:
-                delivery.ack()
-            else:
-                delivery.nak()
+            delivery.retry(MAX_REPORT_DELIVERIES)
             return
         delivery.ack()
         if stored:
