@@ -83,8 +83,8 @@ class AnswerCache:
     def compiled(self) -> None:
         """After a successful compile: keep (and write) the answers it used, only those."""
         with self._lock:
-            if self._used.keys() == self._answers.keys() and not self._used:
-                return
+            if not self._used and not self._answers:
+                return  # asked nothing, holds nothing: no file to write
             self._answers = dict(self._used)
             data = CachedAnswers(answers=self._answers).model_dump_json().encode()
         if self._path is None:

@@ -81,7 +81,6 @@ class RunnerActor(ThreadedChild):
         # p2.nodes asks the master; its last answers stand in while it is unreachable
         self._inventory = MasterInventory(context.agent_id,
                                           cache=AnswerCache(context.config.state_dir / ANSWERS_FILE))
-        self._triggers: tuple[Trigger, ...] = ()  # fired ones, during a compile they caused
 
     def begin(self) -> None:
         from partout.actors.compiler import CompilerActor
@@ -148,23 +147,20 @@ class RunnerActor(ThreadedChild):
         # fact_sections (or a lost store) hears from every agent within one interval
         self.parent.tell(Send(FACTS, FactsGathered(self._facts, force=trigger == "interval")))
         assert self._engine is not None
-        self._triggers = triggers  # for this compile only: p2.on_trigger blocks run once
-        try:
-            report, catalog = run_policy(self._engine, self._policy.directory / "site.p2", self._facts, trigger,
-                                         self._compile)
-        finally:
-            self._triggers = ()
+        # the fired triggers reach this compile only: p2.on_trigger blocks run once
+        report, catalog = run_policy(self._engine, self._policy.directory / "site.p2", self._facts, trigger,
+                                     lambda entry_point, facts: self._compile(entry_point, facts, triggers))
         if catalog is not None and self._context.config.watch:
             me = self.actor_ref
             self._engine.watch(catalog, lambda drift: tell_quietly(me, _Drift(drift)))
         self._send(report)
 
-    def _compile(self, entry_point: Path, facts: Any) -> Catalog:
+    def _compile(self, entry_point: Path, facts: Any, triggers: tuple[Trigger, ...]) -> Catalog:
         from partout.actors.compiler import Compile
 
         assert self._compiler is not None
         self._inventory.new_compile()
-        catalog = self._compiler.ask(Compile(entry_point, facts, inventory=self._inventory, triggers=self._triggers),
+        catalog = self._compiler.ask(Compile(entry_point, facts, inventory=self._inventory, triggers=triggers),
                                      block=True, timeout=COMPILE_TIMEOUT)
         assert isinstance(catalog, Catalog)
         self._inventory.compiled()
