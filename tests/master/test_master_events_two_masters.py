@@ -1,7 +1,7 @@
 """Two masters share the events stream's consumer, so each stores only some of an agent's
 batches; each tells the other of what it stored (partout.master.counted), so both throttles
 measure the agent's whole rate, and the agent is advised by one of them at a time. Only a
-master may publish there: an agent that tries to inflate another agent's count is refused."""
+master may publish there: an agent or an operator that tries to inflate a count is refused."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import nats
+import nkeys
 from event_agent import SimulatedAgent
 from helpers import eventually
 from test_master_events import QUICK, RULES, ingest
@@ -19,6 +20,8 @@ from test_master_support import MasterEnv, master_env  # noqa: F401
 from partout import subjects
 from partout.bus.connection import round_trip
 from partout.events.wire import BatchCounted
+from partout.operator import default_key_file
+from partout.state import read_secret
 from partout.master.daemon import Master
 from partout.wire import encode
 
@@ -72,30 +75,35 @@ def test_both_throttles_count_every_batch_whoever_stored_it(master_env: MasterEn
         second.stop()
 
 
-def test_an_agent_cannot_publish_counts_for_the_masters(master_env: MasterEnv,  # noqa: F811
-                                                         tmp_path: Path) -> None:
+def test_neither_an_agent_nor_an_operator_can_publish_counts_for_the_masters(master_env: MasterEnv,  # noqa: F811
+                                                                              tmp_path: Path) -> None:
     master = master_env.master(auto_approve=RULES, events=QUICK)
     key, agent_id = approved_agent(master_env, tmp_path)
+    operator_seed = read_secret(default_key_file(master_env.nats_state)).decode().strip()
+    operator_key = nkeys.from_seed(bytearray(operator_seed.encode())).public_key.decode()
     forged = BatchCounted(master="forger", agent_id="someone-else", period_start="2026-01-01T00:00:00Z",
                           period_end="2026-01-01T00:01:00Z", count=10**9, received_at=time.time())
-    errors: list[str] = []
 
-    async def attempt() -> None:
+    async def attempt(seed: str, identity: str) -> list[str]:
+        errors: list[str] = []
+
         async def failed(error: Exception) -> None:
             errors.append(str(error))
 
-        connection = await nats.connect(master_env.urls, nkeys_seed_str=key.seed, error_cb=failed,
-                                        inbox_prefix=subjects.inbox_prefix(agent_id), connect_timeout=5)
+        connection = await nats.connect(master_env.urls, nkeys_seed_str=seed, error_cb=failed,
+                                        inbox_prefix=subjects.inbox_prefix(identity), connect_timeout=5)
         try:
             await connection.publish(subjects.EVENTS_COUNTED, encode(forged))
             await round_trip(connection)
             await asyncio.sleep(0.3)  # the server's -ERR comes back asynchronously
         finally:
             await connection.close()
+        return errors
 
     try:
-        asyncio.run(attempt())
-        assert any("permissions violation" in error.lower() for error in errors), errors
+        for seed, identity in ((key.seed, agent_id), (operator_seed, operator_key)):
+            errors = asyncio.run(attempt(seed, identity))
+            assert any("permissions violation" in error.lower() for error in errors), (identity, errors)
         assert throttle_of(master).counted_elsewhere.get() == 0  # type: ignore[attr-defined]
         assert rate(master, "someone-else", time.time()) == 0.0
     finally:
