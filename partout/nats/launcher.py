@@ -25,6 +25,7 @@ from typing import IO
 from partout.errors import BusError
 from partout.nats.config import NodeConfig, TlsFiles, render
 from partout.nats.keys import Keys, load_or_create
+from partout.nats.orphans import forget, record, stop_orphan
 from partout.state import ensure_state_dir, write_secret
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class Node:
     config: NodeConfig
     config_path: Path
     log_path: Path | None
+    # where the running server's pid is kept, so that a start after our own SIGKILL can stop it
+    pid_path: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -99,6 +102,8 @@ class Node:
         """Start the process (again) and wait until it accepts clients."""
         if self.process is not None and self.process.poll() is None:
             return
+        if self.pid_path is not None:
+            stop_orphan(self.pid_path, self.config_path)
         if not _port_free(self.config.host, self.config.port):
             raise PortInUseError(self.config.host, self.config.port)
         if self.config.cluster_port is not None and not _port_free(self.config.cluster_host, self.config.cluster_port):
@@ -111,6 +116,8 @@ class Node:
             [server_binary(), "-c", str(self.config_path)], stdout=output, stderr=output,
             stdin=subprocess.DEVNULL,
         )
+        if self.pid_path is not None:
+            record(self.pid_path, self.process.pid)
         log.info("nats-server started", extra={"node": self.config.name, "pid": self.process.pid})
         deadline = time.monotonic() + 15
         host = "127.0.0.1" if self.config.host in ("0.0.0.0", "") else self.config.host
@@ -140,14 +147,19 @@ class Node:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._close_log()
+        self._exited()
 
     def kill(self) -> None:
         """SIGKILL: a crash, for fault tests."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        self._exited()
+
+    def _exited(self) -> None:
         self._close_log()
+        if self.pid_path is not None:
+            forget(self.pid_path)
 
     def _close_log(self) -> None:
         if self._log is not None:
@@ -238,7 +250,8 @@ def start_backbone(
         # 0600: the config holds the cluster route password
         write_secret(path, render(config, keys).encode())
         nodes.append(Node(config=config, config_path=path,
-                          log_path=(log_dir / f"{config.name}.log") if log_dir else None))
+                          log_path=(log_dir / f"{config.name}.log") if log_dir else None,
+                          pid_path=config_dir / f"{config.name}.pid"))
     backbone = Backbone(state_dir=state_dir, keys=keys, nodes=nodes)
     try:
         for node in nodes:
