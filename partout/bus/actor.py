@@ -50,6 +50,20 @@ def _fail(future: pykka.Future[Any] | None, error: BaseException) -> None:
         future.set_exception((type(error), error, error.__traceback__))
 
 
+def cancel_leftover_tasks(loop: asyncio.AbstractEventLoop, rounds: int = 3) -> None:
+    """Cancel what was scheduled on the stopped `loop` after the close swept its tasks: an ack
+    or a publish's wake-up sent from another thread meanwhile creates a task the loop never
+    starts, and asyncio would warn at exit of a coroutine never awaited. Each round runs the
+    loop until the cancelled tasks end (callbacks still queued may create more)."""
+    for _ in range(rounds):
+        leftovers = asyncio.all_tasks(loop)
+        if not leftovers:
+            return
+        for task in leftovers:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+
+
 class BusActor(pykka.ThreadingActor):
     """Owns the connection's loop and dispatches to its parts; see the module docstring."""
 
@@ -91,6 +105,8 @@ class BusActor(pykka.ThreadingActor):
             log.warning("bus did not close cleanly", exc_info=True)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            cancel_leftover_tasks(self._loop)
 
     def on_receive(self, message: Any) -> Any:
         if not self._dispatch(message):
@@ -166,4 +182,4 @@ class BusActor(pykka.ThreadingActor):
         await asyncio.gather(*others, return_exceptions=True)
 
 
-__all__ = ["BusActor", "Outbox"]
+__all__ = ["BusActor", "Outbox", "cancel_leftover_tasks"]

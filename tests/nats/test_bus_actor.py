@@ -258,3 +258,35 @@ def test_the_bus_talks_tls_to_a_backbone_started_with_certificates(tmp_path: Pat
             assert eventually(lambda: [message.data for message in received] == [b"encrypted"])
         finally:
             tls_bus.stop()
+
+
+def test_a_task_scheduled_as_the_bus_loop_stops_is_cancelled_not_left_never_awaited() -> None:
+    import asyncio
+    import gc
+    import threading
+    import warnings
+
+    from partout.bus.actor import cancel_leftover_tasks
+
+    loop = asyncio.new_event_loop()
+    started: list[str] = []
+
+    async def ack() -> None:
+        started.append("ack")
+
+    def from_another_thread() -> None:  # what a late ack does: create its task on the loop
+        loop.create_task(ack())
+
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+    # stop, then the ack's callback in the same loop iteration: its task is created, never run
+    loop.call_soon_threadsafe(lambda: (loop.stop(), from_another_thread()))
+    thread.join(timeout=5)
+    assert len(asyncio.all_tasks(loop)) == 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cancel_leftover_tasks(loop)
+        loop.close()
+        gc.collect()
+    assert not asyncio.all_tasks(loop) and started == []
+    assert not [warning for warning in caught if "never awaited" in str(warning.message)]
