@@ -134,8 +134,9 @@ class JetStream:
                 for item in received:
                     self.delivered += 1
                     delivered = item.metadata.num_delivered if item.metadata else 1
+                    sequence = item.metadata.sequence.stream if item.metadata else 0
                     deliver(target, JetStreamDelivery(item.subject, item.data, item.headers, delivered,
-                                                      later(item.ack), later(item.nak)))
+                                                      later(item.ack), later(item.nak), sequence))
         finally:
             if not self._connection.closing:  # closing: the connection goes, and the loop stops right after
                 try:

@@ -6,6 +6,7 @@ message, to an actor ref (`reply_to=`). Neither blocks the sender.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any, Literal
 
 import pykka
 from pydantic import BaseModel, ConfigDict, Field
+
+log = logging.getLogger(__name__)
 
 # Where delivered messages go: an actor (told each message) or a callable run on the bus
 # loop thread (it must return quickly; for non-actor code such as benches and tests).
@@ -189,14 +192,20 @@ class JetStreamDelivery:
     delivered: int  # 1 on first delivery, more on redelivery
     ack: Callable[[], None] = field(repr=False, compare=False)
     nak: Callable[[], None] = field(repr=False, compare=False)
+    stream_sequence: int = 0  # where it stays in the stream (limits retention) until it ages out
 
-    def retry(self, deliveries: int) -> None:
+    def retry(self, deliveries: int, *, what: str) -> bool:
         """It could not be stored: have it redelivered, unless it has been `deliveries` times
-        already (poison: acknowledged, so that it stops blocking what comes after it)."""
-        if self.delivered >= deliveries:
-            self.ack()
-        else:
+        already (poison: acknowledged, so that it stops blocking what comes after it, and
+        logged as an error naming where it stays; True)."""
+        if self.delivered < deliveries:
             self.nak()
+            return False
+        self.ack()
+        log.error("%s on %s given up after %d deliveries; it stays in its stream at sequence %d until it "
+                  "ages out", what, self.subject, self.delivered, self.stream_sequence,
+                  extra={"subject": self.subject, "delivered": self.delivered, "sequence": self.stream_sequence})
+        return True
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ class EventIngestActor(SupervisedActor):
         self._noticed: dict[str, float] = {}  # agent id -> when it was last told of a dropped batch
         self.batches_stored = 0
         self.batches_duplicate = 0
+        self.batches_given_up = 0  # poison: the store failed on it MAX_BATCH_DELIVERIES times
         self.events_stored = 0  # the sum of the stored batches' counts
         self.rejected: Counter[str] = Counter()  # by reason: malformed, oversized, forged, subject
 
@@ -101,7 +102,8 @@ class EventIngestActor(SupervisedActor):
         except Exception as error:
             log.warning("event batch not stored", extra={"agent_id": agent_id, "batch_id": batch.batch_id,
                                                          "error": str(error), "delivered": delivery.delivered})
-            delivery.retry(MAX_BATCH_DELIVERIES)
+            if delivery.retry(MAX_BATCH_DELIVERIES, what="event batch"):
+                self.batches_given_up += 1
             return
         if not stored:
             delivery.ack()

@@ -49,6 +49,7 @@ class IngestActor(SupervisedActor):
         self.facts_stored = 0
         self.reports_stored = 0  # newly stored
         self.reports_duplicate = 0  # delivered again, already in the store
+        self.reports_given_up = 0  # poison: the store failed on it MAX_REPORT_DELIVERIES times
 
     def handle(self, message: object) -> None:
         match message:
@@ -107,7 +108,8 @@ class IngestActor(SupervisedActor):
         except Exception as error:
             log.warning("report not stored", extra={"agent_id": agent_id, "report_id": report.report_id,
                                                     "error": str(error), "delivered": delivery.delivered})
-            delivery.retry(MAX_REPORT_DELIVERIES)
+            if delivery.retry(MAX_REPORT_DELIVERIES, what="report"):
+                self.reports_given_up += 1
             return
         delivery.ack()
         if stored:

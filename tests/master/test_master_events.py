@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -263,3 +264,25 @@ def test_an_agent_identity_cannot_read_the_node_events(events_master: tuple[Mast
     assert any("permissions violation" in error.lower() for error in errors), errors
     assert eventually(lambda: ingest(master).batches_stored.get() == 1)
     assert heard == []
+
+
+def test_a_batch_the_store_keeps_failing_on_is_given_up_without_blocking_the_next(
+        events_master: tuple[MasterEnv, Master], agent: SimulatedAgent, caplog: pytest.LogCaptureFixture) -> None:
+    env, master = events_master
+    poison, healthy = agent.batch(3), agent.batch(5)
+    # a real SQLite failure for this one batch: the store's own database refuses its row
+    with sqlite3.connect(env.config().store_location) as database:
+        database.execute(f"CREATE TRIGGER poison BEFORE INSERT ON event_batches WHEN NEW.batch_id = "
+                         f"'{poison.batch_id}' BEGIN SELECT RAISE(ABORT, 'poisoned for the test'); END")
+    agent.send(poison)
+    agent.send(healthy)
+    assert eventually(lambda: ingest(master).batches_given_up.get() == 1, timeout=60)
+    assert eventually(lambda: ingest(master).batches_stored.get() == 1)
+    assert sum(event.count for event in master.store.events(EventQuery(agent_id=agent.agent_id))) == 5
+    given_up = [record for record in caplog.records if "given up" in record.getMessage()]
+    assert len(given_up) == 1 and given_up[0].levelname == "ERROR"
+    assert f"event batch on partout.agent.{agent.agent_id}.events given up after 20 deliveries" \
+        in given_up[0].getMessage()
+    failures = [record for record in caplog.records if record.getMessage() == "event batch not stored"]
+    assert len(failures) == 20
+    assert getattr(given_up[0], "sequence") == 1  # the first in the stream: where an operator finds it

@@ -5,11 +5,13 @@ and not lost when the master is down while they are published."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import eventually
 from test_master_support import connect_as, enrol, master_env, new_agent_key, running_master  # noqa: F401
 
@@ -155,3 +157,22 @@ def test_oversized_or_malformed_facts_are_dropped(running_master, tmp_path: Path
     asyncio.run(run())
     assert eventually(lambda: master.ingest.proxy().facts_stored.get() == 1)
     assert master.store.get_agent(agent_id).facts == {"marker": 1}
+
+
+def test_a_report_the_store_keeps_failing_on_is_given_up_without_blocking_the_next(
+        running_master, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    env, master = running_master
+    agent, agent_id = approved_agent(env, tmp_path)
+    poison, healthy = run_report(agent_id), run_report(agent_id)
+    # a real SQLite failure for this one report: the store's own database refuses its row
+    with sqlite3.connect(env.config().store_location) as database:
+        database.execute(f"CREATE TRIGGER poison BEFORE INSERT ON reports WHEN NEW.report_id = "
+                         f"'{poison.report_id}' BEGIN SELECT RAISE(ABORT, 'poisoned for the test'); END")
+    publish_reports(env, agent, agent_id, [(poison, poison.report_id), (healthy, healthy.report_id)])
+    ingest = master.ingest.proxy()
+    assert eventually(lambda: ingest.reports_given_up.get() == 1, timeout=60)
+    assert eventually(lambda: [record.report_id for record in master.store.reports(agent_id)] == [healthy.report_id])
+    given_up = [record for record in caplog.records if "given up" in record.getMessage()]
+    assert len(given_up) == 1 and given_up[0].levelname == "ERROR"
+    assert f"report on {subjects.agent_report(agent_id)} given up after 20 deliveries" in given_up[0].getMessage()
+    assert len([record for record in caplog.records if record.getMessage() == "report not stored"]) == 20
