@@ -147,6 +147,14 @@ class MasterConfig(BaseModel):
     trigger_rules: tuple[TriggerRule, ...] = Field(
         (), description="Agents' events that fire triggers (see partout.master.trigger_rules)."
     )
+    trigger_rate: float = Field(
+        5.0, gt=0, description="Triggers per second each sender (an operator key, a trigger integration) may "
+        "fire, in bursts of four times that; beyond, the sender is answered 'slow down' and counted."
+    )
+    trigger_overall_rate: float = Field(
+        200.0, gt=0, description="Triggers per second the master handles from integrations together (bursts "
+        "of twice that); operators have the same budget of their own, which integrations cannot spend."
+    )
 
     @field_validator("trigger_rules")
     @classmethod

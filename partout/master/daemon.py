@@ -142,7 +142,7 @@ class Master:
             "triggers": lambda child: TriggerRouterActor.start(
                 self._buses()[0], self.store, operator_keys=self.operator_keys,
                 window=self.config.trigger_coalesce_window, rules=self.config.trigger_rules, counters=self.security,
-                child=child),
+                rate=self.config.trigger_rate, overall_rate=self.config.trigger_overall_rate, child=child),
             "environments": lambda child: EnvironmentWatcherActor.start(
                 self.config.environments_dir, self.addresses["publisher"], debounce=self.config.debounce,
                 child=child),

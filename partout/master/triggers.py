@@ -51,8 +51,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # a sender floods only its own budget: the operator's triggers still go through
-PER_SENDER = TokenBucketSpec(rate=5.0, burst=20.0)
-OVERALL = TokenBucketSpec(rate=200.0, burst=400.0)
 REFUSALS = TokenBucketSpec(rate=10.0, burst=50.0)  # refused triggers recorded and logged per second
 MAX_CONTROL_BYTES = 256 * 1024  # triggers per Control (NATS's default message limit is 1 MiB)
 
@@ -87,16 +85,17 @@ class _RulesDue:
 class TriggerRouterActor(SupervisedActor):
     def __init__(self, bus: Bus, store: StoreHandle, *, operator_keys: Collection[str], window: float = 1.0,
                  rules: tuple[TriggerRule, ...] = (), counters: SecurityCounters | None = None,
-                 limits: RequestLimits | None = None, child: Child | None = None) -> None:
+                 rate: float = 5.0, overall_rate: float = 200.0, child: Child | None = None) -> None:
         super().__init__(child=child)
         self._bus = bus
         self._store = store
         self._operator_keys = frozenset(operator_keys)
         self._rules = {rule.name: rule for rule in rules}
         self.counters = counters or SecurityCounters()
-        self._limits = limits or RequestLimits(PER_SENDER, OVERALL)
+        per_sender, overall = TokenBucketSpec(rate, 4 * rate), TokenBucketSpec(overall_rate, 2 * overall_rate)
+        self._limits = RequestLimits(per_sender, overall)
         # operators have a budget of their own: integrations flooding together cannot spend it
-        self._operator_limits = RequestLimits(PER_SENDER, OVERALL)
+        self._operator_limits = RequestLimits(per_sender, overall)
         self._refusals = RequestLimits(REFUSALS, REFUSALS)
         self._nonces = SharedNonces(bus, NonceCache(SIGNATURE_MAX_AGE))
         self._agents: KeyedWindow[Fired] = KeyedWindow(

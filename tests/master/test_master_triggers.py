@@ -102,3 +102,20 @@ def test_an_event_rule_fires_its_trigger_from_a_db_agents_openssl_change_only(se
     assert {tuple(one.data.items()) for one in fired} == {(("reason", "openssl updated"),)}
     listed = [entry for entry in operator.events()["triggers"] if entry["name"] == "restart-app"]
     assert len(listed) == 1 and listed[0]["sender"] == "rule:openssl-restarts-app" and listed[0]["sender_key"] == ""
+
+
+def test_the_trigger_rate_is_the_configured_one(master_env: MasterEnv) -> None:  # noqa: F811
+    master = master_env.master(trigger_rate=0.5)  # bursts of 2
+    operator = None
+    try:
+        seed_agents(master, {"app1": "app"})
+        operator = OperatorClient.connect(master_env.urls, key_file=default_key_file(master_env.nats_state),
+                                          timeout=10)
+        assert operator.trigger("first", "role == 'app'").ok and operator.trigger("second", "role == 'app'").ok
+        with pytest.raises(OperatorError, match="too many triggers from this key; slow down"):
+            operator.trigger("third", "role == 'app'")
+        assert master.security["trigger.rate-key"] == 1
+    finally:
+        if operator is not None:
+            operator.close()
+        master.stop()
