@@ -156,9 +156,10 @@ def inventory_requester(subject: str) -> str | None:
     return agent_id if prefix == f"{PREFIX}.inventory" and _TOKEN.match(agent_id) else None
 
 
-# each master tells the others of every batch it stored (core NATS, no queue group): only the
-# master identity may publish under partout.master.
+# each master tells the others of every batch it stored, and of every advice it sent to an
+# agent (core NATS, no queue group): only the master identity may publish under partout.master.
 EVENTS_COUNTED = "partout.master.counted"
+ADVICE_SENT = "partout.master.advised"
 
 
 def master_api() -> str:

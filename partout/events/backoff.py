@@ -160,9 +160,21 @@ class Throttle:
 
     def advice(self, agent_id: str, now: float) -> Advice:
         """What the agent should do from now on (the answer to its batch); remembered as told."""
-        advice = advise(self.agent_rate(agent_id, now), self.fleet_rate(now), self.settings)
-        self._agents.setdefault(agent_id, _Agent()).told = advice
+        advice = self.current(agent_id, now)
+        self.note_told(agent_id, advice)
         return advice
+
+    def current(self, agent_id: str, now: float) -> Advice:
+        """What the agent should do from now on; nothing remembered (the caller tells
+        `note_told` what the agent was really told, by this master or another)."""
+        return advise(self.agent_rate(agent_id, now), self.fleet_rate(now), self.settings)
+
+    def note_told(self, agent_id: str, advice: Advice) -> None:
+        """The agent was told `advice`: how long it may stay silent is judged by it."""
+        self._agents.setdefault(agent_id, _Agent()).told = advice
+
+    def agent_ids(self) -> list[str]:
+        return list(self._agents)
 
     def changed(self, now: float) -> dict[str, Advice]:
         """Agents whose advice is no longer what they were told, with the new advice (to

@@ -255,8 +255,19 @@ class BatchCounted(WireMessage):
     period_end: UtcTime
     count: Count
     received_at: float = Field(ge=0, description="When the storing master received it (epoch seconds).")
-    advised: Advice | None = Field(None, description="What the storing master last told the agent, if anything: "
-                                   "the next master to advise it starts from there.")
+
+
+class AdviceSent(WireMessage):
+    """A master told an agent new advice: the other masters note what the agent now holds, so
+    that whichever advises it next compares its own advice with that (advice sent at a look,
+    not with a batch, would otherwise be known to its sender only)."""
+
+    kind: ClassVar[str] = "advice-sent"
+
+    master: str = Field(min_length=1, max_length=64, pattern=TOKEN_PATTERN, description="The advising master's "
+                        "instance id (random per start).")
+    agent_id: AgentId
+    advice: Advice
 
 
 def parse_batch(data: bytes) -> EventBatch:
@@ -277,11 +288,11 @@ def parse_batch(data: bytes) -> EventBatch:
 
 def wire_schemas() -> dict[str, dict[str, Any]]:
     """The JSON schema of every event message, by kind (for `partout doc --wire`)."""
-    models: tuple[type[WireMessage], ...] = (Event, EventBatch, Advice, NodeEvent, BatchCounted)
+    models: tuple[type[WireMessage], ...] = (Event, EventBatch, Advice, NodeEvent, BatchCounted, AdviceSent)
     return {model.kind: model.model_json_schema() for model in models}
 
 
 __all__ = [
-    "ANY_MODULE", "MAX_BATCH_BYTES", "Advice", "BatchCounted", "BatchRejected", "Event", "EventBatch", "Level", "MessageCount",
+    "ANY_MODULE", "MAX_BATCH_BYTES", "Advice", "AdviceSent", "BatchCounted", "BatchRejected", "Event", "EventBatch", "Level", "MessageCount",
     "ModuleCount", "NodeEvent", "ObjectCount", "key_of", "parse_batch", "text_of", "wire_schemas",
 ]

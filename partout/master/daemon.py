@@ -236,6 +236,7 @@ class Master:
             bus.subscribe(subjects.master_api(), addresses["operator-api"], queue=QUEUE),
             bus.subscribe(subjects.INVENTORY_REQUESTS_ALL, addresses["inventory"], queue=QUEUE),
             bus.subscribe(subjects.EVENTS_COUNTED, addresses["throttle"]),  # every master counts every batch
+            bus.subscribe(subjects.ADVICE_SENT, addresses["throttle"]),  # and knows what each agent was told
             bus.subscribe(subjects.TRIGGERS_ALL, addresses["triggers"], queue=QUEUE),
             # every change of the policy bucket: one that does not verify is replaced
             bus.subscribe(subjects.POLICY_UPDATES_ALL, addresses["publisher"], queue=QUEUE),

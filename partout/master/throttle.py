@@ -13,8 +13,14 @@ anew from the next batches (agents keep their last advice meanwhile).
 
 With several masters, each stores the batches its queue group hands it, and tells the others
 of each one on `partout.master.counted` (BatchCounted): every throttle then counts every
-batch, so the rates are the fleet's. The advice to an agent comes from the master that stored
-its latest batch only, so two masters never take turns telling it different things.
+batch, so the rates are the fleet's. The advice to an agent comes from one master only, the
+one that stored its latest batch: the latest by the batch's end (the agent's clock), then by
+master id, so that every master comes to the same answer whatever order it heard them in
+(by arrival, two masters that each stored one of two close batches would each defer to the
+other, and nobody would advise the agent). Each advice sent is told to the other masters on
+`partout.master.advised` (AdviceSent), so the one advising next compares its advice with
+what the agent really holds, and sends it again if a master that had not heard of the later
+batch yet told the agent something else meanwhile.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from partout import subjects
 from partout.bus.messages import BusMessage
 from partout.events.backoff import Throttle
 from partout.events.notices import EVENTS_COMMAND, advice_parameters
-from partout.events.wire import Advice, BatchCounted, EventBatch
+from partout.events.wire import Advice, AdviceSent, BatchCounted, EventBatch
 from partout.master.events_config import EventsConfig
 from partout.master.events_ingest import BatchStored
 from partout.master.supervisor import Child, SupervisedActor, tell_later
@@ -59,7 +65,8 @@ class ThrottleActor(SupervisedActor):
         self._settings = settings
         self._clock = clock or time.time
         self._instance = instance  # this master's id among the masters (random per start)
-        self._stored_by: dict[str, str] = {}  # agent id -> the master that stored its latest batch
+        # agent id -> (end, master) of its latest batch: that master advises it
+        self._latest: dict[str, tuple[datetime, str]] = {}
         self.counted_elsewhere = 0  # batches other masters stored, counted here
         self.throttle = Throttle(settings.throttle)
         self._pending: dict[str, Advice] = {}  # changed advice not sent yet (gap, budget)
@@ -73,21 +80,28 @@ class ThrottleActor(SupervisedActor):
         match message:
             case BatchStored(batch, received_at):
                 self.throttle.record(batch, received_at)
-                self._stored_by[batch.agent_id] = self._instance
-                advice = self.throttle.advice(batch.agent_id, self._clock())
-                self._want(batch.agent_id, advice)
-                self._send()
+                self._claim(batch.agent_id, batch.period_end, self._instance)
+                # the others hear of the batch before any advice it brings: one that stored an
+                # earlier batch then knows it no longer advises this agent
                 self._tell_other_masters(batch, received_at)
+                self._want(batch.agent_id, self.throttle.current(batch.agent_id, self._clock()))
+                self._send()
+            case BusMessage(subject=subjects.ADVICE_SENT, data=data):
+                self._advised_elsewhere(data)
             case BusMessage(data=data):
                 self._counted_elsewhere(data)
             case Look(incarnation) if incarnation == self._child.incarnation:
                 now = self._clock()
-                for agent_id, advice in self.throttle.changed(now).items():
-                    self._want(agent_id, advice)
+                # against what each agent holds (told by us or another master), not against
+                # what this throttle last computed: an agent this master starts advising may
+                # hold what another told it
+                for agent_id in self.throttle.agent_ids():
+                    if self.advises(agent_id):
+                        self._want(agent_id, self.throttle.current(agent_id, now))
                 for agent_id in self.throttle.forget_idle(now):
                     self._sent.pop(agent_id, None)
                     self._pending.pop(agent_id, None)
-                    self._stored_by.pop(agent_id, None)
+                    self._latest.pop(agent_id, None)
                 self._send()
                 self._schedule()
             case Look():
@@ -100,11 +114,6 @@ class ThrottleActor(SupervisedActor):
         """Agents whose changed advice waits for their gap or the next look's budget."""
         return len(self._pending)
 
-    def told(self, agent_id: str) -> Advice | None:
-        """The advice last sent to an agent (None: never told)."""
-        sent = self._sent.get(agent_id)
-        return sent[0] if sent is not None else None
-
     def _schedule(self) -> None:
         target = self._child.address if self._child.address is not None else self.actor_ref
         tell_later(self._settings.advice_interval, target, Look(self._child.incarnation))
@@ -113,8 +122,7 @@ class ThrottleActor(SupervisedActor):
         if self._bus is None:
             return
         counted = BatchCounted(master=self._instance, agent_id=batch.agent_id, period_start=batch.period_start,
-                               period_end=batch.period_end, count=batch.count, received_at=received_at,
-                               advised=self.told(batch.agent_id))
+                               period_end=batch.period_end, count=batch.count, received_at=received_at)
         self._bus.publish(subjects.EVENTS_COUNTED, encode(counted))
 
     def _counted_elsewhere(self, data: bytes) -> None:
@@ -123,14 +131,36 @@ class ThrottleActor(SupervisedActor):
             return  # malformed (counted by decode), or our own
         self.throttle.record_count(counted.agent_id, counted.period_start.timestamp(), counted.period_end.timestamp(),
                                    counted.count, counted.received_at)
-        self._stored_by[counted.agent_id] = counted.master
-        self._pending.pop(counted.agent_id, None)  # the other master advises it now
-        if counted.advised is not None:  # what it was told: should it come back to us, we go on from there
-            self._sent[counted.agent_id] = (counted.advised, time.monotonic())
+        if self._claim(counted.agent_id, counted.period_end, counted.master):
+            self._pending.pop(counted.agent_id, None)  # the other master advises it now
         self.counted_elsewhere += 1
 
+    def _advised_elsewhere(self, data: bytes) -> None:
+        sent = decode(AdviceSent, data)
+        if sent is None or sent.master == self._instance:
+            return
+        # what the agent holds now, as far as we know; if we advise it, ours goes again when it differs
+        self._sent[sent.agent_id] = (sent.advice, time.monotonic())
+        self.throttle.note_told(sent.agent_id, sent.advice)
+        if self.advises(sent.agent_id):
+            self._want(sent.agent_id, self.throttle.current(sent.agent_id, self._clock()))
+            self._send()
+
+    def _claim(self, agent_id: str, period_end: datetime, master: str) -> bool:
+        """Note a batch of `agent_id` stored by `master`; True if it is the agent's latest."""
+        latest = self._latest.get(agent_id)
+        if latest is not None and latest >= (period_end, master):
+            return False
+        self._latest[agent_id] = (period_end, master)
+        return True
+
+    def advises(self, agent_id: str) -> bool:
+        """Whether this master advises the agent: it stored the latest batch it knows of."""
+        latest = self._latest.get(agent_id)
+        return latest is not None and latest[1] == self._instance
+
     def _want(self, agent_id: str, advice: Advice) -> None:
-        if self._stored_by.get(agent_id, self._instance) != self._instance:
+        if not self.advises(agent_id):
             return  # another master stored its latest batch: that one advises it
         sent = self._sent.get(agent_id)
         if sent is not None and sent[0] == advice:
@@ -151,8 +181,11 @@ class ThrottleActor(SupervisedActor):
                 continue
             del self._pending[agent_id]
             self._sent[agent_id] = (advice, now)
+            self.throttle.note_told(agent_id, advice)
             control = Control(command=EVENTS_COMMAND, parameters=advice_parameters(advice), sent_at=datetime.now(UTC))
             self._bus.publish(subjects.agent_control(agent_id), encode(control))
+            self._bus.publish(subjects.ADVICE_SENT, encode(AdviceSent(master=self._instance, agent_id=agent_id,
+                                                                      advice=advice)))
             self.advice_sent += 1
             budget -= 1
             log.debug("advice sent", extra={"agent_id": agent_id, "period": advice.period, "level": int(advice.level)})

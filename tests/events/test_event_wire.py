@@ -210,9 +210,10 @@ def test_a_node_event_names_its_subject() -> None:
 
 def test_the_wire_schemas_describe_every_event_message() -> None:
     schemas = wire_schemas()
-    assert set(schemas) == {"event", "event-batch", "event-advice", "node-event", "batch-counted"}
+    assert set(schemas) == {"event", "event-batch", "event-advice", "node-event", "batch-counted", "advice-sent"}
     assert "agent_time" in schemas["event"]["properties"]
     assert "received_at" in schemas["node-event"]["properties"]
+    assert "advice" in schemas["advice-sent"]["properties"]
     json.dumps(schemas)
 
 
