@@ -149,7 +149,7 @@ class MasterConfig(BaseModel):
     )
     trigger_rate: float = Field(
         5.0, gt=0, description="Triggers per second each sender (an operator key, a trigger integration) may "
-        "fire, in bursts of four times that; beyond, the sender is answered 'slow down' and counted."
+        "fire, in bursts of four times that (at least one); beyond, the sender is answered 'slow down' and counted."
     )
     trigger_overall_rate: float = Field(
         200.0, gt=0, description="Triggers per second the master handles from integrations together (bursts "

@@ -92,7 +92,9 @@ class TriggerRouterActor(SupervisedActor):
         self._operator_keys = frozenset(operator_keys)
         self._rules = {rule.name: rule for rule in rules}
         self.counters = counters or SecurityCounters()
-        per_sender, overall = TokenBucketSpec(rate, 4 * rate), TokenBucketSpec(overall_rate, 2 * overall_rate)
+        # a burst of at least one: a slow rate (one a minute) must still let a trigger through
+        per_sender = TokenBucketSpec(rate, max(1.0, 4 * rate))
+        overall = TokenBucketSpec(overall_rate, max(1.0, 2 * overall_rate))
         self._limits = RequestLimits(per_sender, overall)
         # operators have a budget of their own: integrations flooding together cannot spend it
         self._operator_limits = RequestLimits(per_sender, overall)
