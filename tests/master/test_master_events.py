@@ -276,13 +276,14 @@ def test_a_batch_the_store_keeps_failing_on_is_given_up_without_blocking_the_nex
                          f"'{poison.batch_id}' BEGIN SELECT RAISE(ABORT, 'poisoned for the test'); END")
     agent.send(poison)
     agent.send(healthy)
-    assert eventually(lambda: ingest(master).batches_given_up.get() == 1, timeout=60)
+    # (at least: on a loaded machine the ack wait may run out too, and redeliver it once more)
+    assert eventually(lambda: ingest(master).batches_given_up.get() >= 1, timeout=60)
     assert eventually(lambda: ingest(master).batches_stored.get() == 1)
     assert sum(event.count for event in master.store.events(EventQuery(agent_id=agent.agent_id))) == 5
     given_up = [record for record in caplog.records if "given up" in record.getMessage()]
-    assert len(given_up) == 1 and given_up[0].levelname == "ERROR"
+    assert given_up and all(record.levelname == "ERROR" for record in given_up)
     assert f"event batch on partout.agent.{agent.agent_id}.events given up after 20 deliveries" \
         in given_up[0].getMessage()
     failures = [record for record in caplog.records if record.getMessage() == "event batch not stored"]
-    assert len(failures) == 20
+    assert len(failures) >= 20
     assert getattr(given_up[0], "sequence") == 1  # the first in the stream: where an operator finds it

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from helpers import eventually, free_port, stop_process, wait_for_port
+from helpers import eventually, free_port, stop_process
 
 from partout.nats.launcher import start_backbone
 from partout.nats.orphans import record, stop_orphan
@@ -42,6 +42,11 @@ def partout_nats(state: Path, port: int, log: Path) -> Iterator[subprocess.Popen
         stop_process(process)
 
 
+def ready(log: Path) -> int:
+    """How many partout-nats said they were ready (after writing backbone.json)."""
+    return log.read_text(errors="replace").count("partout-nats: ready on")
+
+
 @contextmanager
 def reaped_at_exit(pids: list[int]) -> Iterator[list[int]]:
     try:
@@ -56,8 +61,7 @@ def test_a_killed_partout_nats_leaves_a_server_the_next_start_stops(tmp_path: Pa
     state, port, log = tmp_path / "nats", free_port(), tmp_path / "partout-nats.log"
     with reaped_at_exit([]) as leftovers:
         with partout_nats(state, port, log) as first:
-            wait_for_port(port)
-            assert eventually(lambda: len(_children(first.pid)) == 1)
+            assert eventually(lambda: ready(log) == 1, timeout=20), log.read_text()[-2000:]
             leftovers += _children(first.pid)
             first.send_signal(signal.SIGKILL)
             first.wait()
@@ -66,7 +70,8 @@ def test_a_killed_partout_nats_leaves_a_server_the_next_start_stops(tmp_path: Pa
 
         with partout_nats(state, port, log) as second:
             assert eventually(lambda: not _alive(leftovers[0]), timeout=20), log.read_text()[-2000:]
-            assert eventually(lambda: len(_children(second.pid)) == 1, timeout=20), log.read_text()[-2000:]
+            assert eventually(lambda: ready(log) == 2, timeout=20), log.read_text()[-2000:]
+            assert len(_children(second.pid)) == 1
             assert json.loads((state / "backbone.json").read_text())["servers"] == [f"nats://127.0.0.1:{port}"]
             second.send_signal(signal.SIGTERM)
             assert second.wait(timeout=20) == 0
