@@ -20,6 +20,7 @@ the times its batches cover, not as a storm at arrival.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -158,35 +159,30 @@ class Throttle:
             self._fleet_at = now
         return self._fleet_rate
 
-    def advice(self, agent_id: str, now: float) -> Advice:
-        """What the agent should do from now on (the answer to its batch); remembered as told."""
-        advice = self.current(agent_id, now)
-        self.note_told(agent_id, advice)
-        return advice
-
     def current(self, agent_id: str, now: float) -> Advice:
-        """What the agent should do from now on; nothing remembered (the caller tells
-        `note_told` what the agent was really told, by this master or another)."""
+        """What the agent should do from now on. Nothing is remembered: the caller tells
+        `note_told` what the agent was really told (by this master or another)."""
         return advise(self.agent_rate(agent_id, now), self.fleet_rate(now), self.settings)
 
     def note_told(self, agent_id: str, advice: Advice) -> None:
         """The agent was told `advice`: how long it may stay silent is judged by it."""
         self._agents.setdefault(agent_id, _Agent()).told = advice
 
-    def agent_ids(self) -> list[str]:
-        return list(self._agents)
+    def told(self, agent_id: str) -> Advice | None:
+        """What the agent was last told, as far as `note_told` knows (None: nothing yet)."""
+        agent = self._agents.get(agent_id)
+        return agent.told if agent is not None else None
 
-    def changed(self, now: float) -> dict[str, Advice]:
-        """Agents whose advice is no longer what they were told, with the new advice (to
-        send on their control subject: an agent at a long period or at level 0 has no batch
-        to answer soon); remembered as told."""
+    def changed(self, now: float, among: Callable[[str], bool] = lambda agent_id: True) -> dict[str, Advice]:
+        """Agents (those `among` accepts) whose advice is no longer what they were told, with
+        the new advice (to send on their control subject: an agent at a long period or at
+        level 0 has no batch to answer soon). Nothing is remembered, as in `current`."""
         updates: dict[str, Advice] = {}
         for agent_id, agent in self._agents.items():
-            if agent.told is None:
+            if agent.told is None or not among(agent_id):
                 continue
-            advice = advise(self.agent_rate(agent_id, now), self.fleet_rate(now), self.settings)
+            advice = self.current(agent_id, now)
             if advice != agent.told:
-                agent.told = advice
                 updates[agent_id] = advice
         return updates
 

@@ -70,7 +70,9 @@ class ThrottleActor(SupervisedActor):
         self.counted_elsewhere = 0  # batches other masters stored, counted here
         self.throttle = Throttle(settings.throttle)
         self._pending: dict[str, Advice] = {}  # changed advice not sent yet (gap, budget)
-        self._sent: dict[str, tuple[Advice, float]] = {}  # agent id -> last advice sent, when (monotonic)
+        # agent id -> when it was last told anything, by us or another master (monotonic);
+        # what it was told is the throttle's `told`
+        self._told_at: dict[str, float] = {}
         self.advice_sent = 0
 
     def start_up(self) -> None:
@@ -92,14 +94,12 @@ class ThrottleActor(SupervisedActor):
                 self._counted_elsewhere(data)
             case Look(incarnation) if incarnation == self._child.incarnation:
                 now = self._clock()
-                # against what each agent holds (told by us or another master), not against
-                # what this throttle last computed: an agent this master starts advising may
-                # hold what another told it
-                for agent_id in self.throttle.agent_ids():
-                    if self.advises(agent_id):
-                        self._want(agent_id, self.throttle.current(agent_id, now))
+                # against what each agent holds (told by us or another master): an agent this
+                # master starts advising may hold what another told it
+                for agent_id, advice in self.throttle.changed(now, among=self.advises).items():
+                    self._want(agent_id, advice)
                 for agent_id in self.throttle.forget_idle(now):
-                    self._sent.pop(agent_id, None)
+                    self._told_at.pop(agent_id, None)
                     self._pending.pop(agent_id, None)
                     self._latest.pop(agent_id, None)
                 self._send()
@@ -140,7 +140,7 @@ class ThrottleActor(SupervisedActor):
         if sent is None or sent.master == self._instance:
             return
         # what the agent holds now, as far as we know; if we advise it, ours goes again when it differs
-        self._sent[sent.agent_id] = (sent.advice, time.monotonic())
+        self._told_at[sent.agent_id] = time.monotonic()
         self.throttle.note_told(sent.agent_id, sent.advice)
         if self.advises(sent.agent_id):
             self._want(sent.agent_id, self.throttle.current(sent.agent_id, self._clock()))
@@ -162,8 +162,7 @@ class ThrottleActor(SupervisedActor):
     def _want(self, agent_id: str, advice: Advice) -> None:
         if not self.advises(agent_id):
             return  # another master stored its latest batch: that one advises it
-        sent = self._sent.get(agent_id)
-        if sent is not None and sent[0] == advice:
+        if self.throttle.told(agent_id) == advice:
             self._pending.pop(agent_id, None)  # back to what it has: nothing to say
         else:
             self._pending[agent_id] = advice
@@ -176,11 +175,11 @@ class ThrottleActor(SupervisedActor):
         for agent_id, advice in list(self._pending.items()):
             if budget == 0:
                 break
-            sent = self._sent.get(agent_id)
-            if sent is not None and now - sent[1] < self._settings.advice_min_gap:
+            told_at = self._told_at.get(agent_id)
+            if told_at is not None and now - told_at < self._settings.advice_min_gap:
                 continue
             del self._pending[agent_id]
-            self._sent[agent_id] = (advice, now)
+            self._told_at[agent_id] = now
             self.throttle.note_told(agent_id, advice)
             control = Control(command=EVENTS_COMMAND, parameters=advice_parameters(advice), sent_at=datetime.now(UTC))
             self._bus.publish(subjects.agent_control(agent_id), encode(control))

@@ -44,6 +44,13 @@ def original_calc_level(em: float, limits: BackoffLimits) -> tuple[int, int]:
     return ps, level
 
 
+def answer(throttle: Throttle, agent_id: str, now: float) -> Advice:
+    """What the master does with a batch: compute the advice and tell it (noted as told)."""
+    advice = throttle.current(agent_id, now)
+    throttle.note_told(agent_id, advice)
+    return advice
+
+
 @pytest.mark.parametrize(("rate", "expected"), [
     (0, (5, 4)), (499, (5, 4)), (599.9, (5, 4)), (600, (6, 4)), (1234.5, (12, 4)), (10_000, (100, 4)),
     (359_999, (3599, 4)), (360_000, (3600, 0)), (1_000_000, (3600, 0)),
@@ -117,7 +124,7 @@ def test_a_quiet_agent_fades_to_zero_within_a_window_and_a_period() -> None:
     throttle = Throttle(settings)
     base = T0.timestamp()
     throttle.record(batch("web1", 0, 10, 100), received_at=base + 10)
-    told = throttle.advice("web1", base + 10)
+    told = answer(throttle, "web1", base + 10)
     assert (told.period, told.level) == (300, Level.OBJECT)  # 600 per minute on the agent's own rule
     gap = 300 * 1.025 + settings.grace  # silence shorter than its period says nothing
     assert throttle.agent_rate("web1", base + 10 + gap) == pytest.approx(600)
@@ -158,7 +165,7 @@ def test_a_busy_fleet_backs_off_a_calm_agent() -> None:
     base = T0.timestamp()
     for number in range(200):  # 50 events per minute each: 10,000 per minute in all
         throttle.record(batch(f"web{number}", 0, 60, 50), received_at=base + 60)
-    advice = throttle.advice("web7", base + 60)
+    advice = answer(throttle, "web7", base + 60)
     assert advice.period == 100 and advice.level == Level.MESSAGE
 
 
@@ -172,7 +179,7 @@ def storm(aggregator: Aggregator, throttle: Throttle, start: float, end: float, 
                                  message=f"write {number % 3}", agent_time=now), now)
         if (sent := aggregator.poll(now)) is not None:
             throttle.record(sent, received_at=now.timestamp() + 0.05)
-            advice = throttle.advice("web1", now.timestamp() + 0.05)
+            advice = answer(throttle, "web1", now.timestamp() + 0.05)
             aggregator.advise(advice, now)
             seen.append(advice)
     return seen
@@ -191,6 +198,7 @@ def test_a_storm_raises_the_period_and_coarsens_the_level_and_calm_restores_them
     assert throttle.changed((T0 + timedelta(seconds=2700)).timestamp()) == {}
     calm = throttle.changed((T0 + timedelta(seconds=3600)).timestamp())
     assert calm == {"web1": throttle.settings.initial}  # pushed on the control subject
+    throttle.note_told("web1", calm["web1"])
     aggregator.advise(calm["web1"], T0 + timedelta(seconds=3600))
     assert throttle.changed((T0 + timedelta(seconds=3601)).timestamp()) == {}
     again = storm(aggregator, throttle, 3600, 4200, per_second=0.1)
