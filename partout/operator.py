@@ -106,7 +106,7 @@ class OperatorClient:
                                         "partout.trigger.>)") from error
                 if time.monotonic() > deadline:
                     raise OperatorError(silence.format(error=error)) from error
-            except Exception as error:  # BusError, or pykka's Timeout while never connected
+            except Exception as error:  # BusError: the bus stopped, or the request could not go out
                 raise OperatorError(silence.format(error=error)) from error
         reply = decode(kind, message.data)
         if reply is None:

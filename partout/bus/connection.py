@@ -50,7 +50,6 @@ def is_unreachable(error: BaseException) -> bool:
     return isinstance(error, (OSError, asyncio.TimeoutError, UnexpectedEOF))
 
 
-
 async def round_trip(client: Any, timeout: float = 10.0) -> None:
     """Returns once the server has processed everything this client sent so far: a
     subscription is then live for every other client's next publish.
@@ -61,6 +60,7 @@ async def round_trip(client: Any, timeout: float = 10.0) -> None:
     another connection right after then lost). The second PING leaves after them."""
     await client.flush(timeout=max(1, round(timeout)))
     await client.flush(timeout=max(1, round(timeout)))
+
 
 class Connection:
     """Owns the nats-py client and its JetStream context; see the module docstring."""

@@ -34,6 +34,7 @@ from partout.inventory.syntax import (
     Truth,
 )
 
+
 @dataclass(frozen=True)
 class AqlNames:
     """The loop variable, the facts attribute and one attribute per metadata field."""

@@ -37,6 +37,7 @@ from partout.inventory.syntax import (
     Truth,
 )
 
+
 @dataclass(frozen=True)
 class SqlColumns:
     """Where the document's parts live in the table: the facts JSON column and one
