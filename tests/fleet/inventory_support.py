@@ -56,7 +56,4 @@ def written(agent: FleetAgent, name: str) -> str | None:
 
 
 def backends(agent: FleetAgent) -> str | None:
-    try:
-        return (agent.root / "backends").read_text()
-    except FileNotFoundError:
-        return None
+    return written(agent, "backends")
