@@ -33,18 +33,34 @@ def policy_history(urls: list[str], seed_file: Path, environment: str) -> list[P
     public_key = master_public_key(seed_file)
 
     async def read() -> list[Published]:
+        # the bucket's stream read message by message, not KeyValue.history(): nats-py's
+        # watcher may end its replay before the first entry arrived (nats.py issue #842) and
+        # then raises NoKeysError for a key that has entries
+        from nats.js.errors import NoKeysError, NotFoundError
+
         connection = await nats.connect(urls, nkeys_seed=str(seed_file), name="policy-history", connect_timeout=5,
                                         max_reconnect_attempts=3)
+        stream = f"KV_{subjects.POLICY_BUCKET}"
+        subject = f"$KV.{subjects.POLICY_BUCKET}.{subjects.policy_key(environment)}"
+        entries: list[tuple[int, bytes]] = []
         try:
-            bucket = await connection.jetstream().key_value(subjects.POLICY_BUCKET)
-            entries = await bucket.history(subjects.policy_key(environment))
+            jetstream, sequence = connection.jetstream(), 1
+            while True:
+                try:
+                    message = await jetstream.get_msg(stream, seq=sequence, subject=subject, next=True)
+                except NotFoundError:
+                    break
+                if not (message.headers or {}).get("KV-Operation"):  # a delete or purge marker holds no bundle
+                    entries.append((message.seq or 0, message.data or b""))
+                sequence = (message.seq or sequence) + 1
         finally:
             await connection.close()
+        if not entries:
+            raise NoKeysError
         found = []
-        for entry in entries:
-            bundle = verify_bundle(entry.value or b"", master_public_key=public_key, environment=environment,
-                                   min_sequence=0)
-            found.append(Published(entry.revision or 0, bundle.sequence, repr(bundle.manifest.files),
+        for revision, value in entries:
+            bundle = verify_bundle(value, master_public_key=public_key, environment=environment, min_sequence=0)
+            found.append(Published(revision, bundle.sequence, repr(bundle.manifest.files),
                                    bundle.file("site.p2").decode()))
         return found
 
